@@ -1,0 +1,130 @@
+"""Launch a real KServe v2 ``ModelServer`` (kserve package) for the ``ovms`` provider tests.
+
+OpenVINO Model Server is not installable here; KServe's server speaks the same Open Inference
+Protocol v2 REST API (ready, metadata, infer with typed tensors), written by another team, so it
+judges our ``ovms`` client independently of our own fake server.
+
+kserve runs from its own interpreter (see ``scripts/setup_api_peers.sh``), found via
+``IPFS_ACCEL_KSERVE_PYTHON``, then ``$IPFS_ACCEL_KSERVE_VENV/bin/python`` (default
+``~/.cache/ipfs-accelerate/kserve-venv``), then the current interpreter if it has kserve.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from ._proc import ChildProcess, PeerError, free_port, wait_http_ready
+
+APP = Path(__file__).with_name("_kserve_app.py")
+# Same constants as _kserve_app.py (that file cannot import us); a test pins them equal.
+TINY_W = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]], dtype=np.float32)
+TINY_B = np.array([0.5, -0.5, 0.0], dtype=np.float32)
+
+
+def kserve_python() -> str | None:
+    """The interpreter that can import kserve, or None."""
+    explicit = os.environ.get("IPFS_ACCEL_KSERVE_PYTHON")
+    if explicit:
+        return explicit
+    venv = Path(
+        os.environ.get(
+            "IPFS_ACCEL_KSERVE_VENV", Path.home() / ".cache" / "ipfs-accelerate" / "kserve-venv"
+        )
+    )
+    cand = venv / "bin" / "python"
+    if cand.exists():
+        return str(cand)
+    if importlib.util.find_spec("kserve") is not None:
+        return sys.executable
+    return None
+
+
+def kserve_skip_reason() -> str | None:
+    py = kserve_python()
+    if py is None:
+        return "kserve peer not installed (no kserve venv); run scripts/setup_api_peers.sh"
+    try:
+        rc = subprocess.run(
+            [py, "-c", "import kserve"], capture_output=True, timeout=60
+        ).returncode
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"kserve python {py} unusable: {exc}"
+    return None if rc == 0 else f"kserve not importable by {py}; run scripts/setup_api_peers.sh"
+
+
+class KServeServer:
+    """Context manager: ``with KServeServer() as ks: ks.base_url`` (models ``tiny``, ``echo``)."""
+
+    def __init__(self, *, startup_timeout: float = 60.0, python: str | None = None) -> None:
+        self.startup_timeout = startup_timeout
+        self.python = python
+        self.port = 0
+        self._child: ChildProcess | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> KServeServer:
+        py = self.python or kserve_python()
+        if py is None:
+            raise PeerError(kserve_skip_reason() or "kserve not found")
+        self._tmp = tempfile.TemporaryDirectory(prefix="kserve-peer-")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        last: PeerError | None = None
+        for _attempt in range(2):
+            self.port = free_port()
+            child = ChildProcess(
+                [py, str(APP), "--port", str(self.port)],
+                log_path=Path(self._tmp.name) / f"kserve-{self.port}.log",
+                env=env,
+            )
+            child.start()
+            try:
+                wait_http_ready(
+                    f"{self.base_url}/v2/models/tiny/ready",
+                    timeout=self.startup_timeout,
+                    alive=child.alive,
+                    describe=child.tail,
+                )
+            except PeerError as exc:
+                child.stop()
+                last = exc
+                continue
+            self._child = child
+            return self
+        self.stop()
+        raise last or PeerError("kserve failed to start")
+
+    def log(self) -> str:
+        return "" if self._child is None else self._child.tail()
+
+    def stop(self) -> int | None:
+        rc = None
+        if self._child is not None:
+            rc = self._child.stop()
+            self._child = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+        return rc
+
+    def __enter__(self) -> KServeServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,156 @@
+"""Launch the real ``llama-cpp-python[server]`` OpenAI-compatible server on a tiny GGUF.
+
+This is the third-party peer that ``openai_api``, ``vllm`` and ``llvm`` are proven against: it
+implements ``/v1/models``, chat, completions, embeddings and SSE streaming with its own code,
+so a client bug that our own fake servers would share cannot hide here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+from ._proc import ChildProcess, PeerError, free_port, wait_http_ready
+
+
+def llama_cpp_skip_reason(python: str | None = None) -> str | None:
+    """``None`` when the server can run, else a reason suitable for ``pytest.skip``."""
+    if python is None or python == sys.executable:
+        missing = [
+            m for m in ("llama_cpp", "uvicorn", "sse_starlette", "starlette_context")
+            if importlib.util.find_spec(m) is None
+        ]
+        if missing:
+            return (
+                f"llama-cpp-python[server] not installed (missing {', '.join(missing)}); "
+                "run scripts/build_llama_cpp_wheel.sh"
+            )
+        return None
+    rc = subprocess.run(
+        [python, "-c", "import llama_cpp.server"], capture_output=True, timeout=60
+    ).returncode
+    return None if rc == 0 else f"llama-cpp-python[server] not importable by {python}"
+
+
+class LlamaCppServer:
+    """Context manager: ``with LlamaCppServer(model) as srv: srv.base_url`` -> ``.../v1``.
+
+    Binds 127.0.0.1 on a free port, waits (bounded) for ``/v1/models``, and on exit stops and
+    reaps the process. ``n_threads`` defaults to 1: the peer shares a small machine with tests.
+    """
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        embedding: bool = False,
+        alias: str = "tiny",
+        n_ctx: int = 512,
+        n_threads: int = 1,
+        python: str | None = None,
+        startup_timeout: float = 60.0,
+        log_dir: Path | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.embedding = embedding
+        self.alias = alias
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.python = python or sys.executable
+        self.startup_timeout = startup_timeout
+        self.log_dir = log_dir
+        self.extra_args = extra_args
+        self.port = 0
+        self._child: ChildProcess | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def root_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """OpenAI-style base URL (what ``OpenAI(base_url=...)`` and our providers take)."""
+        return f"{self.root_url}/v1"
+
+    def _argv(self) -> list[str]:
+        return [
+            self.python, "-m", "llama_cpp.server",
+            "--model", str(self.model_path),
+            "--model_alias", self.alias,
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--n_ctx", str(self.n_ctx),
+            "--n_threads", str(self.n_threads),
+            "--n_threads_batch", str(self.n_threads),
+            "--embedding", "true" if self.embedding else "false",
+            *self.extra_args,
+        ]
+
+    def start(self) -> LlamaCppServer:
+        reason = llama_cpp_skip_reason(None if self.python == sys.executable else self.python)
+        if reason:
+            raise PeerError(reason)
+        if self.log_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="llama-cpp-peer-")
+            log_dir = Path(self._tmp.name)
+        else:
+            log_dir = self.log_dir
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        last: PeerError | None = None
+        for _attempt in range(2):  # second try covers losing the free-port race
+            self.port = free_port()
+            child = ChildProcess(self._argv(), log_path=log_dir / f"llama-{self.port}.log", env=env)
+            child.start()
+            try:
+                wait_http_ready(
+                    f"{self.base_url}/models",
+                    timeout=self.startup_timeout,
+                    alive=child.alive,
+                    describe=child.tail,
+                )
+            except PeerError as exc:
+                child.stop()
+                last = exc
+                continue
+            self._child = child
+            return self
+        self._cleanup_tmp()
+        raise last or PeerError("llama-cpp server failed to start")
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._child is None else self._child.pid
+
+    def log(self) -> str:
+        return "" if self._child is None else self._child.tail()
+
+    def stop(self) -> int | None:
+        rc = None
+        if self._child is not None:
+            rc = self._child.stop()
+            self._child = None
+        self._cleanup_tmp()
+        return rc
+
+    def _cleanup_tmp(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> LlamaCppServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
