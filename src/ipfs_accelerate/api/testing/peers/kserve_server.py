@@ -52,9 +52,7 @@ def kserve_skip_reason() -> str | None:
     if py is None:
         return "kserve peer not installed (no kserve venv); run scripts/setup_api_peers.sh"
     try:
-        rc = subprocess.run(
-            [py, "-c", "import kserve"], capture_output=True, timeout=60
-        ).returncode
+        rc = subprocess.run([py, "-c", "import kserve"], capture_output=True, timeout=60).returncode
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"kserve python {py} unusable: {exc}"
     return None if rc == 0 else f"kserve not importable by {py}; run scripts/setup_api_peers.sh"

@@ -22,7 +22,8 @@ def llama_cpp_skip_reason(python: str | None = None) -> str | None:
     """``None`` when the server can run, else a reason suitable for ``pytest.skip``."""
     if python is None or python == sys.executable:
         missing = [
-            m for m in ("llama_cpp", "uvicorn", "sse_starlette", "starlette_context")
+            m
+            for m in ("llama_cpp", "uvicorn", "sse_starlette", "starlette_context")
             if importlib.util.find_spec(m) is None
         ]
         if missing:
@@ -81,15 +82,25 @@ class LlamaCppServer:
 
     def _argv(self) -> list[str]:
         return [
-            self.python, "-m", "llama_cpp.server",
-            "--model", str(self.model_path),
-            "--model_alias", self.alias,
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--n_ctx", str(self.n_ctx),
-            "--n_threads", str(self.n_threads),
-            "--n_threads_batch", str(self.n_threads),
-            "--embedding", "true" if self.embedding else "false",
+            self.python,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(self.model_path),
+            "--model_alias",
+            self.alias,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            str(self.n_ctx),
+            "--n_threads",
+            str(self.n_threads),
+            "--n_threads_batch",
+            str(self.n_threads),
+            "--embedding",
+            "true" if self.embedding else "false",
             *self.extra_args,
         ]
 

@@ -21,8 +21,9 @@ REGION = "us-east-1"
 
 
 def moto_skip_reason() -> str | None:
-    missing = [m for m in ("moto", "boto3", "flask", "flask_cors")
-               if importlib.util.find_spec(m) is None]
+    missing = [
+        m for m in ("moto", "boto3", "flask", "flask_cors") if importlib.util.find_spec(m) is None
+    ]
     if missing:
         return f"moto[s3] peer not installed (missing {', '.join(missing)}); run scripts/setup_api_peers.sh"
     return None
@@ -49,9 +50,7 @@ class MotoS3Server:
         self.port = free_port()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
-        wait_http_ready(
-            f"{self.endpoint_url}/moto-api/data.json", timeout=self.startup_timeout
-        )
+        wait_http_ready(f"{self.endpoint_url}/moto-api/data.json", timeout=self.startup_timeout)
         return self
 
     def reset(self) -> None:

@@ -1,0 +1,71 @@
+"""`ipfs-accelerate fake-server FAMILY --port N`: serve a local fake of an inference API.
+
+For users' own tests: point an SDK at the printed URL, then inject faults per request with the
+``x-fake-fault`` header or ``POST /__fake__/faults`` (see `ipfs_accelerate.api.testing`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from . import ALIASES, KINDS, SERVERS
+
+    families = sorted(SERVERS) + sorted(ALIASES)
+    parser.add_argument(
+        "family", choices=families, help="protocol family (or a provider that speaks it)"
+    )
+    parser.add_argument("--port", type=int, default=0, help="port to bind (default: a free one)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--api-key", default=None, help="require this key (401 otherwise); default: accept any"
+    )
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before every answer")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="queue a fault for the next request, e.g. '429;retry-after=2' (repeatable); kinds: "
+        + ", ".join(KINDS),
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    from . import Fault, server_class
+
+    try:
+        faults = [Fault.parse(spec) for spec in args.fault]
+    except ValueError as exc:
+        print(f"fake-server: {exc}", file=sys.stderr)
+        return 2
+    server = server_class(args.family)(
+        args.host, args.port, api_key=args.api_key, latency=args.latency
+    )
+    try:
+        server.start()
+    except OSError as exc:
+        print(f"fake-server: cannot bind {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    for fault in faults:
+        server.inject(fault)
+    print(
+        f"{server.family} fake server listening on {server.url} (SDK base URL: {server.base_url})",
+        flush=True,
+    )
+    print("Ctrl-C to stop; faults: x-fake-fault header or POST /__fake__/faults", flush=True)
+    done = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        while not done.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.stop()
+    return 0

@@ -1,0 +1,121 @@
+"""OpenVINO on its CPU device: convert the PyTorch model offline, compile, run.
+
+Conversion tries, in order: plain ``openvino.convert_model`` (TorchScript tracing), a wrapper
+whose forward takes positional inputs and returns a flat tuple (fixes nested outputs), and
+``torch.export`` (needed where TorchScript lacks an operator, e.g. whisper's ``aten::diff``).
+A model is unsupported only when all three fail; the error lists each failure.
+
+Precision: "fp32" compiles with ``INFERENCE_PRECISION_HINT=f32`` (parity mode); "default" leaves
+the plugin's choice (bf16 on CPUs with AVX-512-BF16/AMX) and is reported as its own mode.
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from .base import (
+    Arrays,
+    Availability,
+    Backend,
+    Prepared,
+    UnsupportedModel,
+    flatten_outputs,
+    forward_order,
+)
+
+
+@lru_cache(maxsize=1)
+def core():
+    import openvino as ov
+
+    return ov.Core()
+
+
+def _flat_wrapper(model: Any, order: list[str]):
+    import torch
+
+    class FlatOutputs(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *args):
+            out = self.model(**dict(zip(order, args, strict=True)))
+            return tuple(flatten_outputs(out).values())
+
+    return FlatOutputs().eval()
+
+
+class OpenVINOBackend(Backend):
+    name = "openvino"
+    precisions = ("fp32", "default")
+
+    def availability(self) -> Availability:
+        try:
+            devices = core().available_devices
+        except Exception as exc:  # ImportError or a broken runtime
+            return Availability(False, f"OpenVINO unavailable: {type(exc).__name__}: {exc}")
+        if "CPU" not in devices:
+            return Availability(False, f"OpenVINO has no CPU device (devices: {devices})")
+        return Availability(True, device="CPU")
+
+    def _convert(self, model: Any, example: Arrays, output_names: list[str]) -> tuple[Any, str, list[str]]:
+        import openvino as ov
+        import torch
+
+        order = forward_order(model, list(example))
+        tensors = {k: torch.from_numpy(np.ascontiguousarray(example[k])) for k in order}
+        failures: list[str] = []
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                ov_model = ov.convert_model(model, example_input=tensors)
+                if len(ov_model.outputs) == len(output_names) and len(ov_model.inputs) == len(order):
+                    return ov_model, "convert_model", order
+                failures.append(
+                    f"convert_model: {len(ov_model.inputs)} inputs/{len(ov_model.outputs)} outputs, "
+                    f"expected {len(order)}/{len(output_names)}"
+                )
+            except Exception as exc:
+                failures.append(f"convert_model: {type(exc).__name__}: {str(exc)[:300]}")
+            wrapper = _flat_wrapper(model, order)
+            args = tuple(tensors[k] for k in order)
+            try:
+                ov_model = ov.convert_model(wrapper, example_input=args)
+                return ov_model, "flat-wrapper", order
+            except Exception as exc:
+                failures.append(f"flat-wrapper: {type(exc).__name__}: {str(exc)[:300]}")
+            try:
+                dims = tuple({i: torch.export.Dim.AUTO for i in range(t.dim())} for t in args)
+                exported = torch.export.export(wrapper, args, dynamic_shapes=dims, strict=False)
+                return ov.convert_model(exported), "torch.export", order
+            except Exception as exc:
+                failures.append(f"torch.export: {type(exc).__name__}: {str(exc)[:300]}")
+        raise UnsupportedModel("OpenVINO conversion failed: " + " | ".join(failures))
+
+    def _prepare(self, model: Any, example: Arrays, output_names: list[str]) -> Prepared:
+        ov_model, path, order = self._convert(model, example, output_names)
+        config: dict[str, Any] = {"INFERENCE_NUM_THREADS": self.threads, "NUM_STREAMS": 1}
+        if self.precision == "fp32":
+            config["INFERENCE_PRECISION_HINT"] = "f32"
+        compiled = core().compile_model(ov_model, "CPU", config)
+        actual = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+        request = compiled.create_infer_request()
+        names = list(output_names)
+
+        def run(inputs: Arrays) -> Arrays:
+            missing = [k for k in order if k not in inputs]
+            if missing:
+                raise KeyError(f"inputs missing {missing}")
+            result = request.infer([np.ascontiguousarray(inputs[k]) for k in order])
+            values = [result[out] for out in compiled.outputs]
+            if len(values) != len(names):
+                raise RuntimeError(f"OpenVINO returned {len(values)} outputs, expected {len(names)}")
+            return {n: np.array(v, copy=True) for n, v in zip(names, values, strict=True)}
+
+        precision = "fp32" if self.precision == "fp32" else f"default({actual})"
+        return Prepared(self.name, "CPU", precision, run, path=path, notes=[f"inference precision {actual}"])

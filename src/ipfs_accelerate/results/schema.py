@@ -1,0 +1,112 @@
+"""Result records (pydantic): one per (model, task, hardware, precision) case, and a run file.
+
+Runner, reports and the generated tests all read and write these; `SCHEMA_VERSION` changes only
+with a migration note.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+SCHEMA_VERSION = 1
+
+Status = Literal["passed", "failed", "skipped", "xfailed", "xpassed", "error", "crashed", "timeout"]
+
+
+class Latency(BaseModel):
+    """Latency summary in milliseconds over `n` timed runs after `warmup` runs."""
+
+    n: int
+    warmup: int
+    mean_ms: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    min_ms: float
+    max_ms: float
+
+
+class ArrayStats(BaseModel):
+    shape: list[int]
+    dtype: str
+    mean: float | None = None
+    std: float | None = None
+    min: float | None = None
+    max: float | None = None
+    head: list[float] = Field(default_factory=list)
+
+
+class Fingerprint(BaseModel):
+    """Compact CPU fingerprint of one case's outputs, committed under test/expected_results."""
+
+    model: str
+    task: str
+    source: str = "tiny-random"
+    outputs: dict[str, ArrayStats]
+    tokens: list[list[int]] | None = None
+
+
+class OutputParity(BaseModel):
+    name: str
+    max_abs: float
+    max_rel: float
+    cosine: float
+    ok: bool
+    flat: bool = False
+
+
+class Parity(BaseModel):
+    """Backend outputs vs CPU on identical inputs."""
+
+    reference: str = "cpu"
+    atol: float
+    rtol: float
+    min_cosine: float
+    tolerance_reason: str = ""
+    outputs: list[OutputParity] = Field(default_factory=list)
+    tokens_match: bool | None = None
+    ok: bool = False
+
+
+class BatchCheck(BaseModel):
+    """Batch result vs single results, row by row."""
+
+    batch_size: int
+    max_abs: float
+    ok: bool
+    flat_outputs: list[str] = Field(default_factory=list)
+    tokens_match: bool | None = None
+
+
+class Metrics(BaseModel):
+    build_s: float | None = None
+    prepare_s: float | None = None
+    first_inference_ms: float | None = None
+    latency: Latency | None = None
+    batch_latency: dict[str, Latency] = Field(default_factory=dict)
+    throughput_per_s: dict[str, float] = Field(default_factory=dict)
+    peak_rss_mb: float | None = None
+    cuda_max_allocated_mb: float | None = None
+    params: int | None = None
+
+
+class CaseResult(BaseModel):
+    model: str
+    task: str
+    category: str
+    hardware: str
+    precision: str = "fp32"
+    source: str = "tiny-random"
+    status: Status
+    reason: str = ""
+    device: str = ""
+    conversion: str = ""
+    metrics: Metrics = Field(default_factory=Metrics)
+    parity: Parity | None = None
+    batch: BatchCheck | None = None
+    expected: Literal["match", "mismatch", "missing", "updated", "not-checked"] = "not-checked"
+    expected_diff: str = ""
+    flags: list[str] = Field(default_factory=list)
+    duration_s: float | None = None

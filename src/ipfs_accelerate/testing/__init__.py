@@ -1,0 +1,1 @@
+"""What generated tests import: `ModelTests` (model × hardware tests driven by the harness)."""

@@ -1,0 +1,100 @@
+"""Base class for generated model tests.
+
+A generated `test_hf_<model>.py` only names the model, task, hardware and profile; every test
+body lives here and calls the harness. Cases are memoised per process, so the init / inference /
+batch / parity / expected / metrics tests of one (model, hardware) share one build and conversion.
+
+Parametrisation (see `pytest_generate_tests` in `ipfs_accelerate.pytest_plugin`): each test runs
+once per hardware in the class's `hardware` that `--hardware` selects; `test_parity` only on
+non-CPU hardware (CPU is the reference) and `test_expected_results` only on CPU.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import ClassVar
+
+import pytest
+
+from ..harness.case import Case, Gate, Settings
+
+_CASES: OrderedDict[tuple, Case] = OrderedDict()
+_MAX_CASES = 4  # keep memory flat in long-lived workers
+
+
+def get_case(model: str, task: str | None, hardware: str, precision: str, settings: Settings) -> Case:
+    key = (model, task, hardware, precision, repr(settings))
+    if key in _CASES:
+        _CASES.move_to_end(key)
+        return _CASES[key]
+    case = Case(model, hardware, task=task, precision=precision, settings=settings)
+    _CASES[key] = case
+    while len(_CASES) > _MAX_CASES:
+        _CASES.popitem(last=False)
+    return case
+
+
+class ModelTests:
+    model: ClassVar[str]
+    task: ClassVar[str | None] = None
+    hardware: ClassVar[tuple[str, ...]] = ("cpu", "cuda", "openvino")
+    profile: ClassVar[str] = "unified"  # "basic": init + one inference on CPU only
+    precision: ClassVar[str] = "fp32"
+
+    @pytest.fixture
+    def case(self, request: pytest.FixtureRequest, hw: str, ipfs_settings: Settings) -> Case:
+        case = get_case(self.model, self.task, hw, self.precision, ipfs_settings)
+        try:
+            case.gate()
+        except Gate as g:
+            if g.status == "skipped":
+                pytest.skip(g.reason)
+            request.node.add_marker(pytest.mark.xfail(reason=g.reason, strict=True, raises=Exception))
+        request.node.stash[CASE_KEY] = case
+        return case
+
+    def test_init(self, case: Case) -> None:
+        built = case.built
+        assert built.model.config.model_type == case.spec.name
+        assert built.params > 0
+        prepared = case.prepared
+        assert prepared.backend == case.hardware
+
+    def test_single_inference(self, case: Case) -> None:
+        out = case.check_single()
+        assert out.arrays, "no outputs"
+
+    def test_batch_inference(self, case: Case) -> None:
+        check = case.check_batch()
+        assert check.ok, f"batch rows differ from single runs: max abs {check.max_abs:.3g}"
+
+    def test_parity(self, case: Case) -> None:
+        par = case.check_parity()
+        bad = [o for o in par.outputs if not o.ok]
+        assert par.tokens_match is not False, "greedy tokens differ from CPU"
+        assert not bad, "parity vs CPU failed: " + "; ".join(
+            f"{o.name}: max_abs={o.max_abs:.3g} max_rel={o.max_rel:.3g} cos={o.cosine:.7f} (atol={par.atol}, rtol={par.rtol})"
+            for o in bad
+        )
+
+    def test_expected_results(self, case: Case) -> None:
+        status, diff = case.check_expected()
+        if status == "not-checked":
+            pytest.skip("expected results are checked for tiny-random models with an expected-results dir")
+        assert status != "missing", diff
+        assert status != "mismatch", f"expected results differ for {case.spec.name}/{case.task.task}:\n{diff}"
+
+    def test_metrics(self, case: Case, request: pytest.FixtureRequest) -> None:
+        result = case.run()
+        request.node.stash[RESULT_KEY] = result
+        assert result.status in ("passed", "xpassed"), result.reason
+        m = result.metrics
+        assert m.latency is not None and m.latency.p50_ms > 0
+        assert m.peak_rss_mb and m.peak_rss_mb > 0
+        assert m.params and m.params > 0
+
+
+CASE_KEY = pytest.StashKey[Case]()
+RESULT_KEY = pytest.StashKey[object]()
+
+BASIC_TESTS = ("test_init", "test_single_inference")
