@@ -163,6 +163,10 @@ def build_tiny(spec: ModelSpec, task_spec: TaskSpec, *, seed: int = 0) -> Built:
     model = head_class(task_spec)(config)
     seeded_init(model, seed=seed, std=spec.init_std)
     model.eval()
+    if spec.patches:
+        from .patches import apply
+
+        model = apply(spec.patches, model, config)
     if model.config.model_type != spec.name:
         raise AssertionError(f"built {model.config.model_type!r}, expected {spec.name!r}")
     elapsed = time.perf_counter() - start
@@ -185,6 +189,10 @@ def build_pretrained(spec: ModelSpec, task_spec: TaskSpec, model_id: str) -> Bui
         raise AssertionError(f"{model_id} is a {config.model_type!r} checkpoint, not {spec.name!r}")
     model = head_class(task_spec).from_pretrained(model_id, local_files_only=True)
     model.eval()
+    if spec.patches:
+        from .patches import apply
+
+        model = apply(spec.patches, model, config)
     try:
         tok = AutoTokenizer.from_pretrained(model_id, local_files_only=True)
     except (OSError, ValueError):

@@ -43,7 +43,7 @@ _CATEGORY_SKILL = {
 
 _MODEL_KEYS = {
     "category", "task", "tasks", "description", "config", "config_class", "shrink", "init_std",
-    "requires", "known_incompatible", "tolerances", "pretrained", "inputs",
+    "requires", "known_incompatible", "tolerances", "pretrained", "inputs", "patches",
 }
 
 
@@ -84,6 +84,7 @@ def _parse(name: str, raw: dict[str, Any]) -> ModelSpec:
         known_incompatible=dict(raw.get("known_incompatible", {})),
         tolerances={k: Tolerance(**v) for k, v in raw.get("tolerances", {}).items()},
         pretrained=raw.get("pretrained"),
+        patches=tuple(raw.get("patches", ())),
     )
 
 

@@ -83,6 +83,7 @@ class ModelSpec:
     known_incompatible: dict[str, str] = field(default_factory=dict)
     tolerances: dict[str, Tolerance] = field(default_factory=dict)
     pretrained: str | None = None
+    patches: tuple[str, ...] = ()
 
     @property
     def default(self) -> TaskSpec:

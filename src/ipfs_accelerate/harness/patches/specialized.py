@@ -1,0 +1,5 @@
+"""Model patches for specialized models (see patches/__init__.py)."""
+
+from __future__ import annotations
+
+PATCHES: dict = {}
