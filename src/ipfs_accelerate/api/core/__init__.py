@@ -1,0 +1,151 @@
+"""The API core: one httpx-based client (sync and async) that every provider maps onto.
+
+Modules are private (``_x.py``); this package re-exports the public surface. Layers:
+``_errors`` (typed error tree), ``_secret`` (Secret, KeyPool, redaction), ``_clock`` (injectable
+time), ``_config`` (Timeout, RetryPolicy, BreakerConfig, QueueConfig), ``_retry`` (pure retry
+decisions), ``_queue`` (priority request queue), ``_breaker``, ``_stats``, ``_types`` (typed
+results), ``_streaming`` (SSE/NDJSON framing and streams), ``_client`` (APIClient: the one retry
+loop) and ``_provider`` (the Provider base class).
+"""
+
+from ._breaker import CircuitBreaker
+from ._client import APIClient, RequestOptions, default_error_message
+from ._clock import Clock, FakeClock, SystemClock
+from ._config import (
+    ANTHROPIC_RETRY,
+    DEFAULT_TIMEOUT,
+    GOOGLE_RETRY,
+    IDEMPOTENCY_HEADER,
+    OPENAI_RETRY,
+    RETRY_COUNT_HEADER,
+    SHOULD_RETRY_HEADER,
+    BreakerConfig,
+    Priority,
+    QueueConfig,
+    RetryPolicy,
+    Timeout,
+)
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    CircuitOpenError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    QueueFullError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+    StreamError,
+    make_status_error,
+    status_error_class,
+)
+from ._provider import Call, Provider, StreamCall
+from ._queue import RequestQueue, Ticket
+from ._retry import RetryDecision, decide_retry, parse_retry_after
+from ._secret import KeyPool, Redactor, Secret, redact_headers, redact_url
+from ._stats import EndpointStats, StatsRegistry, StatsSnapshot, percentile
+from ._streaming import (
+    AsyncStream,
+    ChunkDecoder,
+    NDJSONDecoder,
+    ServerSentEvent,
+    SSEDecoder,
+    Stream,
+    aiter_ndjson,
+    aiter_sse,
+    iter_ndjson,
+    iter_sse,
+)
+from ._types import (
+    ChatChoice,
+    ChatChunk,
+    ChatCompletion,
+    ChatMessage,
+    Completion,
+    CompletionChoice,
+    EmbeddingResponse,
+    ModelInfo,
+    TokenCount,
+    Usage,
+)
+
+__all__ = [
+    "ANTHROPIC_RETRY",
+    "APIClient",
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncStream",
+    "AuthenticationError",
+    "BadRequestError",
+    "BreakerConfig",
+    "Call",
+    "ChatChoice",
+    "ChatChunk",
+    "ChatCompletion",
+    "ChatMessage",
+    "ChunkDecoder",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "Clock",
+    "Completion",
+    "CompletionChoice",
+    "ConflictError",
+    "DEFAULT_TIMEOUT",
+    "EmbeddingResponse",
+    "EndpointStats",
+    "FakeClock",
+    "GOOGLE_RETRY",
+    "IDEMPOTENCY_HEADER",
+    "KeyPool",
+    "ModelInfo",
+    "NDJSONDecoder",
+    "NotFoundError",
+    "OPENAI_RETRY",
+    "PermissionDeniedError",
+    "Priority",
+    "Provider",
+    "QueueConfig",
+    "QueueFullError",
+    "RETRY_COUNT_HEADER",
+    "RateLimitError",
+    "Redactor",
+    "RequestOptions",
+    "RequestQueue",
+    "ResponseDecodeError",
+    "RetryDecision",
+    "RetryPolicy",
+    "SHOULD_RETRY_HEADER",
+    "SSEDecoder",
+    "Secret",
+    "ServerError",
+    "ServerSentEvent",
+    "StatsRegistry",
+    "StatsSnapshot",
+    "Stream",
+    "StreamCall",
+    "StreamError",
+    "SystemClock",
+    "Ticket",
+    "Timeout",
+    "TokenCount",
+    "Usage",
+    "aiter_ndjson",
+    "aiter_sse",
+    "decide_retry",
+    "default_error_message",
+    "iter_ndjson",
+    "iter_sse",
+    "make_status_error",
+    "parse_retry_after",
+    "percentile",
+    "redact_headers",
+    "redact_url",
+    "status_error_class",
+]

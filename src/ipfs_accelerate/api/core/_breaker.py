@@ -42,7 +42,10 @@ class CircuitBreaker:
             return self._current_state()
 
     def _current_state(self) -> State:
-        if self._state == "open" and self._clock.now() - self._opened_at >= self.config.reset_timeout:
+        if (
+            self._state == "open"
+            and self._clock.now() - self._opened_at >= self.config.reset_timeout
+        ):
             self._state = "half_open"
             self._trials = 0
         return self._state

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 __all__ = [
+    "DEFAULT_BREAKER",
     "DEFAULT_TIMEOUT",
     "BreakerConfig",
     "Priority",
@@ -127,6 +128,9 @@ class BreakerConfig:
     def __post_init__(self) -> None:
         if self.failure_threshold < 1 or self.half_open_max < 1 or self.reset_timeout < 0:
             raise ValueError("invalid breaker configuration")
+
+
+DEFAULT_BREAKER = BreakerConfig()
 
 
 @dataclass(frozen=True, slots=True)

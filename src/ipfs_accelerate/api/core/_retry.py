@@ -81,7 +81,9 @@ def decide_retry(
         return RetryDecision(False, 0.0, "retries exhausted", retry_after)
     if retry_after is not None and retry_after > policy.retry_after_cap:
         return RetryDecision(
-            False, 0.0, f"retry-after {retry_after:g}s exceeds cap {policy.retry_after_cap:g}s",
+            False,
+            0.0,
+            f"retry-after {retry_after:g}s exceeds cap {policy.retry_after_cap:g}s",
             retry_after,
         )
     if status is not None:
@@ -91,6 +93,10 @@ def decide_retry(
         forced = explicit is not None and explicit.strip().lower() == "true"
         if not forced and not policy.status_is_retryable(status):
             return RetryDecision(False, 0.0, f"status {status} is not retryable", retry_after)
-    if retry_after is not None and math.isfinite(retry_after) and 0 < retry_after <= policy.retry_after_cap:
+    if (
+        retry_after is not None
+        and math.isfinite(retry_after)
+        and 0 < retry_after <= policy.retry_after_cap
+    ):
         return RetryDecision(True, retry_after, "retry-after", retry_after)
     return RetryDecision(True, policy.backoff(retries_taken, rand), "backoff", retry_after)

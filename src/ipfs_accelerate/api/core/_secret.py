@@ -31,8 +31,17 @@ SENSITIVE_HEADERS = frozenset(
 )
 # Query parameters that carry credentials (Gemini accepts ?key=, S3 presigned URLs sign).
 SENSITIVE_QUERY = frozenset(
-    {"key", "api_key", "apikey", "token", "access_token", "x-amz-signature", "x-amz-credential",
-     "x-amz-security-token", "signature"}
+    {
+        "key",
+        "api_key",
+        "apikey",
+        "token",
+        "access_token",
+        "x-amz-signature",
+        "x-amz-credential",
+        "x-amz-security-token",
+        "signature",
+    }
 )
 
 
@@ -166,7 +175,9 @@ class Redactor:
     """
 
     def __init__(self, secrets: Iterable[Secret] = ()) -> None:
-        values = sorted({s.reveal() for s in secrets if len(s.reveal()) >= 4}, key=len, reverse=True)
+        values = sorted(
+            {s.reveal() for s in secrets if len(s.reveal()) >= 4}, key=len, reverse=True
+        )
         self._pattern = re.compile("|".join(re.escape(v) for v in values)) if values else None
 
     def __call__(self, text: str) -> str:
