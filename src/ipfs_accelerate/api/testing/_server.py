@@ -723,11 +723,11 @@ class FakeServer:
         head = self._head(
             resp.status, rid, content_type, resp.headers, {"content-length": str(len(body))}, close
         )
+        # Mark before writing: the client may act on the last byte before this thread runs again.
+        rec.delivered = 200 <= resp.status < 300 and kind not in ("malformed-json", "malformed-sse")
         self._leave(rec)
-        ok = self._write(h, head if h.command == "HEAD" else head + body)
-        rec.delivered = (
-            ok and 200 <= resp.status < 300 and kind not in ("malformed-json", "malformed-sse")
-        )
+        if not self._write(h, head if h.command == "HEAD" else head + body):
+            rec.delivered = False
 
     def _send_stream(
         self, h: _Handler, rec: RecordedRequest, rid: str, resp: StreamResponse, fault: Fault | None
@@ -779,9 +779,10 @@ class FakeServer:
         for ev in events[:-1]:
             if not self._write(h, chunk(ev)) or not self._pause(h):
                 return
+        rec.delivered = 200 <= resp.status < 300 and kind is None
         self._leave(rec)
-        ok = self._write(h, chunk(events[-1]) + b"0\r\n\r\n")
-        rec.delivered = ok and 200 <= resp.status < 300 and kind is None
+        if not self._write(h, chunk(events[-1]) + b"0\r\n\r\n"):
+            rec.delivered = False
 
     def _pause(self, h: _Handler) -> bool:
         return self._wait(h, self.event_delay) if self.event_delay else True
