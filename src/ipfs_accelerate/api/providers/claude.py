@@ -1,0 +1,305 @@
+"""Anthropic Messages API: create, streaming events, count_tokens, models.
+
+Auth is ``x-api-key`` plus ``anthropic-version`` (the official SDK sends the same headers; it
+may send Bearer too, which servers accept). Retry-After is honoured up to 60 s, as the
+anthropic SDK does, and 529 "overloaded" is retried like any 5xx.
+
+Messages may be given OpenAI-style: ``system`` messages are lifted into the top-level
+``system`` field, which is where the Messages API wants them.
+
+Streaming events (``message_start``, ``content_block_*``, ``message_delta``, ``message_stop``,
+``ping``, ``error``): text deltas become :class:`ChatChunk`; usage is reconciled from
+``message_start`` (input tokens) and the cumulative ``message_delta`` counts (output tokens);
+only ``message_stop`` completes a stream, and an ``error`` event raises :class:`StreamError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from ipfs_accelerate.api.core import (
+    ANTHROPIC_RETRY,
+    AsyncStream,
+    Call,
+    ChatChoice,
+    ChatChunk,
+    ChatCompletion,
+    ChatMessage,
+    ChunkDecoder,
+    ModelInfo,
+    Provider,
+    Secret,
+    ServerSentEvent,
+    Stream,
+    StreamCall,
+    StreamError,
+    TokenCount,
+    Usage,
+)
+
+from .openai_api import Messages, normalize_messages
+
+__all__ = ["ANTHROPIC_VERSION", "ClaudeChunkDecoder", "ClaudeProvider", "parse_message"]
+
+ANTHROPIC_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 1024
+
+
+def _usage(data: Mapping[str, Any] | None) -> Usage | None:
+    if not data:
+        return None
+    return Usage(int(data.get("input_tokens") or 0), int(data.get("output_tokens") or 0))
+
+
+def parse_message(data: Mapping[str, Any]) -> ChatCompletion:
+    if data.get("type") not in (None, "message"):
+        raise ValueError(f"expected a message object, got type {data.get('type')!r}")
+    text = "".join(b.get("text", "") for b in data["content"] if b.get("type") == "text")
+    tools = [b for b in data["content"] if b.get("type") == "tool_use"] or None
+    choice = ChatChoice(
+        0, ChatMessage(data.get("role") or "assistant", text, tools), data.get("stop_reason")
+    )
+    return ChatCompletion(
+        id=data.get("id"),
+        model=data.get("model"),
+        choices=[choice],
+        usage=_usage(data.get("usage")),
+        raw=dict(data),
+    )
+
+
+def split_system(
+    messages: Messages, system: str | Sequence[Any] | None
+) -> tuple[Any, list[dict[str, Any]]]:
+    """Lift OpenAI-style system messages into the Messages API's ``system`` field."""
+    msgs = normalize_messages(messages)
+    lifted = [m["content"] for m in msgs if m.get("role") == "system"]
+    rest = [m for m in msgs if m.get("role") != "system"]
+    if lifted and system is None:
+        system = "\n\n".join(str(c) for c in lifted)
+    elif lifted:
+        raise ValueError(
+            "pass the system prompt either as system= or as a system message, not both"
+        )
+    return system, rest
+
+
+class ClaudeChunkDecoder(ChunkDecoder[ChatChunk]):
+    framing = "sse"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._id: str | None = None
+        self._model: str | None = None
+        self._input = 0
+        self._output = 0
+
+    def decode(self, item: ServerSentEvent) -> Iterable[ChatChunk]:
+        obj = item.json()
+        kind = item.event or (obj.get("type") if isinstance(obj, dict) else None)
+        if not isinstance(obj, dict):
+            raise StreamError(f"stream event is not an object: {item.data[:200]!r}")
+        if kind == "error":
+            err = obj.get("error") or {}
+            raise StreamError(
+                f"server sent an error mid-stream: {err.get('type', 'error')}: {err.get('message', '')}"
+            )
+        if self.done:
+            raise StreamError(f"event {kind!r} after message_stop")
+        if kind == "message_start":
+            msg = obj.get("message") or {}
+            self._id, self._model = msg.get("id"), msg.get("model")
+            usage = msg.get("usage") or {}
+            self._input = int(usage.get("input_tokens") or 0)
+            self._output = int(usage.get("output_tokens") or 0)
+            self.usage = Usage(self._input, self._output)
+            return [
+                ChatChunk(
+                    role=msg.get("role") or "assistant", id=self._id, model=self._model, raw=obj
+                )
+            ]
+        if kind == "content_block_delta":
+            delta = obj.get("delta") or {}
+            if delta.get("type") == "text_delta":
+                return [
+                    ChatChunk(delta=delta.get("text", ""), id=self._id, model=self._model, raw=obj)
+                ]
+            return []
+        if kind == "message_delta":
+            usage = obj.get("usage") or {}
+            if "input_tokens" in usage and usage["input_tokens"] is not None:
+                self._input = int(usage["input_tokens"])
+            if usage.get("output_tokens") is not None:
+                self._output = int(usage["output_tokens"])  # cumulative, not a delta
+            self.usage = Usage(self._input, self._output)
+            stop = (obj.get("delta") or {}).get("stop_reason")
+            return [
+                ChatChunk(
+                    finish_reason=stop, usage=self.usage, id=self._id, model=self._model, raw=obj
+                )
+            ]
+        if kind == "message_stop":
+            self.done = True
+            return []
+        return []  # ping, content_block_start/stop, and event types added later
+
+
+class ClaudeProvider(Provider):
+    """Anthropic's API (``base_url`` is the host; paths carry ``/v1``)."""
+
+    name = "claude"
+    retry_policy = ANTHROPIC_RETRY
+    request_id_headers = ("request-id", "x-request-id")
+
+    def auth_headers(self, key: Secret) -> dict[str, str]:
+        return {"x-api-key": key.reveal()}
+
+    def extra_headers(self) -> dict[str, str]:
+        return {"anthropic-version": ANTHROPIC_VERSION}
+
+    def _body(
+        self,
+        messages: Messages,
+        model: str | None,
+        max_tokens: int,
+        system: str | Sequence[Any] | None,
+        params: dict[str, Any],
+    ) -> dict[str, Any]:
+        system, msgs = split_system(messages, system)
+        body: dict[str, Any] = {
+            "model": self._model(model),
+            "max_tokens": max_tokens,
+            "messages": msgs,
+        }
+        if system is not None:
+            body["system"] = system
+        body.update(params)
+        return body
+
+    def _chat(
+        self,
+        messages: Messages,
+        model: str | None,
+        max_tokens: int,
+        system: Any,
+        params: dict[str, Any],
+    ) -> Call[ChatCompletion]:
+        return Call(
+            self._options(
+                "POST", "/v1/messages", json=self._body(messages, model, max_tokens, system, params)
+            ),
+            parse=lambda r: parse_message(r.json()),
+            usage=lambda c: c.usage,
+        )
+
+    def _chat_stream(
+        self,
+        messages: Messages,
+        model: str | None,
+        max_tokens: int,
+        system: Any,
+        params: dict[str, Any],
+    ) -> StreamCall[ChatChunk]:
+        body = self._body(messages, model, max_tokens, system, params)
+        body["stream"] = True
+        return StreamCall(
+            self._options(
+                "POST", "/v1/messages", json=body, headers={"Accept": "text/event-stream"}
+            ),
+            ClaudeChunkDecoder,
+        )
+
+    def _count(
+        self, messages: Messages, model: str | None, system: Any, params: dict[str, Any]
+    ) -> Call[TokenCount]:
+        system, msgs = split_system(messages, system)
+        body: dict[str, Any] = {"model": self._model(model), "messages": msgs, **params}
+        if system is not None:
+            body["system"] = system
+        return Call(
+            self._options("POST", "/v1/messages/count_tokens", json=body),
+            parse=lambda r: TokenCount(int(r.json()["input_tokens"]), raw=r.json()),
+        )
+
+    def _models(self) -> Call[list[ModelInfo]]:
+        def parse(r: httpx.Response) -> list[ModelInfo]:
+            return [ModelInfo(m["id"], None, raw=m) for m in r.json()["data"]]
+
+        return Call(self._options("GET", "/v1/models"), parse=parse)
+
+    # -- public API -------------------------------------------------------------------------------
+
+    def chat(
+        self,
+        messages: Messages,
+        *,
+        model: str | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        system: str | Sequence[Any] | None = None,
+        **params: Any,
+    ) -> ChatCompletion:
+        """POST /v1/messages; extra keyword arguments (temperature, tools, ...) go in the body."""
+        return self._call(self._chat(messages, model, max_tokens, system, params))
+
+    async def achat(
+        self,
+        messages: Messages,
+        *,
+        model: str | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        system: str | Sequence[Any] | None = None,
+        **params: Any,
+    ) -> ChatCompletion:
+        return await self._acall(self._chat(messages, model, max_tokens, system, params))
+
+    def chat_stream(
+        self,
+        messages: Messages,
+        *,
+        model: str | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        system: str | Sequence[Any] | None = None,
+        **params: Any,
+    ) -> Stream[ChatChunk]:
+        return self._stream(self._chat_stream(messages, model, max_tokens, system, params))
+
+    async def achat_stream(
+        self,
+        messages: Messages,
+        *,
+        model: str | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        system: str | Sequence[Any] | None = None,
+        **params: Any,
+    ) -> AsyncStream[ChatChunk]:
+        return await self._astream(self._chat_stream(messages, model, max_tokens, system, params))
+
+    def count_tokens(
+        self,
+        messages: Messages,
+        *,
+        model: str | None = None,
+        system: str | None = None,
+        **params: Any,
+    ) -> TokenCount:
+        """POST /v1/messages/count_tokens."""
+        return self._call(self._count(messages, model, system, params))
+
+    async def acount_tokens(
+        self,
+        messages: Messages,
+        *,
+        model: str | None = None,
+        system: str | None = None,
+        **params: Any,
+    ) -> TokenCount:
+        return await self._acall(self._count(messages, model, system, params))
+
+    def models(self) -> list[ModelInfo]:
+        return self._call(self._models())
+
+    async def amodels(self) -> list[ModelInfo]:
+        return await self._acall(self._models())

@@ -1,0 +1,83 @@
+"""vLLM's OpenAI-compatible server (``vllm serve``): the OpenAI protocol plus its own extras.
+
+No key is needed unless the server was started with ``--api-key`` (then ``VLLM_API_KEY``).
+``base_url`` includes ``/v1``; the extras live at the server root: ``GET /health`` (200 when the
+engine is up), ``GET /version``, ``POST /tokenize`` and ``POST /detokenize``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ipfs_accelerate.api.core import APIError, Call
+
+from .openai_api import OpenAIProvider
+
+__all__ = ["VLLMProvider", "server_root"]
+
+
+def server_root(base_url: str) -> str:
+    """The server root for a base URL that ends in ``/v1``."""
+    return base_url[: -len("/v1")] if base_url.endswith("/v1") else base_url
+
+
+class VLLMProvider(OpenAIProvider):
+    name = "vllm"
+
+    def _root(self, path: str) -> str:
+        return server_root(self.base_url) + path
+
+    def _health(self) -> Call[bool]:
+        return Call(
+            self._options("GET", self._root("/health"), endpoint="/health", max_retries=0),
+            parse=lambda r: True,
+        )
+
+    def health(self) -> bool:
+        """True when ``/health`` answers 2xx; False on any error status or connection failure."""
+        try:
+            return self._call(self._health())
+        except APIError:
+            return False
+
+    async def ahealth(self) -> bool:
+        try:
+            return await self._acall(self._health())
+        except APIError:
+            return False
+
+    def _tokenize(self, text: str, model: str | None, params: dict[str, Any]) -> Call[list[int]]:
+        body = {"model": self._model(model), "prompt": text, **params}
+        return Call(
+            self._options("POST", self._root("/tokenize"), json=body, endpoint="/tokenize"),
+            parse=lambda r: [int(t) for t in r.json()["tokens"]],
+        )
+
+    def tokenize(self, text: str, *, model: str | None = None, **params: Any) -> list[int]:
+        """POST /tokenize → token ids."""
+        return self._call(self._tokenize(text, model, params))
+
+    async def atokenize(self, text: str, *, model: str | None = None, **params: Any) -> list[int]:
+        return await self._acall(self._tokenize(text, model, params))
+
+    def _detokenize(self, tokens: list[int], model: str | None) -> Call[str]:
+        body = {"model": self._model(model), "tokens": list(tokens)}
+        return Call(
+            self._options("POST", self._root("/detokenize"), json=body, endpoint="/detokenize"),
+            parse=lambda r: str(r.json()["prompt"]),
+        )
+
+    def detokenize(self, tokens: list[int], *, model: str | None = None) -> str:
+        return self._call(self._detokenize(tokens, model))
+
+    async def adetokenize(self, tokens: list[int], *, model: str | None = None) -> str:
+        return await self._acall(self._detokenize(tokens, model))
+
+    def version(self) -> str:
+        """GET /version → the server's vLLM version."""
+        return self._call(
+            Call(
+                self._options("GET", self._root("/version"), endpoint="/version"),
+                parse=lambda r: str(r.json()["version"]),
+            )
+        )
