@@ -104,12 +104,14 @@ def config_class(spec: ModelSpec):
     return CONFIG_MAPPING[spec.name]
 
 
-def tiny_config(spec: ModelSpec):
-    """Default config of `spec.name`, generically shrunk, registry overrides on top."""
+def tiny_config(spec: ModelSpec, task_spec: TaskSpec | None = None):
+    """Default config of `spec.name`, generically shrunk, registry overrides on top (model, then task)."""
     cls = config_class(spec)
     defaults = cls().to_dict()
     kwargs = _shrunk(defaults) if spec.shrink else {}
     kwargs = _merge(kwargs, spec.config)
+    if task_spec is not None:
+        kwargs = _merge(kwargs, task_spec.config)
     kwargs["use_cache"] = False
     config = cls(**kwargs)
     for sub in SUB_CONFIGS:
@@ -158,7 +160,7 @@ def build_tiny(spec: ModelSpec, task_spec: TaskSpec, *, seed: int = 0) -> Built:
     import torch
 
     start = time.perf_counter()
-    config = tiny_config(spec)
+    config = tiny_config(spec, task_spec)
     torch.manual_seed(seed)
     model = head_class(task_spec)(config)
     seeded_init(model, seed=seed, std=spec.init_std)
@@ -187,7 +189,7 @@ def build_pretrained(spec: ModelSpec, task_spec: TaskSpec, model_id: str) -> Bui
     config = AutoConfig.from_pretrained(model_id, local_files_only=True)
     if config.model_type != spec.name:
         raise AssertionError(f"{model_id} is a {config.model_type!r} checkpoint, not {spec.name!r}")
-    model = head_class(task_spec).from_pretrained(model_id, local_files_only=True)
+    model = head_class(task_spec).from_pretrained(model_id, local_files_only=True, **task_spec.config)
     model.eval()
     if spec.patches:
         from .patches import apply

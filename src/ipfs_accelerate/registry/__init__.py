@@ -53,7 +53,13 @@ def _task_spec(model: str, category: str, task: str, value: Any, inputs: dict) -
     if task not in TASK_SKILLS and "skill" not in value:
         raise ValueError(f"registry: model {model!r} task {task!r} is not a known task")
     skill = value.get("skill") or _CATEGORY_SKILL.get((category, task)) or TASK_SKILLS[task]
-    return TaskSpec(task=task, head=value["head"], skill=skill, inputs={**inputs, **value.get("inputs", {})})
+    return TaskSpec(
+        task=task,
+        head=value["head"],
+        skill=skill,
+        inputs={**inputs, **value.get("inputs", {})},
+        config=value.get("config", {}),
+    )
 
 
 def _parse(name: str, raw: dict[str, Any]) -> ModelSpec:

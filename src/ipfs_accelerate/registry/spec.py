@@ -64,6 +64,7 @@ class TaskSpec:
     head: str
     skill: str
     inputs: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)  # per-task config overrides (e.g. is_decoder)
 
 
 @dataclass(frozen=True)
