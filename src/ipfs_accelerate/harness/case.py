@@ -90,6 +90,12 @@ class Case:
         avail = self.backend.availability()
         if not avail.ok:
             raise Gate("skipped", avail.reason)
+        if self.settings.model_id:
+            from .pretrained import resolve
+
+            ckpt = resolve(self.spec, self.settings.model_id)
+            if ckpt is None or ckpt.path is None:
+                raise Gate("skipped", f"pretrained checkpoint unavailable: {ckpt.reason if ckpt else 'none configured'}")
         reason = self.spec.known_incompatible.get(self.hardware)
         if reason:
             raise Gate("xfail", f"known incompatibility: {reason}")
@@ -105,7 +111,12 @@ class Case:
 
         pin_threads(self.settings.threads)
         if self.settings.model_id:
-            built = build.build_pretrained(self.spec, self.task, self.settings.model_id)
+            from .pretrained import resolve
+
+            ckpt = resolve(self.spec, self.settings.model_id)
+            if ckpt is None or ckpt.path is None:
+                raise FileNotFoundError(ckpt.reason if ckpt else f"no checkpoint for {self.spec.name}")
+            built = build.build_pretrained(self.spec, self.task, str(ckpt.path))
         else:
             built = build.build_tiny(self.spec, self.task, seed=self.settings.seed)
         self.metrics.build_s = built.build_s
