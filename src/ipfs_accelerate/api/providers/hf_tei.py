@@ -1,0 +1,162 @@
+"""Hugging Face Text Embeddings Inference: ``/embed`` and ``/rerank``.
+
+* ``embed(texts, normalize=True)`` → ``POST /embed`` ``{"inputs": [...], "normalize": ...}``,
+  answered by a bare JSON list of vectors. TEI refuses batches above its
+  ``max_client_batch_size`` (413), so inputs are split into batches of ``batch_size`` (default
+  32, or read from ``/info`` with :meth:`HFTEIProvider.configure_from_info`) and the vectors are
+  joined back in input order; the async twin sends the batches concurrently (the core's queue
+  bounds them). ``normalize`` is TEI's server-side L2 normalisation (its default is true).
+* ``rerank(query, texts)`` → ``POST /rerank``: ``[{"index", "score", "text"?}]`` sorted by score,
+  highest first, as TEI returns it.
+* ``info`` (``GET /info``), ``health`` (``GET /health``).
+
+TEI does not stream. ``base_url`` is the server root (``HF_TEI_BASE_URL``); a key
+(``HF_TEI_API_KEY`` / ``HF_TOKEN``) is sent as Bearer when set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from ipfs_accelerate.api.core import APIError, Call, EmbeddingResponse, Provider
+
+__all__ = ["HFTEIProvider", "RerankResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class RerankResult:
+    index: int
+    score: float
+    text: str | None = None
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+
+def _vectors(r: httpx.Response) -> list[list[float]]:
+    data = r.json()
+    if not isinstance(data, list) or not all(isinstance(v, list) for v in data):
+        raise ValueError("expected a JSON list of vectors")
+    return [[float(x) for x in v] for v in data]
+
+
+def _batches(texts: Sequence[str], size: int) -> list[list[str]]:
+    return [list(texts[i : i + size]) for i in range(0, len(texts), size)]
+
+
+class HFTEIProvider(Provider):
+    """TEI's native routes; see the module docstring."""
+
+    name = "hf_tei"
+    batch_size: int = 32
+
+    def __init__(self, *, batch_size: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if batch_size is not None:
+            if batch_size < 1:
+                raise ValueError("batch_size must be >= 1")
+            self.batch_size = batch_size
+
+    def _embed_call(self, batch: list[str], params: dict[str, Any]) -> Call[list[list[float]]]:
+        body = {"inputs": batch, **params}
+        return Call(self._options("POST", "/embed", json=body), parse=_vectors)
+
+    def _prepare(self, inputs: str | Sequence[str], normalize: bool | None, truncate: bool | None,
+                 params: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+        texts = [inputs] if isinstance(inputs, str) else list(inputs)
+        if not texts:
+            raise ValueError("embed needs at least one input")
+        extra = dict(params)
+        if normalize is not None:
+            extra["normalize"] = normalize
+        if truncate is not None:
+            extra["truncate"] = truncate
+        return texts, extra
+
+    def embed(
+        self,
+        inputs: str | Sequence[str],
+        *,
+        normalize: bool | None = True,
+        truncate: bool | None = None,
+        **params: Any,
+    ) -> EmbeddingResponse:
+        """One vector per input, in order; batches of ``batch_size`` are sent one by one."""
+        texts, extra = self._prepare(inputs, normalize, truncate, params)
+        vectors: list[list[float]] = []
+        for batch in _batches(texts, self.batch_size):
+            vectors.extend(self._call(self._embed_call(batch, extra)))
+        return EmbeddingResponse(model=self.model, embeddings=vectors, usage=None,
+                                 raw={"batches": -(-len(texts) // self.batch_size)})
+
+    async def aembed(
+        self,
+        inputs: str | Sequence[str],
+        *,
+        normalize: bool | None = True,
+        truncate: bool | None = None,
+        **params: Any,
+    ) -> EmbeddingResponse:
+        """Async twin of :meth:`embed`; batches go concurrently, results keep input order."""
+        texts, extra = self._prepare(inputs, normalize, truncate, params)
+        parts = await asyncio.gather(
+            *(self._acall(self._embed_call(b, extra)) for b in _batches(texts, self.batch_size))
+        )
+        vectors = [v for part in parts for v in part]
+        return EmbeddingResponse(model=self.model, embeddings=vectors, usage=None,
+                                 raw={"batches": len(parts)})
+
+    def _rerank(self, query: str, texts: Sequence[str], return_text: bool, raw_scores: bool,
+                params: dict[str, Any]) -> Call[list[RerankResult]]:
+        body = {"query": query, "texts": list(texts), "return_text": return_text,
+                "raw_scores": raw_scores, **params}
+
+        def parse(r: httpx.Response) -> list[RerankResult]:
+            data = r.json()
+            if not isinstance(data, list):
+                raise ValueError("expected a JSON list of ranks")
+            return [RerankResult(int(d["index"]), float(d["score"]), d.get("text"), raw=d) for d in data]
+
+        return Call(self._options("POST", "/rerank", json=body), parse=parse)
+
+    def rerank(self, query: str, texts: Sequence[str], *, return_text: bool = False,
+               raw_scores: bool = False, **params: Any) -> list[RerankResult]:
+        """POST /rerank: results sorted by score, highest first (``index`` points into texts)."""
+        return self._call(self._rerank(query, texts, return_text, raw_scores, params))
+
+    async def arerank(self, query: str, texts: Sequence[str], *, return_text: bool = False,
+                      raw_scores: bool = False, **params: Any) -> list[RerankResult]:
+        return await self._acall(self._rerank(query, texts, return_text, raw_scores, params))
+
+    def info(self) -> dict[str, Any]:
+        """GET /info (``model_id``, ``max_client_batch_size``, ``max_input_length``...)."""
+        return self._call(Call(self._options("GET", "/info"), parse=lambda r: dict(r.json())))
+
+    async def ainfo(self) -> dict[str, Any]:
+        return await self._acall(Call(self._options("GET", "/info"), parse=lambda r: dict(r.json())))
+
+    def configure_from_info(self) -> dict[str, Any]:
+        """Adopt the server's ``max_client_batch_size`` as ``batch_size``; returns the info."""
+        info = self.info()
+        size = info.get("max_client_batch_size")
+        if isinstance(size, int) and size > 0:
+            self.batch_size = size
+        return info
+
+    def _health(self) -> Call[bool]:
+        return Call(self._options("GET", "/health", max_retries=0), parse=lambda r: True)
+
+    def health(self) -> bool:
+        try:
+            return self._call(self._health())
+        except APIError:
+            return False
+
+    async def ahealth(self) -> bool:
+        try:
+            return await self._acall(self._health())
+        except APIError:
+            return False

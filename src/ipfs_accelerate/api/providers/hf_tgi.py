@@ -1,0 +1,227 @@
+"""Hugging Face Text Generation Inference: ``/generate``, ``/generate_stream`` and chat.
+
+* ``generate`` → ``POST /generate`` ``{"inputs", "parameters"}``; ``details`` is requested so the
+  result has a finish reason and token counts (``details.generated_tokens``; prompt tokens
+  when the server reports ``prefill``).
+* ``generate_stream`` → ``POST /generate_stream`` (SSE). Each event carries one ``token``; the
+  last one also carries ``generated_text`` and ``details``; TGI sends no ``[DONE]``, so a stream
+  is complete only when that final event arrived. ``{"error": ...}`` events raise StreamError.
+* ``chat`` / ``chat_stream`` → TGI's OpenAI-compatible ``/v1/chat/completions`` (Messages API),
+  mapped exactly like ``openai_api``; the model name is ``"tgi"`` unless you pass one.
+* ``info`` (``GET /info``), ``health`` (``GET /health``), ``tokenize`` (``POST /tokenize``).
+
+``base_url`` is the server root (``HF_TGI_BASE_URL``); a key (``HF_TGI_API_KEY`` / ``HF_TOKEN``,
+Bearer) is sent when set, as Inference Endpoints require.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import httpx
+
+from ipfs_accelerate.api.core import (
+    APIError,
+    AsyncStream,
+    Call,
+    ChatChunk,
+    ChatCompletion,
+    ChunkDecoder,
+    Completion,
+    CompletionChoice,
+    Provider,
+    ServerSentEvent,
+    Stream,
+    StreamCall,
+    StreamError,
+    Usage,
+)
+
+from .openai_api import Messages, OpenAIChunkDecoder, normalize_messages, parse_chat_completion
+
+__all__ = ["HFTGIProvider", "TGIChunkDecoder", "parse_generate"]
+
+# Names accepted at top level and moved into "parameters" (OpenAI spellings are translated).
+_RENAMES = {"max_tokens": "max_new_tokens"}
+
+
+def _parameters(params: Mapping[str, Any]) -> dict[str, Any]:
+    rest = dict(params)
+    out = dict(rest.pop("parameters", None) or {})
+    for key, value in rest.items():
+        out[_RENAMES.get(key, key)] = value
+    out.setdefault("details", True)
+    return out
+
+
+def _usage_from_details(details: Mapping[str, Any] | None) -> Usage | None:
+    if not details:
+        return None
+    prefill = details.get("prefill") or []
+    return Usage(len(prefill), int(details.get("generated_tokens") or 0))
+
+
+def parse_generate(data: Any) -> Completion:
+    # TGI answers /generate with an object; its root route "/" and older clients use a list.
+    obj = data[0] if isinstance(data, list) and data else data
+    if not isinstance(obj, dict) or "generated_text" not in obj:
+        raise ValueError("response has no generated_text")
+    details = obj.get("details") or {}
+    return Completion(
+        id=None,
+        model=None,
+        choices=[CompletionChoice(0, obj["generated_text"] or "", details.get("finish_reason"))],
+        usage=_usage_from_details(details),
+        raw=obj,
+    )
+
+
+class TGIChunkDecoder(ChunkDecoder[ChatChunk]):
+    """``/generate_stream`` events: ``{"token": {...}, "generated_text": null | str, ...}``."""
+
+    framing = "sse"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.generated_text: str | None = None
+
+    def decode(self, item: ServerSentEvent) -> Iterable[ChatChunk]:
+        if not item.data.strip():
+            return []
+        obj = item.json()
+        if not isinstance(obj, dict):
+            raise StreamError(f"stream event is not an object: {item.data[:200]!r}")
+        if obj.get("error"):
+            raise StreamError(f"server sent an error mid-stream: {obj['error']}")
+        if self.done:
+            raise StreamError("event after the final event")
+        token = obj.get("token") or {}
+        delta = "" if token.get("special") else (token.get("text") or "")
+        finish = None
+        usage = None
+        if obj.get("generated_text") is not None:
+            self.done = True
+            self.generated_text = obj["generated_text"]
+            details = obj.get("details") or {}
+            finish = details.get("finish_reason") or "stop"
+            usage = _usage_from_details(details)
+            if usage is not None:
+                self.usage = usage
+        return [ChatChunk(delta=delta, index=0, finish_reason=finish, usage=usage, raw=obj)]
+
+
+class HFTGIProvider(Provider):
+    """TGI's native and OpenAI-compatible routes; see the module docstring."""
+
+    name = "hf_tgi"
+    default_model = "tgi"
+
+    def _generate(self, prompt: str, params: dict[str, Any], stream: bool):
+        body = {"inputs": prompt, "parameters": _parameters(params)}
+        if stream:
+            return StreamCall(
+                self._options(
+                    "POST", "/generate_stream", json=body, headers={"Accept": "text/event-stream"}
+                ),
+                TGIChunkDecoder,
+            )
+        return Call(
+            self._options("POST", "/generate", json=body),
+            parse=lambda r: parse_generate(r.json()),
+            usage=lambda c: c.usage,
+        )
+
+    def _chat(self, messages: Messages, model: str | None, params: dict[str, Any], stream: bool):
+        body = {"model": model or self.model or "tgi", "messages": normalize_messages(messages), **params}
+        if stream:
+            body["stream"] = True
+            body.setdefault("stream_options", {"include_usage": True})
+            return StreamCall(
+                self._options(
+                    "POST", "/v1/chat/completions", json=body,
+                    headers={"Accept": "text/event-stream"},
+                ),
+                OpenAIChunkDecoder,
+            )
+        return Call(
+            self._options("POST", "/v1/chat/completions", json=body),
+            parse=lambda r: parse_chat_completion(r.json()),
+            usage=lambda c: c.usage,
+        )
+
+    # -- native text generation -----------------------------------------------------------------
+
+    def generate(self, prompt: str, **params: Any) -> Completion:
+        """POST /generate; keyword arguments become ``parameters`` (``max_tokens`` is mapped)."""
+        return self._call(self._generate(prompt, params, False))
+
+    async def agenerate(self, prompt: str, **params: Any) -> Completion:
+        return await self._acall(self._generate(prompt, params, False))
+
+    def generate_stream(self, prompt: str, **params: Any) -> Stream[ChatChunk]:
+        """POST /generate_stream (SSE); ``stream.decoder.generated_text`` holds the final text."""
+        return self._stream(self._generate(prompt, params, True))
+
+    async def agenerate_stream(self, prompt: str, **params: Any) -> AsyncStream[ChatChunk]:
+        return await self._astream(self._generate(prompt, params, True))
+
+    complete = generate
+    acomplete = agenerate
+    complete_stream = generate_stream
+    acomplete_stream = agenerate_stream
+
+    # -- OpenAI-compatible chat -------------------------------------------------------------------
+
+    def chat(self, messages: Messages, *, model: str | None = None, **params: Any) -> ChatCompletion:
+        """POST /v1/chat/completions (TGI's Messages API)."""
+        return self._call(self._chat(messages, model, params, False))
+
+    async def achat(self, messages: Messages, *, model: str | None = None, **params: Any) -> ChatCompletion:
+        return await self._acall(self._chat(messages, model, params, False))
+
+    def chat_stream(self, messages: Messages, *, model: str | None = None, **params: Any) -> Stream[ChatChunk]:
+        return self._stream(self._chat(messages, model, params, True))
+
+    async def achat_stream(
+        self, messages: Messages, *, model: str | None = None, **params: Any
+    ) -> AsyncStream[ChatChunk]:
+        return await self._astream(self._chat(messages, model, params, True))
+
+    # -- server info --------------------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        """GET /info: model id, limits (``max_input_tokens``, ``max_total_tokens``...)."""
+        return self._call(Call(self._options("GET", "/info"), parse=lambda r: dict(r.json())))
+
+    async def ainfo(self) -> dict[str, Any]:
+        return await self._acall(Call(self._options("GET", "/info"), parse=lambda r: dict(r.json())))
+
+    def _health(self) -> Call[bool]:
+        return Call(self._options("GET", "/health", max_retries=0), parse=lambda r: True)
+
+    def health(self) -> bool:
+        """True when ``GET /health`` answers 2xx; False on any error."""
+        try:
+            return self._call(self._health())
+        except APIError:
+            return False
+
+    async def ahealth(self) -> bool:
+        try:
+            return await self._acall(self._health())
+        except APIError:
+            return False
+
+    def _tokenize(self, text: str) -> Call[list[int]]:
+        def parse(r: httpx.Response) -> list[int]:
+            return [int(t["id"]) for t in r.json()]
+
+        return Call(self._options("POST", "/tokenize", json={"inputs": text}), parse=parse)
+
+    def tokenize(self, text: str) -> list[int]:
+        """POST /tokenize → token ids."""
+        return self._call(self._tokenize(text))
+
+    async def atokenize(self, text: str) -> list[int]:
+        return await self._acall(self._tokenize(text))

@@ -1,0 +1,260 @@
+"""Ollama's native REST API: ``/api/chat``, ``/api/generate``, ``/api/embed``, ``/api/tags``.
+
+Ollama streams by default; every non-streaming call sends ``"stream": false`` explicitly, and
+the streaming calls read NDJSON (one JSON object per line) until the object with ``"done": true``,
+which carries ``done_reason`` and the token counts (``prompt_eval_count`` / ``eval_count``) that
+become the stream's reconciled usage. A line ``{"error": "..."}`` mid-stream is a StreamError.
+
+The official ``ollama`` client never retries; this provider goes through the core like every
+other, so 429/5xx, resets and timeouts are retried with backoff under one idempotency key.
+No key is needed for a local server; ``OLLAMA_API_KEY`` (Bearer) is sent when set (ollama.com).
+``base_url`` is the server root (``OLLAMA_HOST``), e.g. ``http://127.0.0.1:11434``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from ipfs_accelerate.api.core import (
+    AsyncStream,
+    Call,
+    ChatChoice,
+    ChatChunk,
+    ChatCompletion,
+    ChatMessage,
+    ChunkDecoder,
+    Completion,
+    CompletionChoice,
+    EmbeddingResponse,
+    ModelInfo,
+    Provider,
+    Stream,
+    StreamCall,
+    StreamError,
+    Usage,
+)
+
+__all__ = ["OllamaChunkDecoder", "OllamaProvider", "parse_chat", "parse_generate"]
+
+Messages = str | Sequence[Mapping[str, Any]]
+# Ollama's sampling knobs live under "options"; these top-level names are moved there for you.
+_OPTION_NAMES = frozenset(
+    {
+        "temperature", "top_p", "top_k", "seed", "num_predict", "stop", "num_ctx", "min_p",
+        "repeat_penalty", "presence_penalty", "frequency_penalty", "mirostat", "typical_p",
+    }
+)
+
+
+def _normalize_messages(messages: Messages) -> list[dict[str, Any]]:
+    if isinstance(messages, str):
+        return [{"role": "user", "content": messages}]
+    return [dict(m) for m in messages]
+
+
+def _body(base: dict[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge params; sampling names go into ``options`` (``max_tokens`` → ``num_predict``)."""
+    options = dict(params.get("options") or {})
+    for key, value in params.items():
+        if key == "options":
+            continue
+        if key == "max_tokens":
+            options["num_predict"] = value
+        elif key in _OPTION_NAMES:
+            options[key] = value
+        else:
+            base[key] = value
+    if options:
+        base["options"] = options
+    return base
+
+
+def _usage(obj: Mapping[str, Any]) -> Usage | None:
+    if "prompt_eval_count" not in obj and "eval_count" not in obj:
+        return None
+    return Usage(int(obj.get("prompt_eval_count") or 0), int(obj.get("eval_count") or 0))
+
+
+def parse_chat(obj: Mapping[str, Any]) -> ChatCompletion:
+    msg = obj.get("message") or {}
+    return ChatCompletion(
+        id=None,
+        model=obj.get("model"),
+        choices=[
+            ChatChoice(
+                0,
+                ChatMessage(
+                    role=msg.get("role") or "assistant",
+                    content=msg.get("content") or "",
+                    tool_calls=msg.get("tool_calls") or None,
+                ),
+                obj.get("done_reason"),
+            )
+        ],
+        usage=_usage(obj),
+        raw=dict(obj),
+    )
+
+
+def parse_generate(obj: Mapping[str, Any]) -> Completion:
+    return Completion(
+        id=None,
+        model=obj.get("model"),
+        choices=[CompletionChoice(0, obj.get("response") or "", obj.get("done_reason"))],
+        usage=_usage(obj),
+        raw=dict(obj),
+    )
+
+
+def _object(response: httpx.Response) -> dict[str, Any]:
+    data = response.json()
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+class OllamaChunkDecoder(ChunkDecoder[ChatChunk]):
+    """NDJSON objects of ``/api/chat`` (``message.content``) or ``/api/generate`` (``response``)."""
+
+    framing = "ndjson"
+
+    def decode(self, item: Any) -> Iterable[ChatChunk]:
+        if not isinstance(item, dict):
+            raise StreamError(f"stream line is not an object: {str(item)[:200]!r}")
+        if item.get("error"):
+            raise StreamError(f"server sent an error mid-stream: {item['error']}")
+        if self.done:
+            raise StreamError("line after the final (done) object")
+        msg = item.get("message")
+        if msg is not None:
+            delta, role = msg.get("content") or "", msg.get("role")
+        else:
+            delta, role = item.get("response") or "", None
+        finish = None
+        usage = None
+        if item.get("done"):
+            self.done = True
+            finish = item.get("done_reason") or "stop"
+            usage = _usage(item)
+            if usage is not None:
+                self.usage = usage
+        return [
+            ChatChunk(
+                delta=delta, role=role, finish_reason=finish, usage=usage,
+                model=item.get("model"), raw=item,
+            )
+        ]
+
+
+class OllamaProvider(Provider):
+    """Ollama's native API; see the module docstring."""
+
+    name = "ollama"
+    request_id_headers = ("x-request-id",)
+
+    # -- builders ------------------------------------------------------------------------------
+
+    def _chat(self, messages: Messages, model: str | None, params: dict[str, Any], stream: bool):
+        body = _body(
+            {"model": self._model(model), "messages": _normalize_messages(messages), "stream": stream},
+            params,
+        )
+        opts = self._options("POST", "/api/chat", json=body)
+        if stream:
+            return StreamCall(opts, OllamaChunkDecoder)
+        return Call(opts, parse=lambda r: parse_chat(_object(r)), usage=lambda c: c.usage)
+
+    def _generate(self, prompt: str, model: str | None, params: dict[str, Any], stream: bool):
+        body = _body({"model": self._model(model), "prompt": prompt, "stream": stream}, params)
+        opts = self._options("POST", "/api/generate", json=body)
+        if stream:
+            return StreamCall(opts, OllamaChunkDecoder)
+        return Call(opts, parse=lambda r: parse_generate(_object(r)), usage=lambda c: c.usage)
+
+    def _embed(self, input: str | list[str], model: str | None, params: dict[str, Any]):
+        body = _body({"model": self._model(model), "input": input}, params)
+
+        def parse(r: httpx.Response) -> EmbeddingResponse:
+            obj = _object(r)
+            vectors = [[float(x) for x in v] for v in obj["embeddings"]]
+            usage = Usage(int(obj.get("prompt_eval_count") or 0), 0) if "prompt_eval_count" in obj else None
+            return EmbeddingResponse(model=obj.get("model"), embeddings=vectors, usage=usage, raw=obj)
+
+        return Call(self._options("POST", "/api/embed", json=body), parse=parse, usage=lambda e: e.usage)
+
+    def _tags(self) -> Call[list[ModelInfo]]:
+        def parse(r: httpx.Response) -> list[ModelInfo]:
+            return [ModelInfo(m.get("name") or m["model"], None, raw=m) for m in _object(r)["models"]]
+
+        return Call(self._options("GET", "/api/tags"), parse=parse)
+
+    def _version(self) -> Call[str]:
+        return Call(self._options("GET", "/api/version"), parse=lambda r: str(_object(r)["version"]))
+
+    # -- public API ------------------------------------------------------------------------------
+
+    def chat(self, messages: Messages, *, model: str | None = None, **params: Any) -> ChatCompletion:
+        """POST /api/chat (``stream: false``); sampling params go into ``options``."""
+        return self._call(self._chat(messages, model, params, False))
+
+    async def achat(self, messages: Messages, *, model: str | None = None, **params: Any) -> ChatCompletion:
+        return await self._acall(self._chat(messages, model, params, False))
+
+    def chat_stream(self, messages: Messages, *, model: str | None = None, **params: Any) -> Stream[ChatChunk]:
+        """POST /api/chat streaming NDJSON; ``stream.usage`` comes from the final object."""
+        return self._stream(self._chat(messages, model, params, True))
+
+    async def achat_stream(
+        self, messages: Messages, *, model: str | None = None, **params: Any
+    ) -> AsyncStream[ChatChunk]:
+        return await self._astream(self._chat(messages, model, params, True))
+
+    def generate(self, prompt: str, *, model: str | None = None, **params: Any) -> Completion:
+        """POST /api/generate (``stream: false``)."""
+        return self._call(self._generate(prompt, model, params, False))
+
+    async def agenerate(self, prompt: str, *, model: str | None = None, **params: Any) -> Completion:
+        return await self._acall(self._generate(prompt, model, params, False))
+
+    def generate_stream(self, prompt: str, *, model: str | None = None, **params: Any) -> Stream[ChatChunk]:
+        return self._stream(self._generate(prompt, model, params, True))
+
+    async def agenerate_stream(
+        self, prompt: str, *, model: str | None = None, **params: Any
+    ) -> AsyncStream[ChatChunk]:
+        return await self._astream(self._generate(prompt, model, params, True))
+
+    # Aliases so code written against the OpenAI-shaped providers works unchanged.
+    complete = generate
+    acomplete = agenerate
+    complete_stream = generate_stream
+    acomplete_stream = agenerate_stream
+
+    def embed(self, input: str | list[str], *, model: str | None = None, **params: Any) -> EmbeddingResponse:
+        """POST /api/embed: one vector per input, in order."""
+        return self._call(self._embed(input, model, params))
+
+    async def aembed(
+        self, input: str | list[str], *, model: str | None = None, **params: Any
+    ) -> EmbeddingResponse:
+        return await self._acall(self._embed(input, model, params))
+
+    def tags(self) -> list[ModelInfo]:
+        """GET /api/tags: the locally available models."""
+        return self._call(self._tags())
+
+    async def atags(self) -> list[ModelInfo]:
+        return await self._acall(self._tags())
+
+    models = tags
+    amodels = atags
+
+    def version(self) -> str:
+        """GET /api/version."""
+        return self._call(self._version())
+
+    async def aversion(self) -> str:
+        return await self._acall(self._version())
