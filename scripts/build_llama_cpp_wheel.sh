@@ -21,11 +21,11 @@ CACHE="${IPFS_ACCEL_WHEEL_CACHE:-$HOME/.cache/ipfs-accelerate/wheels}"
 JOBS="${LLAMA_CPP_BUILD_JOBS:-1}"
 mkdir -p "$CACHE"
 
-# The wheel tag depends on the interpreter and platform; any cached wheel of this version built
-# for this interpreter is reusable (GGML_NATIVE=OFF keeps it portable across x86-64 CPUs).
-PYTAG="$("$PYTHON" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
+# llama-cpp-python loads its C library through ctypes, so the wheel is tagged py3-none-<platform>:
+# one cached wheel per version and platform (GGML_NATIVE=OFF keeps it portable across x86-64).
+PLAT="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_platform().replace("-", "_").replace(".", "_"))')"
 shopt -s nullglob
-cached=("$CACHE"/llama_cpp_python-"$VERSION"-"$PYTAG"-*.whl)
+cached=("$CACHE"/llama_cpp_python-"$VERSION"-*-"$PLAT".whl)
 shopt -u nullglob
 
 if [ "${#cached[@]}" -eq 0 ]; then
