@@ -280,6 +280,8 @@ class Case:
                     result.expected, result.expected_diff = status, diff
                     if status == "mismatch":
                         problems.append("expected results mismatch:\n" + diff)
+                    elif status == "missing":
+                        problems.append(diff)
                 self.measure_latency()
             self.metrics.peak_rss_mb = mem.peak_mb
             if self.hardware == "cuda":
