@@ -1,0 +1,32 @@
+# The README's two front-door commands are `make run` and `make test`; both set up .venv first.
+PY := .venv/bin/python
+OUT ?= test_results
+WORKERS ?= 2
+
+.PHONY: setup run test lint generate-check bench
+
+setup:
+	./scripts/setup.sh
+
+## Main job: the whole model registry on CPU + OpenVINO -> $(OUT)/<run-id>/{results.json,report.md,junit.xml}
+run: setup
+	$(PY) -m ipfs_accelerate.cli run --type model --hardware cpu openvino --workers $(WORKERS) --output-dir $(OUT)
+
+## Every test: lint, generated files in sync, framework tests, generated model + API tests via the runner
+test: setup lint generate-check
+	$(PY) -m pytest tests -q
+	$(PY) -m ipfs_accelerate.cli run --type all --hardware cpu openvino --workers $(WORKERS) --output-dir $(OUT)
+
+lint: setup
+	.venv/bin/ruff check src tests test bench
+
+generate-check: setup
+	cd test && ../$(PY) generate_unified_test.py --type all --force
+	git diff --exit-code -- test/skills test/apis test/test_implementation_status.json
+	test -z "$$(git status --porcelain -- test/skills test/apis test/test_implementation_status.json)"
+
+bench: setup
+	$(PY) bench/bench_matrix.py
+	$(PY) bench/bench_parallel.py
+	$(PY) bench/bench_generate.py
+	$(PY) bench/bench_api_client.py
