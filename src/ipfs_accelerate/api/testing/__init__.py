@@ -9,18 +9,19 @@ Start one (free port, background thread, ready in milliseconds)::
 
     from ipfs_accelerate.api.testing import FakeOpenAIServer, Fault
 
-    with FakeOpenAIServer() as srv:            # binds 127.0.0.1:0
-        srv.url                            # "http://127.0.0.1:41234"
-        srv.base_url                       # what the official SDK takes ("…/v1" for OpenAI)
+    with FakeOpenAIServer() as srv:                      # binds 127.0.0.1:0
+        srv.url                                          # "http://127.0.0.1:41234"
+        srv.base_url                                     # what the SDK takes (".../v1")
         srv.inject(Fault.rate_limit(retry_after="1.5"), times=2, path="/v1/chat/completions")
-        srv.inject("503", path="/v1/embeddings")           # same thing as a spec string
-        ... drive a client ...
-        assert srv.max_in_flight <= 32                     # measured server-side
-        assert max(srv.delivered_by_key().values()) == 1   # no duplicate delivered
-        srv.requests[-1].headers["x-stainless-retry-count"]   # everything the server saw
+        srv.inject("503", path="/v1/embeddings")         # the same, as a spec string
+        ...                                              # drive a client
+        assert srv.max_in_flight <= 32                   # measured server-side
+        assert max(srv.delivered_by_key().values()) == 1 # no duplicate delivered
+        srv.requests[-1].headers["x-stainless-retry-count"]  # all the server saw
 
-Servers: `FakeOpenAIServer` (OpenAI, Groq under ``/openai/v1``, vLLM, llama.cpp), `FakeAnthropicServer`,
-`FakeOllamaServer`, `FakeTGIServer`, `FakeTEIServer`, `FakeGeminiServer`, `FakeKServeServer` (OVMS), `FakeOPEAServer`;
+Servers: `FakeOpenAIServer` (OpenAI; Groq under ``/openai/v1``; vLLM; llama.cpp),
+`FakeAnthropicServer`, `FakeOllamaServer`, `FakeTGIServer`, `FakeTEIServer`, `FakeGeminiServer`,
+`FakeKServeServer` (OVMS), `FakeOPEAServer`;
 `SERVERS` maps family names to classes and `start_server(family, **kw)` starts one. Constructor
 options shared by all: ``api_key`` (enforce auth: 401 with the provider's error body when
 wrong), ``latency`` (seconds before every answer, so concurrency overlaps), ``event_delay``
@@ -75,6 +76,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._content import (
+    apply_stop,
     count_tokens,
     embedding,
     embedding_base64,
@@ -82,6 +84,7 @@ from ._content import (
     reply_text,
     reply_words,
     rerank_score,
+    split_pieces,
 )
 from ._faults import KINDS, Fault
 from ._server import (
@@ -93,36 +96,25 @@ from ._server import (
     Response,
     StreamResponse,
 )
+from .anthropic_server import FakeAnthropicServer, anthropic_prompt
+from .gemini_server import FakeGeminiServer, gemini_prompt
+from .kserve_server import FakeKServeServer, KServeModel, TensorSpec, default_models
+from .ollama_server import FakeOllamaServer
+from .opea_server import FakeOPEAServer
 from .openai_server import FakeOpenAIServer, messages_text
+from .tei_server import FakeTEIServer
+from .tgi_server import FakeTGIServer
 
 SERVERS: dict[str, type[FakeServer]] = {
     "openai": FakeOpenAIServer,
+    "anthropic": FakeAnthropicServer,
+    "ollama": FakeOllamaServer,
+    "hf_tgi": FakeTGIServer,
+    "hf_tei": FakeTEIServer,
+    "gemini": FakeGeminiServer,
+    "kserve": FakeKServeServer,
+    "opea": FakeOPEAServer,
 }
-
-
-def _register_optional() -> None:
-    from importlib import import_module
-
-    for family, (module, cls) in {
-        "anthropic": ("anthropic_server", "FakeAnthropicServer"),
-        "ollama": ("ollama_server", "FakeOllamaServer"),
-        "hf_tgi": ("tgi_server", "FakeTGIServer"),
-        "hf_tei": ("tei_server", "FakeTEIServer"),
-        "gemini": ("gemini_server", "FakeGeminiServer"),
-        "kserve": ("kserve_server", "FakeKServeServer"),
-        "opea": ("opea_server", "FakeOPEAServer"),
-    }.items():
-        try:
-            mod = import_module(f"{__name__}.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{module}":
-                raise
-            continue
-        SERVERS[family] = getattr(mod, cls)
-        globals()[cls] = SERVERS[family]
-
-
-_register_optional()
 # Provider names that share a protocol family.
 ALIASES = {
     "groq": "openai",
@@ -151,25 +143,39 @@ def start_server(family: str, **kw: Any) -> FakeServer:
 
 __all__ = [
     "ALIASES",
-    "KINDS",
-    "SERVERS",
+    "FakeAnthropicServer",
+    "FakeGeminiServer",
+    "FakeKServeServer",
+    "FakeOPEAServer",
+    "FakeOllamaServer",
+    "FakeOpenAIServer",
     "FakeServer",
+    "FakeTEIServer",
+    "FakeTGIServer",
     "Fault",
     "HTTPError",
     "Headers",
-    "FakeOpenAIServer",
+    "KINDS",
+    "KServeModel",
     "RecordedRequest",
     "Request",
     "Response",
+    "SERVERS",
     "StreamResponse",
+    "TensorSpec",
+    "anthropic_prompt",
+    "apply_stop",
     "count_tokens",
+    "default_models",
     "embedding",
     "embedding_base64",
+    "gemini_prompt",
     "messages_text",
     "reply_pieces",
     "reply_text",
     "reply_words",
     "rerank_score",
     "server_class",
+    "split_pieces",
     "start_server",
 ]

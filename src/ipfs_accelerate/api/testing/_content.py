@@ -101,3 +101,22 @@ def rerank_score(query: str, text: str) -> float:
     overlap = len(q & t) / len(q) if q else 0.0
     tie = _stream_of_bytes(f"rerank:{query}\x00{text}", 1)[0] / 256 / 100
     return _f32(min(overlap * 0.99 + tie, 0.999999))
+
+
+_PIECE_RE = re.compile(r"\s*\S+|\s+$")
+
+
+def split_pieces(text: str) -> list[str]:
+    """Stream deltas for arbitrary ``text`` (one per word, leading whitespace attached); their
+    concatenation is exactly ``text``."""
+    return _PIECE_RE.findall(text)
+
+
+def apply_stop(text: str, stops: list[str] | None) -> tuple[str, str | None]:
+    """Cut ``text`` at the earliest stop sequence; returns the text and the sequence hit."""
+    best: tuple[int, str] | None = None
+    for s in stops or []:
+        i = text.find(s) if s else -1
+        if i >= 0 and (best is None or i < best[0]):
+            best = (i, s)
+    return (text, None) if best is None else (text[: best[0]], best[1])
