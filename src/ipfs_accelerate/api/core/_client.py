@@ -337,6 +337,7 @@ class APIClient:
         ticket = self.queue.ticket(opts.priority)
         key = self.keys.next(clock.now()) if self.keys else None
         retries_taken = 0
+        last_error: APIError | None = None
         while True:
             remaining = deadline - clock.now() if deadline is not None else None
             if remaining is not None and remaining <= 0:
@@ -355,6 +356,8 @@ class APIClient:
                         breaker.before_request()
                     except APIError as exc:
                         exc.__dict__.update(self._context(opts))
+                        if last_error is not None:  # opened by our own failed attempts
+                            raise exc from last_error
                         raise
                     admitted = True
                 if deadline is not None:
@@ -390,6 +393,7 @@ class APIClient:
                 if holding:
                     self.queue.release()
 
+            last_error = error
             status = response.status_code if response is not None else None
             headers = response.headers if response is not None else None
             decision = decide_retry(

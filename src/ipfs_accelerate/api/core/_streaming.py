@@ -259,12 +259,22 @@ class _StreamBase(Generic[T]):
         if not ctype.lower().startswith("text/event-stream"):
             raise self._error(f"expected a text/event-stream response, got {ctype or 'none'!r}")
 
+    def _fill(self, exc: BaseException) -> None:
+        """Give an APIError raised by framing or decoding this stream's context, redacted."""
+        if not isinstance(exc, APIError):
+            return
+        for name, value in self._context.items():
+            if getattr(exc, name, None) is None:
+                setattr(exc, name, value)
+        exc.message = self._redact(exc.message)
+        exc.args = (exc.message,)
+        if exc.body:
+            exc.body = self._redact(exc.body)
+
     def _decode(self, item: Any) -> Iterable[T]:
         try:
             chunks = list(self.decoder.decode(item))
-        except APIError as exc:
-            if not exc.provider and self._context.get("provider"):
-                exc.provider = self._context["provider"]
+        except APIError:
             raise
         except Exception as exc:
             raise self._error(f"malformed stream event: {str(item)[:EXCERPT]!r}") from exc
@@ -320,6 +330,7 @@ class Stream(_StreamBase[T]):
         except GeneratorExit:
             raise
         except BaseException as exc:
+            self._fill(exc)
             error = exc
             raise
         finally:
@@ -378,6 +389,7 @@ class AsyncStream(_StreamBase[T]):
         except GeneratorExit:
             raise
         except BaseException as exc:
+            self._fill(exc)
             error = exc
             raise
         finally:
