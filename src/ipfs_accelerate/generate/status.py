@@ -1,0 +1,238 @@
+"""``test_implementation_status.json``: which registry models and API providers have a generated
+test, with which profile, whether it is current, and the last verified status per hardware.
+
+The file is a pure function of the registry, the provider list, the files under the output
+folder and the committed run results (``results/*.json`` and ``results/<run>/results.json``), so
+it is deterministic: sorted keys, two-space indent, no timestamps. Its layout is versioned by
+``schema_version``; consumers may rely on every key documented in `build_status`.
+
+Run files are read tolerantly: a JSON object with a ``cases`` (or ``results``) list, or a bare
+list, of case records. Model records carry ``model``, ``hardware``, ``status`` (and ``task``,
+``precision``); API records carry ``api`` and ``status``. Runs are ordered by their
+``started_at`` / ``finished_at`` / ``created_at`` field, then by run id, and the latest run that
+covered a (model, hardware) or API wins.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import engine
+from .names import ident, is_valid
+
+SCHEMA_VERSION = 1
+NOT_RUN = "not-run"
+_PROFILE_RE = re.compile(r'^    profile = "([a-z]+)"$', re.M)
+_REASON_MAX = 300
+
+
+def _load_runs(results_dir: Path | None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Return runs (oldest first) as {id, file, records} and any per-file read errors."""
+    runs: list[tuple[tuple[str, str], dict[str, Any]]] = []
+    errors: list[str] = []
+    if results_dir is None or not results_dir.is_dir():
+        return [], errors
+    files = sorted([*results_dir.glob("*.json"), *results_dir.glob("*/results.json")])
+    for path in files:
+        rel = path.relative_to(results_dir).as_posix()
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            errors.append(f"{rel}: {exc.__class__.__name__}: {exc}")
+            continue
+        meta = data if isinstance(data, dict) else {}
+        records = data if isinstance(data, list) else meta.get("cases", meta.get("results", []))
+        if not isinstance(records, list):
+            errors.append(f"{rel}: no list of case records")
+            continue
+        run_id = str(meta.get("run_id") or (path.parent.name if path.name == "results.json" else path.stem))
+        when = str(meta.get("started_at") or meta.get("finished_at") or meta.get("created_at") or "")
+        runs.append(((when, run_id), {"id": run_id, "file": rel, "records": [r for r in records if isinstance(r, dict)]}))
+    runs.sort(key=lambda item: item[0])
+    return [r for _, r in runs], errors
+
+
+def _entry(rec: dict[str, Any], run_id: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"status": str(rec.get("status", "unknown")), "run": run_id}
+    for key in ("task", "precision", "device"):
+        if rec.get(key):
+            out[key] = str(rec[key])
+    reason = rec.get("reason")
+    if reason and out["status"] != "passed":
+        out["reason"] = str(reason)[:_REASON_MAX]
+    return out
+
+
+def _verified(runs: list[dict[str, Any]], default_tasks: dict[str, str]) -> tuple[dict[tuple[str, str], dict], dict[str, dict]]:
+    """Latest status per (model, hardware) — default task, fp32 preferred within a run — and per API."""
+    models: dict[tuple[str, str], dict] = {}
+    apis: dict[str, dict] = {}
+    for run in runs:
+        best: dict[tuple[str, str], tuple[tuple, dict]] = {}
+        for rec in run["records"]:
+            if rec.get("api") is not None:
+                apis[str(rec["api"])] = _entry(rec, run["id"])
+                continue
+            model, hw = rec.get("model"), rec.get("hardware")
+            if model is None or hw is None:
+                continue
+            key = (str(model), str(hw))
+            rank = (
+                rec.get("task") not in (None, default_tasks.get(key[0])),
+                rec.get("precision", "fp32") != "fp32",
+                str(rec.get("task", "")),
+                str(rec.get("precision", "")),
+            )
+            if key not in best or rank < best[key][0]:
+                best[key] = (rank, rec)
+        for key, (_, rec) in best.items():
+            models[key] = _entry(rec, run["id"])
+    return models, apis
+
+
+def _file_info(out_dir: Path, expected: engine.Target | None, relpath: str, render: Any) -> dict[str, Any]:
+    """{file, profile, state} for one test file; the state compares against the file's own profile."""
+    path = out_dir / relpath
+    state = engine.inspect(path, None)
+    info: dict[str, Any] = {"file": relpath, "profile": None, "state": state}
+    if state == "missing":
+        return info
+    text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    m = _PROFILE_RE.search(text)
+    profile = m.group(1) if m else ("api" if expected is not None and expected.kind == "api" else None)
+    info["profile"] = profile
+    target = render(profile) if profile in (*engine.PROFILES, "api") else None
+    if target is not None:
+        info["state"] = engine.inspect(path, target.content)
+    return info
+
+
+def build_status(
+    out_dir: Path,
+    specs: Sequence[Any],
+    providers: Sequence[Any],
+    results_dir: Path | None = None,
+    *,
+    kit_available: bool = False,
+    hardware: Sequence[str] = ("cpu", "cuda", "openvino"),
+) -> dict[str, Any]:
+    """The status document.
+
+    Keys: ``schema_version``; ``summary`` (counts); ``results`` ({``runs``: files read, oldest
+    first, ``errors``}); ``models`` → name → {``category``, ``default_task``, ``test_present``,
+    ``profile``, ``tests`` [{``file``, ``task``, ``profile``, ``state``}], ``known_incompatible``,
+    ``hardware`` → hw → {``status``, ``run``?, ``task``?, ``precision``?, ``reason``?}};
+    ``apis`` → name → {``test_present``, ``profile``, ``state``, ``file``, ``kit_available`` (false:
+    the generated test skips, so it covers nothing yet),
+    ``last_run`` {``status``, ``run``?}}; ``orphans`` (generated-looking files for names that are
+    no longer in the registry). ``state`` is one of missing/current/outdated/edited/foreign.
+    """
+    runs, errors = _load_runs(results_dir)
+    default_tasks = {s.name: s.task for s in specs}
+    verified, api_verified = _verified(runs, default_tasks)
+
+    by_ident = {ident(s.name): s for s in specs if is_valid(s.name)}
+    skill_files: dict[str, list[tuple[str, str]]] = {}
+    orphans: list[str] = []
+    skills = out_dir / engine.MODEL_DIR
+    for path in sorted(skills.glob("test_hf_*.py")) if skills.is_dir() else []:
+        stem = path.stem[len("test_hf_"):]
+        model_id, _, task_id = stem.partition("__")
+        spec = by_ident.get(model_id)
+        tasks = {ident(t): t for t in spec.tasks if is_valid(t)} if spec else {}
+        task = spec.task if spec and not task_id else tasks.get(task_id)
+        if spec is None or task is None:
+            orphans.append(f"{engine.MODEL_DIR}/{path.name}")
+            continue
+        skill_files.setdefault(spec.name, []).append((f"{engine.MODEL_DIR}/{path.name}", task))
+
+    models: dict[str, Any] = {}
+    hw_summary: dict[str, dict[str, int]] = {hw: {} for hw in hardware}
+    for spec in specs:
+        if not is_valid(spec.name):
+            continue
+        tests = []
+        for relpath, task in skill_files.get(spec.name, []):
+            def render(profile: str | None, spec: Any = spec, task: str = task) -> engine.Target | None:
+                return engine.model_target(spec, task, profile) if profile in engine.PROFILES else None
+
+            info = _file_info(out_dir, None, relpath, render)
+            tests.append({"task": task, **info})
+        default = next((t for t in tests if t["task"] == spec.task), None)
+        hw_status = {}
+        for hw in hardware:
+            entry = verified.get((spec.name, hw), {"status": NOT_RUN})
+            hw_status[hw] = entry
+            counts = hw_summary[hw]
+            counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+        models[spec.name] = {
+            "category": spec.category,
+            "default_task": spec.task,
+            "test_present": default is not None,
+            "profile": default["profile"] if default else None,
+            "tests": tests,
+            "known_incompatible": dict(sorted(spec.known_incompatible.items())),
+            "hardware": hw_status,
+        }
+
+    apis: dict[str, Any] = {}
+    for info in providers:
+        if not is_valid(info.name):
+            continue
+        expected = engine.api_target(info)
+        finfo = _file_info(out_dir, expected, expected.relpath.as_posix(), lambda p, e=expected: e if p == "api" else None)
+        apis[info.name] = {
+            "test_present": finfo["state"] != "missing",
+            **finfo,
+            "kit_available": kit_available,
+            "last_run": api_verified.get(info.name, {"status": NOT_RUN}),
+        }
+    for path in sorted((out_dir / engine.API_DIR).glob("test_*.py")) if (out_dir / engine.API_DIR).is_dir() else []:
+        if path.stem[len("test_"):] not in {ident(n) for n in apis}:
+            orphans.append(f"{engine.API_DIR}/{path.name}")
+
+    by_state: dict[str, int] = {}
+    for m in models.values():
+        for t in m["tests"]:
+            by_state[t["state"]] = by_state.get(t["state"], 0) + 1
+    summary = {
+        "models": {
+            "total": len(models),
+            "with_test": sum(m["test_present"] for m in models.values()),
+            "missing": sum(not m["test_present"] for m in models.values()),
+            "test_files_by_state": by_state,
+            "by_category": _by_category(models),
+        },
+        "apis": {
+            "total": len(apis),
+            "with_test": sum(a["test_present"] for a in apis.values()),
+            "missing": sum(not a["test_present"] for a in apis.values()),
+        },
+        "hardware": hw_summary,
+    }
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generated_by": f"python {engine.UNIFIED_SCRIPT} --type all --force (run in test/)",
+        "summary": summary,
+        "results": {"runs": [r["file"] for r in runs], "errors": errors},
+        "models": models,
+        "apis": apis,
+        "orphans": sorted(orphans),
+    }
+
+
+def _by_category(models: dict[str, Any]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for m in models.values():
+        c = out.setdefault(m["category"], {"total": 0, "with_test": 0})
+        c["total"] += 1
+        c["with_test"] += int(m["test_present"])
+    return out
+
+
+def dumps(status: dict[str, Any]) -> str:
+    return json.dumps(status, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
