@@ -91,7 +91,8 @@ class OpenVINOBackend(Backend):
                 failures.append(f"flat-wrapper: {type(exc).__name__}: {str(exc)[:300]}")
             try:
                 dims = tuple({i: torch.export.Dim.AUTO for i in range(t.dim())} for t in args)
-                exported = torch.export.export(wrapper, args, dynamic_shapes=dims, strict=False)
+                # the wrapper's forward is `*args`: its dynamic_shapes spec is one tuple for all args
+                exported = torch.export.export(wrapper, args, dynamic_shapes=(dims,), strict=False)
                 return ov.convert_model(exported), "torch.export", order
             except Exception as exc:
                 failures.append(f"torch.export: {type(exc).__name__}: {str(exc)[:300]}")
@@ -99,13 +100,19 @@ class OpenVINOBackend(Backend):
 
     def _prepare(self, model: Any, example: Arrays, output_names: list[str]) -> Prepared:
         ov_model, path, order = self._convert(model, example, output_names)
-        config: dict[str, Any] = {"INFERENCE_NUM_THREADS": self.threads, "NUM_STREAMS": 1}
+        prepared = self._compile(ov_model, path, order, list(output_names), self.precision)
         if self.precision == "fp32":
+            prepared.variants["default"] = lambda: self._compile(ov_model, path, order, list(output_names), "default")
+        return prepared
+
+    def _compile(self, ov_model: Any, path: str, order: list[str], names: list[str], precision: str) -> Prepared:
+        config: dict[str, Any] = {"INFERENCE_NUM_THREADS": self.threads, "NUM_STREAMS": 1}
+        if precision == "fp32":
             config["INFERENCE_PRECISION_HINT"] = "f32"
         compiled = core().compile_model(ov_model, "CPU", config)
-        actual = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+        hint = compiled.get_property("INFERENCE_PRECISION_HINT")
+        actual = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
         request = compiled.create_infer_request()
-        names = list(output_names)
 
         def run(inputs: Arrays) -> Arrays:
             missing = [k for k in order if k not in inputs]
@@ -117,5 +124,5 @@ class OpenVINOBackend(Backend):
                 raise RuntimeError(f"OpenVINO returned {len(values)} outputs, expected {len(names)}")
             return {n: np.array(v, copy=True) for n, v in zip(names, values, strict=True)}
 
-        precision = "fp32" if self.precision == "fp32" else f"default({actual})"
-        return Prepared(self.name, "CPU", precision, run, path=path, notes=[f"inference precision {actual}"])
+        label = "fp32" if precision == "fp32" else f"default({actual})"
+        return Prepared(self.name, "CPU", label, run, path=path, notes=[f"inference precision {actual}"])
