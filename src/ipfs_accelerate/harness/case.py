@@ -18,10 +18,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .. import registry
 from ..hardware.backends import Arrays, Prepared, get_backend
 from ..registry import ModelSpec, TaskSpec
-from ..results.schema import BatchCheck, CaseResult, Metrics, Parity
+from ..results.schema import BatchCheck, CaseResult, Metrics, Parity, PrecisionVariant
 from ..skills.base import Outputs, Skill, get_skill
 from . import compare, fingerprint
 from .trackers import MemoryTracker, measure
@@ -234,6 +236,26 @@ class Case:
             self.metrics.batch_latency[str(bs)] = lat
             self.metrics.throughput_per_s[str(bs)] = bs * 1000.0 / lat.p50_ms
 
+    def measure_variants(self) -> list[PrecisionVariant]:
+        """Run the backend's other precisions (reported, not gated: parity uses fp32)."""
+        out = []
+        ref = self.reference["single"]
+        for name, make in self.prepared.variants.items():
+            prepared = make()
+            got = self.skill.run(prepared, self.single_inputs, self.built, self.task)
+            rows = [compare.compare_arrays(k, got.arrays[k], v, 0, 0, 0) for k, v in ref.arrays.items() if k in got.arrays]
+            lat = measure(lambda p=prepared: self.skill.run(p, self.single_inputs, self.built, self.task), warmup=1, runs=self.settings.runs)
+            out.append(
+                PrecisionVariant(
+                    precision=prepared.precision if name == "default" else name,
+                    max_abs=max((r.max_abs for r in rows), default=0.0),
+                    cosine=min((r.cosine for r in rows), default=1.0),
+                    tokens_match=None if ref.tokens is None else bool(np.array_equal(got.tokens, ref.tokens)),
+                    p50_ms=lat.p50_ms,
+                )
+            )
+        return out
+
     # ---- everything ----------------------------------------------------------------------
     def run(self) -> CaseResult:
         """Run every stage; never raises for a model problem — the result says what happened."""
@@ -283,6 +305,7 @@ class Case:
                     elif status == "missing":
                         problems.append(diff)
                 self.measure_latency()
+                result.variants = self.measure_variants()
             self.metrics.peak_rss_mb = mem.peak_mb
             if self.hardware == "cuda":
                 import torch

@@ -80,6 +80,16 @@ class BatchCheck(BaseModel):
     tokens_match: bool | None = None
 
 
+class PrecisionVariant(BaseModel):
+    """Another precision of the same prepared model (e.g. OpenVINO's default), vs CPU fp32."""
+
+    precision: str
+    max_abs: float
+    cosine: float
+    tokens_match: bool | None = None
+    p50_ms: float | None = None
+
+
 class Metrics(BaseModel):
     build_s: float | None = None
     prepare_s: float | None = None
@@ -109,4 +119,5 @@ class CaseResult(BaseModel):
     expected: Literal["match", "mismatch", "missing", "updated", "not-checked"] = "not-checked"
     expected_diff: str = ""
     flags: list[str] = Field(default_factory=list)
+    variants: list[PrecisionVariant] = Field(default_factory=list)
     duration_s: float | None = None

@@ -36,6 +36,9 @@ class Prepared:
     prepare_s: float = 0.0
     path: str = ""  # how it was obtained, e.g. "eager", "convert_model", "flat-wrapper", "torch.export"
     notes: list[str] = field(default_factory=list)
+    # other precisions of the same prepared artifact, built on demand (e.g. OpenVINO's default
+    # bf16 from the already-converted graph), reported beside the parity mode
+    variants: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, inputs: Arrays) -> Arrays:
         return self.run_fn(inputs)
