@@ -16,14 +16,21 @@ from pathlib import Path
 
 import numpy as np
 
+_WORDS = ("hello", "world", "the", "ok", "yes", "no", "cat", "dog", "tiny", "model")
+
+
+def _pieces() -> tuple[str, ...]:
+    # llama.cpp's SPM tokenizer merges adjacent symbols only into pieces that exist, so every
+    # prefix of a word is in the vocabulary ("▁h", "▁he", ... "▁hello"): "hello" is one token.
+    out: list[str] = ["▁", *"abcdefghijklmnopqrstuvwxyz", *"0123456789"]
+    for w in _WORDS:
+        out += [f"▁{w[:i]}" for i in range(1, len(w) + 1)]
+    out += [f"▁{c}" for c in "abcdefghijklmnopqrstuvwxyz"]
+    return tuple(dict.fromkeys(out))  # de-duplicated, order kept
+
+
 # Word pieces after the byte tokens. "▁" (U+2581) marks a leading space in SentencePiece.
-WORD_PIECES: tuple[str, ...] = (
-    "▁",
-    *(f"▁{w}" for w in ("hello", "world", "the", "ok", "yes", "no", "cat", "dog", "tiny", "model")),
-    *"abcdefghijklmnopqrstuvwxyz",
-    *(f"▁{c}" for c in "abcdefghijklmnopqrstuvwxyz"),
-    *"0123456789",
-)
+WORD_PIECES: tuple[str, ...] = _pieces()
 
 CHAT_TEMPLATE = (
     "{{ bos_token }}{% for message in messages %}"
