@@ -1,0 +1,112 @@
+"""Image tasks: classification, feature extraction, detection, segmentation, SAM mask generation.
+
+Pixels come from the model family's real image processor (the PIL variant, built locally with
+tiny sizes) applied to the deterministic `assets.image` pictures, so resizing and normalisation
+are exercised too. Source pictures are deliberately not the target size. One forward per run.
+
+Task input recipe (registry `inputs`): `image_size` (default: the config's), `processor`
+(image-processor class name, default ViTImageProcessor), `processor_kwargs` (on top of the
+size), `points` (SAM prompt points per image).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..hardware.backends import Arrays
+from ..harness import assets
+from ..registry import TaskSpec
+from .base import Outputs, Skill, accepted
+
+ANY = ...  # in an expected shape: "this output exists and starts with the batch dim"
+
+
+def image_size(built: Any, task: TaskSpec) -> tuple[int, int]:
+    """Target (height, width): the recipe's `image_size`, else the (vision) config's."""
+    size = task.inputs.get("image_size")
+    if size is None:
+        cfg = getattr(built.config, "vision_config", None) or built.config
+        size = getattr(cfg, "image_size", None)
+    if size is None:
+        raise ValueError(f"{built.config.model_type}: set inputs.image_size (config has none)")
+    if isinstance(size, (list, tuple)):
+        return int(size[0]), int(size[1])
+    return int(size), int(size)
+
+
+def image_processor(built: Any, task: TaskSpec):
+    """The processor named by the recipe, built locally (PIL backend, no torchvision) and cached."""
+    import transformers
+
+    key = f"image_processor:{task.task}"
+    if key not in built.extras:
+        name = task.inputs.get("processor", "ViTImageProcessor")
+        cls = getattr(transformers, f"{name}Pil", None) or getattr(transformers, name)
+        h, w = image_size(built, task)
+        kwargs = {"size": {"height": h, "width": w}, **task.inputs.get("processor_kwargs", {})}
+        built.extras[key] = cls(**kwargs)
+    return built.extras[key]
+
+
+def source_images(batch: int, size: tuple[int, int], offset: int = 0) -> list[np.ndarray]:
+    """Deterministic pictures larger than the target and not square, so the processor resizes."""
+    h, w = size
+    return [assets.image((h + h // 2, w + w // 4), index=i + offset) for i in range(batch)]
+
+
+def pixel_values(built: Any, task: TaskSpec, batch: int) -> np.ndarray:
+    processor = image_processor(built, task)
+    images = source_images(batch, image_size(built, task))
+    out = processor(images=images, return_tensors="np")
+    return np.ascontiguousarray(out["pixel_values"], dtype=np.float32)
+
+
+def check_shapes(expected: dict[str, tuple], outputs: Outputs, task: str) -> None:
+    """Like Skill.check's shape part, but a shape may be `(batch, ANY)`: only the batch dim."""
+    for name, shape in expected.items():
+        value = outputs.tokens if name == "tokens" else outputs.arrays.get(name)
+        assert value is not None, f"{task}: output {name!r} missing (have {sorted(outputs.arrays)})"
+        actual = value.shape
+        if len(shape) == 2 and shape[1] is ANY:
+            assert actual and actual[0] == shape[0], f"{task}: output {name!r} has shape {actual}, batch {shape[0]}"
+            continue
+        ok = len(actual) == len(shape) and all(e is None or e == a for e, a in zip(shape, actual, strict=True))
+        assert ok, f"{task}: output {name!r} has shape {tuple(actual)}, expected {shape}"
+
+
+class VisionSkill(Skill):
+    def inputs(self, built: Any, task: TaskSpec, batch: int) -> Arrays:
+        cand: Arrays = {"pixel_values": pixel_values(built, task, batch)}
+        if task.task == "mask-generation":
+            # one prompt point per image, inside the (resized) picture, different per image
+            h, w = image_size(built, task)
+            pts = [[[[(0.3 + 0.4 * i / max(1, batch)) * w, (0.6 - 0.2 * i / max(1, batch)) * h]]] for i in range(batch)]
+            cand["input_points"] = np.asarray(pts, dtype=np.float32)
+        return accepted(built.model, cand)
+
+    def expected(self, built: Any, task: TaskSpec, batch: int, inputs: Arrays) -> dict[str, tuple]:
+        cfg = built.config
+        t = task.task
+        if t == "image-classification":
+            return {"logits": (batch, cfg.num_labels)}
+        if t == "image-feature-extraction":
+            return {"last_hidden_state": (batch, ANY)}
+        if t == "object-detection":
+            queries = getattr(cfg, "num_queries", None) or getattr(cfg, "num_detection_tokens", None)
+            return {"logits": (batch, queries, cfg.num_labels + 1), "pred_boxes": (batch, queries, 4)}
+        if t == "semantic-segmentation":
+            return {"logits": (batch, cfg.num_labels, None, None)}
+        if t == "mask-generation":
+            return {"iou_scores": (batch, 1, None), "pred_masks": (batch, 1, None, None, None)}
+        return {}
+
+    def check(self, outputs: Outputs, built: Any, task: TaskSpec, batch: int, inputs: Arrays) -> None:
+        check_shapes(self.expected(built, task, batch, inputs), outputs, task.task)
+        for name, value in outputs.arrays.items():
+            if value.dtype.kind == "f":
+                assert np.isfinite(value).all(), f"{task.task}: output {name!r} has NaN/inf"
+
+
+SKILL = VisionSkill()
