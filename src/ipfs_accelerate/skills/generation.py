@@ -2,7 +2,10 @@
 
 The same loop runs on every backend (no KV cache, `use_cache=False`), so a converted graph with
 dynamic sequence length is all a backend needs, and greedy tokens must match CPU exactly.
-EOS is not a stop condition: random weights emit it early, and a fixed length keeps rows comparable.
+It reproduces transformers' `generate(do_sample=False, max_new_tokens=N, min_new_tokens=N)`:
+EOS logits are masked until N tokens exist (random weights emit EOS early, and a fixed length
+keeps rows comparable), then argmax. `tests/test_language_models.py` checks the tokens equal
+`model.generate`'s.
 """
 
 from __future__ import annotations
@@ -15,8 +18,20 @@ from ..hardware.backends import Arrays, Prepared
 from ..harness import assets
 from ..registry import TaskSpec
 from .base import Outputs, Skill, accepted
+from .text import decoder_start_id
 
 SEQ2SEQ_TASKS = {"text2text-generation", "summarization", "translation"}
+
+
+def eos_ids(built: Any) -> list[int]:
+    """EOS ids `generate` would suppress under min_new_tokens (generation config, else model config)."""
+    gen_cfg = getattr(built.model, "generation_config", None)
+    value = getattr(gen_cfg, "eos_token_id", None) if gen_cfg is not None else None
+    if value is None:
+        value = getattr(built.config, "eos_token_id", None)
+    if value is None:
+        return []
+    return [int(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
 
 
 class GenerationSkill(Skill):
@@ -28,12 +43,7 @@ class GenerationSkill(Skill):
         ids = assets.token_ids(batch, length, tok=built.tokenizer)
         cand: Arrays = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
         if task.task in SEQ2SEQ_TASKS:
-            start = getattr(built.config, "decoder_start_token_id", None)
-            gen_cfg = getattr(built.model, "generation_config", None)
-            if start is None and gen_cfg is not None:
-                start = gen_cfg.decoder_start_token_id
-            start = assets.BOS if start is None else start
-            cand["decoder_input_ids"] = np.full((batch, 1), start, dtype=np.int64)
+            cand["decoder_input_ids"] = np.full((batch, 1), decoder_start_id(built), dtype=np.int64)
         return accepted(built.model, cand)
 
     def example(self, built: Any, task: TaskSpec) -> Arrays:
@@ -46,6 +56,7 @@ class GenerationSkill(Skill):
     def run(self, prepared: Prepared, inputs: Arrays, built: Any, task: TaskSpec) -> Outputs:
         seq2seq = "decoder_input_ids" in inputs
         key = "decoder_input_ids" if seq2seq else "input_ids"
+        suppress = [i for i in eos_ids(built) if i >= 0]
         feed = dict(inputs)
         first: Arrays | None = None
         steps = []
@@ -53,7 +64,9 @@ class GenerationSkill(Skill):
             out = prepared(feed)
             if first is None:
                 first = out
-            nxt = out["logits"][:, -1, :].argmax(-1).astype(np.int64)[:, None]
+            last = np.array(out["logits"][:, -1, :], dtype=np.float64)
+            last[:, [i for i in suppress if i < last.shape[-1]]] = -np.inf
+            nxt = last.argmax(-1).astype(np.int64)[:, None]
             steps.append(nxt)
             feed[key] = np.concatenate([feed[key], nxt], axis=1)
             if not seq2seq and "attention_mask" in feed:
