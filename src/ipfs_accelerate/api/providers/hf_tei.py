@@ -8,7 +8,7 @@
   bounds them). ``normalize`` is TEI's server-side L2 normalisation (its default is true).
 * ``rerank(query, texts)`` → ``POST /rerank``: ``[{"index", "score", "text"?}]`` sorted by score,
   highest first, as TEI returns it.
-* ``info`` (``GET /info``), ``health`` (``GET /health``).
+* ``server_info`` (``GET /info``), ``health`` (``GET /health``).
 
 TEI does not stream. ``base_url`` is the server root (``HF_TEI_BASE_URL``); a key
 (``HF_TEI_API_KEY`` / ``HF_TOKEN``) is sent as Bearer when set.
@@ -131,16 +131,16 @@ class HFTEIProvider(Provider):
                       raw_scores: bool = False, **params: Any) -> list[RerankResult]:
         return await self._acall(self._rerank(query, texts, return_text, raw_scores, params))
 
-    def info(self) -> dict[str, Any]:
+    def server_info(self) -> dict[str, Any]:
         """GET /info (``model_id``, ``max_client_batch_size``, ``max_input_length``...)."""
         return self._call(Call(self._options("GET", "/info"), parse=lambda r: dict(r.json())))
 
-    async def ainfo(self) -> dict[str, Any]:
+    async def aserver_info(self) -> dict[str, Any]:
         return await self._acall(Call(self._options("GET", "/info"), parse=lambda r: dict(r.json())))
 
     def configure_from_info(self) -> dict[str, Any]:
         """Adopt the server's ``max_client_batch_size`` as ``batch_size``; returns the info."""
-        info = self.info()
+        info = self.server_info()
         size = info.get("max_client_batch_size")
         if isinstance(size, int) and size > 0:
             self.batch_size = size

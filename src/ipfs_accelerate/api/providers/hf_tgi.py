@@ -8,7 +8,7 @@
   is complete only when that final event arrived. ``{"error": ...}`` events raise StreamError.
 * ``chat`` / ``chat_stream`` → TGI's OpenAI-compatible ``/v1/chat/completions`` (Messages API),
   mapped exactly like ``openai_api``; the model name is ``"tgi"`` unless you pass one.
-* ``info`` (``GET /info``), ``health`` (``GET /health``), ``tokenize`` (``POST /tokenize``).
+* ``server_info`` (``GET /info``), ``health`` (``GET /health``), ``tokenize`` (``POST /tokenize``).
 
 ``base_url`` is the server root (``HF_TGI_BASE_URL``); a key (``HF_TGI_API_KEY`` / ``HF_TOKEN``,
 Bearer) is sent when set, as Inference Endpoints require.
@@ -190,11 +190,11 @@ class HFTGIProvider(Provider):
 
     # -- server info --------------------------------------------------------------------------------
 
-    def info(self) -> dict[str, Any]:
+    def server_info(self) -> dict[str, Any]:
         """GET /info: model id, limits (``max_input_tokens``, ``max_total_tokens``...)."""
         return self._call(Call(self._options("GET", "/info"), parse=lambda r: dict(r.json())))
 
-    async def ainfo(self) -> dict[str, Any]:
+    async def aserver_info(self) -> dict[str, Any]:
         return await self._acall(Call(self._options("GET", "/info"), parse=lambda r: dict(r.json())))
 
     def _health(self) -> Call[bool]:
