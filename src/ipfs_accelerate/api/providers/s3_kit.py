@@ -20,10 +20,12 @@ and is itself a bearer credential until it expires: it is returned to the caller
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import random
 import threading
+import uuid
 from collections.abc import Callable, Generator, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,7 +34,9 @@ from typing import IO, Any, NamedTuple, TypeVar
 
 from ipfs_accelerate.api.core import (
     DEFAULT_TIMEOUT,
+    IDEMPOTENCY_HEADER,
     OPENAI_RETRY,
+    RETRY_COUNT_HEADER,
     APIConnectionError,
     APIError,
     APITimeoutError,
@@ -59,7 +63,7 @@ from ipfs_accelerate.api.core import (
 )
 from ipfs_accelerate.api.core._config import DEFAULT_BREAKER
 
-__all__ = ["ObjectInfo", "PutResult", "S3KitProvider"]
+__all__ = ["IntegrityError", "ObjectInfo", "PutResult", "S3KitProvider"]
 
 log = logging.getLogger("ipfs_accelerate.api")
 T = TypeVar("T")
@@ -86,6 +90,10 @@ class PutResult:
     parts: int = 1
 
 
+class IntegrityError(ResponseDecodeError):
+    """An object body that does not match its ETag (MD5): corrupted in transit; retried."""
+
+
 class _Acquire(NamedTuple):
     first: bool
     timeout: float | None
@@ -93,6 +101,26 @@ class _Acquire(NamedTuple):
 
 class _Invoke(NamedTuple):
     fn: Callable[[], Any]
+    headers: dict[str, str]
+
+
+# Headers for the attempt running on this thread; a botocore ``before-sign`` hook adds them, so
+# every attempt of one logical operation carries the same idempotency key (as the HTTP providers
+# do) and its retry count, and a server can prove it never delivered one operation twice.
+_attempt_headers = threading.local()
+
+
+def _add_attempt_headers(request: Any, **_: Any) -> None:
+    for name, value in (getattr(_attempt_headers, "value", None) or {}).items():
+        request.headers[name] = value
+
+
+def _invoke(action: _Invoke) -> Any:
+    _attempt_headers.value = action.headers
+    try:
+        return action.fn()
+    finally:
+        _attempt_headers.value = None
 
 
 class _Sleep(NamedTuple):
@@ -195,7 +223,7 @@ class S3KitProvider:
             s3={"addressing_style": self.addressing_style},
             signature_version="s3v4",
         )
-        return boto3.session.Session().client(
+        client = boto3.session.Session().client(
             "s3",
             endpoint_url=self.endpoint_url,
             aws_access_key_id=self._access_key.reveal() if self._access_key else None,
@@ -203,6 +231,8 @@ class S3KitProvider:
             aws_session_token=self._session_token.reveal() if self._session_token else None,
             config=config,
         )
+        client.meta.events.register("before-sign.s3", _add_attempt_headers)
+        return client
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -274,8 +304,13 @@ class S3KitProvider:
 
     def _map_error(self, exc: Exception, op: str, bucket: str | None, key: str | None) -> tuple[APIError, int | None, Mapping[str, str] | None]:
         from botocore import exceptions as bx
+        from botocore.parsers import ResponseParserError
+        from urllib3 import exceptions as ux
 
         ctx = self._context(op, bucket, key)
+        if isinstance(exc, APIError):  # raised by our own checks inside the attempt
+            exc.__dict__.update({k: v for k, v in ctx.items() if not getattr(exc, k, None)})
+            return exc, exc.status, None
         if isinstance(exc, bx.ClientError):
             meta = exc.response.get("ResponseMetadata") or {}
             err = exc.response.get("Error") or {}
@@ -300,8 +335,12 @@ class S3KitProvider:
             return AuthenticationError(f"{self.name}: {op}: no usable credentials; pass them or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", **ctx), None, None
         if isinstance(exc, bx.ParamValidationError):
             return BadRequestError(self.redact(f"{self.name}: {op}: {exc}"), **ctx), None, None
-        if isinstance(exc, bx.ResponseParserError):
+        if isinstance(exc, ResponseParserError):
             return ResponseDecodeError(self.redact(f"{self.name}: {op}: malformed response: {type(exc).__name__}"), **ctx), None, None
+        if isinstance(exc, ux.TimeoutError):  # raised while reading a body, outside botocore
+            return APITimeoutError(self.redact(f"{self.name}: {op}: timed out reading the body"), **ctx), None, None
+        if isinstance(exc, ux.HTTPError):  # e.g. ProtocolError: body cut short (IncompleteRead)
+            return APIConnectionError(self.redact(f"{self.name}: {op}: connection broken: {type(exc).__name__}"), **ctx), None, None
         if isinstance(exc, bx.BotoCoreError):
             return APIConnectionError(self.redact(f"{self.name}: {op}: {type(exc).__name__}: {exc}"), **ctx), None, None
         raise exc
@@ -317,6 +356,7 @@ class S3KitProvider:
         total = self.timeout.total
         deadline = clock.now() + total if total is not None else None
         max_retries = policy.max_retries if retryable else 0
+        idem = f"ipfs-accelerate-retry-{uuid.uuid4()}"
         retries = 0
         last: APIError | None = None
         while True:
@@ -337,7 +377,7 @@ class S3KitProvider:
                     admitted = True
                 stats.attempted()
                 try:
-                    result = yield _Invoke(fn)
+                    result = yield _Invoke(fn, {IDEMPOTENCY_HEADER: idem, RETRY_COUNT_HEADER: str(retries)})
                 except Exception as exc:  # mapped at the boundary; unknown errors propagate
                     error, status, headers = self._map_error(exc, op, bucket, key)
                     error.__cause__ = exc
@@ -357,7 +397,8 @@ class S3KitProvider:
             finally:
                 self.queue.release()
             last = error
-            if isinstance(error, AuthenticationError | BadRequestError | ResponseDecodeError) and status is None:
+            local = isinstance(error, AuthenticationError | BadRequestError | ResponseDecodeError)
+            if local and status is None and not isinstance(error, IntegrityError):
                 raise error  # local failures (no credentials, invalid params): never retried
             decision = decide_retry(policy, status=status, headers=headers, retries_taken=retries,
                                     max_retries=max_retries, wall_now=clock.time(), rand=self._rng.random())
@@ -392,7 +433,7 @@ class S3KitProvider:
                 value, exc = None, None
                 try:
                     if isinstance(action, _Invoke):
-                        value = action.fn()
+                        value = _invoke(action)
                     elif isinstance(action, _Acquire):
                         self.queue.acquire(ticket, first=action.first, timeout=action.timeout)
                     elif isinstance(action, _Sleep):
@@ -425,7 +466,7 @@ class S3KitProvider:
                 value, exc = None, None
                 try:
                     if isinstance(action, _Invoke):
-                        value = await loop.run_in_executor(self._pool(), action.fn)
+                        value = await loop.run_in_executor(self._pool(), _invoke, action)
                     elif isinstance(action, _Acquire):
                         await self.queue.aacquire(ticket, first=action.first, timeout=action.timeout)
                     elif isinstance(action, _Sleep):
@@ -505,7 +546,13 @@ class S3KitProvider:
                 kw["Range"] = range_
             r = self.client.get_object(**kw)
             with r["Body"] as body:
-                return body.read()  # read inside the attempt: a reset mid-body is retried
+                data = body.read()  # read inside the attempt: a reset mid-body is retried
+            etag = (r.get("ETag") or "").strip('"')
+            # A single-part ETag is the body's MD5; check it on whole-object reads.
+            if not range_ and len(etag) == 32 and "-" not in etag:
+                if hashlib.md5(data, usedforsecurity=False).hexdigest() != etag:
+                    raise IntegrityError(f"{self.name}: GetObject: body does not match its ETag")
+            return data
 
         return call
 
