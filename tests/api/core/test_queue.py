@@ -243,3 +243,33 @@ def test_async_1000_requests_at_concurrency_32() -> None:
     assert sorted(ids) == list(range(1000))
     assert state["max"] == 32 and client.queue.peak_in_flight == 32
     assert client.stats()["api POST /x"].requests == 1000
+
+
+def test_cancelled_request_releases_its_slot_and_counts() -> None:
+    from ipfs_accelerate.api.core import APIClient
+
+    started = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        started.set()
+        await asyncio.Event().wait()  # never answers
+        raise AssertionError("unreachable")
+
+    client = APIClient(
+        base_url="http://api.test",
+        transport=httpx.MockTransport(handler),
+        queue=QueueConfig(max_concurrency=1),
+    )
+
+    async def main() -> None:
+        task = asyncio.create_task(client.arequest(RequestOptions("POST", "/x", json={})))
+        await started.wait()
+        assert client.queue.in_flight == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert client.queue.in_flight == 0
+
+    asyncio.run(main())
+    s = client.stats()["api POST /x"]
+    assert (s.requests, s.failures, s.errors) == (1, 1, {"CancelledError": 1})

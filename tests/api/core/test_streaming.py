@@ -220,3 +220,14 @@ def test_async_stream(make_client) -> None:
 
     asyncio.run(truncated())
     assert client.queue.in_flight == 0
+
+
+def test_dropped_stream_gives_its_slot_back(make_client) -> None:
+    import gc
+
+    client, _ = make_client(_sse_response(GOOD), queue=QueueConfig(max_concurrency=1))
+    stream = client.stream(OPTS, Decoder())
+    assert client.queue.in_flight == 1
+    del stream
+    gc.collect()
+    assert client.queue.in_flight == 0

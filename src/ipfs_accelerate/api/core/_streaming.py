@@ -297,6 +297,15 @@ class _StreamBase(Generic[T]):
         if self._on_finish is not None:
             self._on_finish(error, self.decoder.usage)
 
+    def __del__(self) -> None:
+        # A stream dropped without close() must not keep its queue slot forever; httpx reclaims
+        # the connection itself.
+        if not getattr(self, "_finished", True):
+            try:
+                self._finish(None)
+            except Exception:  # noqa: BLE001 — never raise from a finalizer
+                pass
+
 
 class Stream(_StreamBase[T]):
     """A sync iterator of typed chunks; use as a context manager or iterate to the end."""
