@@ -273,3 +273,28 @@ def test_cancelled_request_releases_its_slot_and_counts() -> None:
     asyncio.run(main())
     s = client.stats()["api POST /x"]
     assert (s.requests, s.failures, s.errors) == (1, 1, {"CancelledError": 1})
+
+
+def test_sync_waiters_follow_priority_order() -> None:
+    clock = FakeClock()
+    q = RequestQueue(QueueConfig(max_concurrency=1, aging_interval=None), clock)
+    q.acquire(q.ticket())
+    order: list[str] = []
+
+    def waiter(name: str, priority) -> None:
+        q.acquire(q.ticket(priority))
+        order.append(name)
+        q.release()
+
+    threads = []
+    for i, (name, p) in enumerate([("low", "low"), ("normal", "normal"), ("high", "high")]):
+        t = threading.Thread(target=waiter, args=(name, p))
+        t.start()
+        threads.append(t)
+        deadline = time.monotonic() + 5
+        while q.waiting < i + 1 and time.monotonic() < deadline:
+            time.sleep(0.001)
+    q.release()
+    for t in threads:
+        t.join(5)
+    assert order == ["high", "normal", "low"] and q.in_flight == 0
