@@ -53,6 +53,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list-missing", action="store_true", help="only list registry entries (or APIs) with no generated test; write nothing")
     parser.add_argument("--profile", choices=engine.PROFILES, default="unified", help="unified: all tests on every hardware; basic: CPU init + one inference")
     parser.add_argument("--status-only", action="store_true", help="only rewrite test_implementation_status.json")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if any selected test or the status file differs from what would be generated, or a generated test is orphaned")
     _add_output_options(parser)
     parser.set_defaults(prog=parser.prog)
 
@@ -62,7 +63,7 @@ def configure_basic(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("names", nargs="+", metavar="MODEL", help="registry models to generate basic smoke tests for")
     parser.add_argument("--task", default=None, help="task to test (default: each model's default task); a model that cannot do it is an error")
     _add_output_options(parser)
-    parser.set_defaults(type="model", models=[], apis=[], category=None, limit=None, list_missing=False, profile="basic", status_only=False, prog=parser.prog)
+    parser.set_defaults(type="model", models=[], apis=[], category=None, limit=None, list_missing=False, profile="basic", status_only=False, check=False, prog=parser.prog)
 
 
 # ---- selection -------------------------------------------------------------------------------
@@ -119,6 +120,7 @@ def _select(args: argparse.Namespace, kind: str) -> Selection:
             if task is not None and not sel.models:
                 where = f" in category {category!r}" if category not in (None, "all") else ""
                 sel.errors.append(f"no registry model{where} supports task {task!r}")
+        sel.models = [(s, t) for s, t in sel.models if _registry_name_ok(s, t, sel.errors)]
         if args.limit is not None:
             sel.models = sel.models[: args.limit]
     if kind in ("api", "all"):
@@ -133,9 +135,22 @@ def _select(args: argparse.Namespace, kind: str) -> Selection:
                     sel.apis.append(providers[name])
         else:
             sel.apis = list(providers.values())
+        sel.apis = [p for p in sel.apis if _registry_name_ok(p, None, sel.errors)]
         if args.limit is not None:
             sel.apis = sel.apis[: args.limit]
     return sel
+
+
+def _registry_name_ok(entry: Any, task: str | None, errors: list[str]) -> bool:
+    """Registry data becomes file names too: a bad name there is reported, never written."""
+    try:
+        check_name("registry", entry.name)
+        if task is not None:
+            check_name("task", task)
+    except InvalidNameError as exc:
+        errors.append(f"{exc}; fix the registry entry")
+        return False
+    return True
 
 
 def _providers() -> dict[str, Any]:
@@ -206,8 +221,8 @@ def _usage(args: argparse.Namespace, kind: str) -> str | None:
         return "--models, --category and --task select models; use --type model or --type all"
     if args.limit is not None and args.limit < 0:
         return "--limit must be 0 or more"
-    if args.list_missing and args.status_only:
-        return "--list-missing and --status-only exclude each other"
+    if sum(map(bool, (args.list_missing, args.status_only, args.check))) > 1:
+        return "--list-missing, --status-only and --check exclude each other"
     return None
 
 
@@ -236,29 +251,59 @@ def main(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None
     results_dir = args.results_dir if args.results_dir is not None else find_results_dir(out_dir)
 
     code = EXIT_OK
-    if not args.status_only:
-        sel = _select(args, kind)
-        for msg in sel.errors:
-            print(f"{prog}: error: {msg}", file=err)
-        if sel.errors:
-            code = EXIT_PARTIAL
-        if args.verbose:
-            print(f"output folder: {_show(out_dir)}", file=out)
-            print(f"selected: {len(sel.models)} model test(s), {len(sel.apis)} API test(s)", file=out)
-        if args.list_missing:
-            _list_missing(sel, out_dir, kind, args.verbose, out, err)
-            return code
-        targets = [engine.model_target(spec, task, args.profile) for spec, task in sel.models]
-        targets += [engine.api_target(info) for info in sel.apis]
-        try:
-            report = engine.write_targets(targets, out_dir, force=args.force, overwrite_edited=args.overwrite_edited)
-        except (ValueError, OSError) as exc:
-            return fail(str(exc), EXIT_USAGE)
-        if _print_report(report, out_dir, args.verbose, out):
-            code = code or EXIT_PARTIAL
+    if args.status_only:
+        if not args.no_status:
+            _write_status(out_dir, results_dir, args.verbose, out, err)
+        return code
+    sel = _select(args, kind)
+    for msg in sel.errors:
+        print(f"{prog}: error: {msg}", file=err)
+    if sel.errors:
+        code = EXIT_PARTIAL
+    if args.verbose:
+        print(f"output folder: {_show(out_dir)}", file=out)
+        print(f"selected: {len(sel.models)} model test(s), {len(sel.apis)} API test(s)", file=out)
+    if args.list_missing:
+        _list_missing(sel, out_dir, kind, args.verbose, out, err)
+        return code
+    targets = [engine.model_target(spec, task, args.profile) for spec, task in sel.models]
+    targets += [engine.api_target(info) for info in sel.apis]
+    if args.check:
+        stale = _check(targets, out_dir, results_dir, not args.no_status, out)
+        return code or (EXIT_PARTIAL if stale else EXIT_OK)
+    try:
+        report = engine.write_targets(targets, out_dir, force=args.force, overwrite_edited=args.overwrite_edited)
+    except (ValueError, OSError) as exc:
+        return fail(str(exc), EXIT_USAGE)
+    if _print_report(report, out_dir, args.verbose, out):
+        code = code or EXIT_PARTIAL
     if not args.no_status:
         _write_status(out_dir, results_dir, args.verbose, out, err)
     return code
+
+
+def _check(targets: list[engine.Target], out_dir: Path, results_dir: Path | None, with_status: bool, out: TextIO) -> int:
+    """Print every selected file (and the status file) that is not exactly what would be
+    generated, and every orphaned generated test; return how many there are. Writes nothing."""
+    problems = 0
+    for t in targets:
+        state = engine.inspect(out_dir / t.relpath, t.content)
+        if state != "current":
+            problems += 1
+            print(f"{state}: {_show(out_dir / t.relpath)}", file=out)
+    doc = _status_doc(out_dir, results_dir)
+    if with_status:
+        from . import status
+
+        state = engine.inspect(out_dir / engine.STATUS_FILE, status.dumps(doc))
+        if state != "current":
+            problems += 1
+            print(f"{'missing' if state == 'missing' else 'outdated'}: {_show(out_dir / engine.STATUS_FILE)}", file=out)
+    for rel in doc["orphans"]:
+        problems += 1
+        print(f"orphaned (its registry entry is gone): {_show(out_dir / rel)}", file=out)
+    print(f"check: {problems} file(s) not in sync with the registry" if problems else "check: all in sync", file=out)
+    return problems
 
 
 def _list_missing(sel: Selection, out_dir: Path, kind: str, verbose: bool, out: TextIO, err: TextIO) -> None:
@@ -311,13 +356,21 @@ def _print_report(report: engine.WriteReport, out_dir: Path, verbose: bool, out:
     return bool(counts["skipped-edited"] or counts["skipped-foreign"])
 
 
-def _write_status(out_dir: Path, results_dir: Path | None, verbose: bool, out: TextIO, err: TextIO) -> None:
+def _status_doc(out_dir: Path, results_dir: Path | None) -> dict[str, Any]:
     from .. import registry
     from . import status
 
-    doc = status.build_status(out_dir, registry.list_models(), list(_providers().values()), results_dir, kit_available=kit_available())
+    return status.build_status(out_dir, registry.list_models(), list(_providers().values()), results_dir, kit_available=kit_available())
+
+
+def _write_status(out_dir: Path, results_dir: Path | None, verbose: bool, out: TextIO, err: TextIO) -> None:
+    from . import status
+
+    doc = _status_doc(out_dir, results_dir)
     for msg in doc["results"]["errors"]:
         print(f"warning: unreadable results file {msg}", file=err)
+    for rel in doc["orphans"]:
+        print(f"warning: {rel} tests a model or API that is no longer registered; delete it", file=err)
     text = status.dumps(doc)
     path = engine.resolve_inside(out_dir, engine.STATUS_FILE)
     if path.is_file() and path.read_text(encoding="utf-8") == text:

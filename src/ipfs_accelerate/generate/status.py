@@ -6,11 +6,13 @@ folder and the committed run results (``results/*.json`` and ``results/<run>/res
 it is deterministic: sorted keys, two-space indent, no timestamps. Its layout is versioned by
 ``schema_version``; consumers may rely on every key documented in `build_status`.
 
-Run files are read tolerantly: a JSON object with a ``cases`` (or ``results``) list, or a bare
-list, of case records. Model records carry ``model``, ``hardware``, ``status`` (and ``task``,
-``precision``); API records carry ``api`` and ``status``. Runs are ordered by their
-``started_at`` / ``finished_at`` / ``created_at`` field, then by run id, and the latest run that
-covered a (model, hardware) or API wins.
+Run files are the runner's ``RunResult`` (a JSON object whose ``tests`` list holds one record
+per pytest test), read tolerantly: a ``cases`` / ``results`` list or a bare list of records works
+too. Model records carry ``model``, ``hardware``, ``status`` (and ``task``); API records carry
+``api``, ``status`` (and ``impl``: real service or local fake). Runs are ordered by
+``started_at`` (then ``finished_at`` / ``created_at``), then by run id; for each (model,
+hardware) and each API the latest run that has records for it wins, and its status is the worst
+of those records (crashed, timeout, error, failed, xpassed, xfailed, passed, skipped).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def _load_runs(results_dir: Path | None) -> tuple[list[dict[str, Any]], list[str
             errors.append(f"{rel}: {exc.__class__.__name__}: {exc}")
             continue
         meta = data if isinstance(data, dict) else {}
-        records = data if isinstance(data, list) else meta.get("cases", meta.get("results", []))
+        records = data if isinstance(data, list) else meta.get("tests", meta.get("cases", meta.get("results", [])))
         if not isinstance(records, list):
             errors.append(f"{rel}: no list of case records")
             continue
@@ -56,41 +58,46 @@ def _load_runs(results_dir: Path | None) -> tuple[list[dict[str, Any]], list[str
     return [r for _, r in runs], errors
 
 
-def _entry(rec: dict[str, Any], run_id: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"status": str(rec.get("status", "unknown")), "run": run_id}
-    for key in ("task", "precision", "device"):
-        if rec.get(key):
-            out[key] = str(rec[key])
-    reason = rec.get("reason")
-    if reason and out["status"] != "passed":
-        out["reason"] = str(reason)[:_REASON_MAX]
+# worst first: the status of a (model, hardware) in a run is the worst of its tests' statuses
+_SEVERITY = ("crashed", "timeout", "error", "failed", "xpassed", "xfailed", "passed", "skipped")
+
+
+def _aggregate(records: list[dict[str, Any]], run_id: str) -> dict[str, Any]:
+    statuses = [str(r.get("status", "unknown")) for r in records]
+    rank = {s: i for i, s in enumerate(_SEVERITY)}
+    worst = min(statuses, key=lambda s: rank.get(s, -1))  # unknown statuses count as worst
+    counts: dict[str, int] = {}
+    for st in statuses:
+        counts[st] = counts.get(st, 0) + 1
+    out: dict[str, Any] = {"status": worst, "run": run_id, "tests": counts}
+    tasks = sorted({str(r["task"]) for r in records if r.get("task")})
+    if tasks:
+        out["tasks"] = tasks
+    impls = sorted({str(r["impl"]) for r in records if r.get("impl")})
+    if impls:
+        out["impl"] = impls
+    reasons = [str(r.get("reason") or "") for r in records if str(r.get("status")) == worst and r.get("reason")]
+    if reasons and worst != "passed":
+        out["reason"] = reasons[0][:_REASON_MAX]
     return out
 
 
-def _verified(runs: list[dict[str, Any]], default_tasks: dict[str, str]) -> tuple[dict[tuple[str, str], dict], dict[str, dict]]:
-    """Latest status per (model, hardware) — default task, fp32 preferred within a run — and per API."""
+def _verified(runs: list[dict[str, Any]]) -> tuple[dict[tuple[str, str], dict], dict[str, dict]]:
+    """Per (model, hardware) and per API: the aggregate of its records in the latest run that has any."""
     models: dict[tuple[str, str], dict] = {}
     apis: dict[str, dict] = {}
     for run in runs:
-        best: dict[tuple[str, str], tuple[tuple, dict]] = {}
+        by_model: dict[tuple[str, str], list[dict]] = {}
+        by_api: dict[str, list[dict]] = {}
         for rec in run["records"]:
-            if rec.get("api") is not None:
-                apis[str(rec["api"])] = _entry(rec, run["id"])
-                continue
-            model, hw = rec.get("model"), rec.get("hardware")
-            if model is None or hw is None:
-                continue
-            key = (str(model), str(hw))
-            rank = (
-                rec.get("task") not in (None, default_tasks.get(key[0])),
-                rec.get("precision", "fp32") != "fp32",
-                str(rec.get("task", "")),
-                str(rec.get("precision", "")),
-            )
-            if key not in best or rank < best[key][0]:
-                best[key] = (rank, rec)
-        for key, (_, rec) in best.items():
-            models[key] = _entry(rec, run["id"])
+            if rec.get("api"):
+                by_api.setdefault(str(rec["api"]), []).append(rec)
+            elif rec.get("model") and rec.get("hardware"):
+                by_model.setdefault((str(rec["model"]), str(rec["hardware"])), []).append(rec)
+        for key, recs in by_model.items():
+            models[key] = _aggregate(recs, run["id"])
+        for name, recs in by_api.items():
+            apis[name] = _aggregate(recs, run["id"])
     return models, apis
 
 
@@ -132,8 +139,7 @@ def build_status(
     no longer in the registry). ``state`` is one of missing/current/outdated/edited/foreign.
     """
     runs, errors = _load_runs(results_dir)
-    default_tasks = {s.name: s.task for s in specs}
-    verified, api_verified = _verified(runs, default_tasks)
+    verified, api_verified = _verified(runs)
 
     by_ident = {ident(s.name): s for s in specs if is_valid(s.name)}
     skill_files: dict[str, list[tuple[str, str]]] = {}
