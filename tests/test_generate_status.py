@@ -41,7 +41,10 @@ def test_empty_tree_schema(tmp_path: Path) -> None:
     for entry in doc["apis"].values():
         assert set(entry) == API_KEYS and entry["test_present"] is False and entry["state"] == "missing"
     n = len(doc["models"])
-    assert doc["summary"]["models"] | {} == {**doc["summary"]["models"], "total": n, "with_test": 0, "missing": n}
+    summary = doc["summary"]["models"]
+    assert (summary["total"], summary["with_test"], summary["missing"]) == (n, 0, n)
+    assert set(summary["by_category"]) == set(registry.CATEGORIES)
+    assert set(doc["summary"]["hardware"]) == set(registry.HARDWARE)
     assert doc["results"] == {"runs": [], "errors": []}
 
 
@@ -69,7 +72,8 @@ def test_states_and_profiles(tmp_path: Path) -> None:
     ]
     assert m["gpt2"]["profile"] == "basic" and m["gpt2"]["tests"][0]["state"] == "current"
     assert m["t5"]["tests"][0]["state"] == "edited"
-    assert doc["apis"]["groq"] | {} == {**doc["apis"]["groq"], "test_present": True, "profile": "api", "state": "current", "file": "apis/test_groq.py"}
+    groq = doc["apis"]["groq"]
+    assert (groq["test_present"], groq["profile"], groq["state"], groq["file"]) == (True, "api", "current", "apis/test_groq.py")
     assert doc["orphans"] == ["apis/test_nosuchapi.py", "skills/test_hf_nosuchmodel.py"]
     assert doc["summary"]["models"]["with_test"] == 3
     assert doc["summary"]["models"]["test_files_by_state"] == {"current": 3, "edited": 1}

@@ -26,6 +26,11 @@ from . import engine
 from .names import InvalidNameError, check_name
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+EPILOG = (
+    "exit status: 0 done (existing files kept without --force count as done); 1 some names unknown "
+    "or (model, task) pairs unsupported, or hand-edited files left alone (valid ones still "
+    "generated); 2 usage error or malformed name (nothing generated)"
+)
 
 
 # ---- argument parsers ------------------------------------------------------------------------
@@ -55,6 +60,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--status-only", action="store_true", help="only rewrite test_implementation_status.json")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if any selected test or the status file differs from what would be generated, or a generated test is orphaned")
     _add_output_options(parser)
+    parser.epilog = EPILOG
     parser.set_defaults(prog=parser.prog)
 
 
@@ -63,6 +69,7 @@ def configure_basic(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("names", nargs="+", metavar="MODEL", help="registry models to generate basic smoke tests for")
     parser.add_argument("--task", default=None, help="task to test (default: each model's default task); a model that cannot do it is an error")
     _add_output_options(parser)
+    parser.epilog = EPILOG
     parser.set_defaults(type="model", models=[], apis=[], category=None, limit=None, list_missing=False, profile="basic", status_only=False, check=False, prog=parser.prog)
 
 

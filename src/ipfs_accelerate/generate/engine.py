@@ -124,7 +124,9 @@ def verify(text: str) -> Literal["generated", "edited", "foreign"]:
 
 
 def inspect(path: Path, expected: str | None = None) -> State:
-    """State of an existing (or missing) output file relative to what would be generated."""
+    """State of an output file: ``missing``; ``current`` (identical to ``expected``, or, with no
+    ``expected``, an intact generated file); ``outdated`` (intact generated file that differs);
+    ``edited`` (checksum mismatch); ``foreign`` (no generated header, a symlink, or unreadable)."""
     if not path.exists() and not path.is_symlink():
         return "missing"
     if path.is_symlink() or not path.is_file():

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..registry.spec import CATEGORIES, HARDWARE
 from . import engine
 from .names import ident, is_valid
 
@@ -125,7 +126,8 @@ def build_status(
     results_dir: Path | None = None,
     *,
     kit_available: bool = False,
-    hardware: Sequence[str] = ("cpu", "cuda", "openvino"),
+    hardware: Sequence[str] = HARDWARE,
+    categories: Sequence[str] = CATEGORIES,
 ) -> dict[str, Any]:
     """The status document.
 
@@ -211,7 +213,7 @@ def build_status(
             "with_test": sum(m["test_present"] for m in models.values()),
             "missing": sum(not m["test_present"] for m in models.values()),
             "test_files_by_state": by_state,
-            "by_category": _by_category(models),
+            "by_category": _by_category(models, categories),
         },
         "apis": {
             "total": len(apis),
@@ -231,8 +233,8 @@ def build_status(
     }
 
 
-def _by_category(models: dict[str, Any]) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
+def _by_category(models: dict[str, Any], categories: Sequence[str]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {c: {"total": 0, "with_test": 0} for c in categories}
     for m in models.values():
         c = out.setdefault(m["category"], {"total": 0, "with_test": 0})
         c["total"] += 1
