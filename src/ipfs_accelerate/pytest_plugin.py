@@ -2,7 +2,10 @@
 tests, so they run under plain `pytest` exactly as under the runner.
 
 Options: --hardware, --update-expected, --expected-dir, --model-id, --benchmark-cases,
---ipfs-results (append one JSON CaseResult per finished case, for the runner and reports).
+--ipfs-results (append one JSON CaseResult per finished case, for the runner and reports),
+--impl-type (mock / real / all: which implementations the `impl_type` fixture is parametrised
+over; model tests: tiny random weights vs a resolved pretrained checkpoint; API tests: the local
+protocol server vs the provider's real endpoint).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ MARKERS = [
     "task(name): task / pipeline tag under test",
     "hardware(name): hardware backend the test runs on",
     "api(name): API backend under test",
+    "impl(kind): implementation under test: mock (tiny random / local server) or real (pretrained / real endpoint)",
     "basic: fast CPU smoke profile",
     "peer: needs a real third-party server (slower tier)",
 ]
@@ -32,6 +36,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--model-id", default=None, help="run from this local checkpoint folder / cached repo id instead of tiny random weights")
     group.addoption("--benchmark-cases", action="store_true", help="more warm-up/repetitions and batch sizes 1/4/16")
     group.addoption("--ipfs-results", default=None, help="append one JSON CaseResult line per finished case to this file")
+    group.addoption(
+        "--impl-type", choices=("mock", "real", "all"), default=None,
+        help="mock: tiny random weights / local protocol server; real: pretrained checkpoint (skipped when none "
+        "resolves offline) / the provider's real endpoint (skipped without its key/URL env); all: both. "
+        "Default: mock (or --model-id's checkpoint when given)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -67,8 +77,24 @@ def ipfs_settings(request: pytest.FixtureRequest):
     return Settings(**kwargs)
 
 
+IMPLS = {"mock": ("mock",), "real": ("real",), "all": ("mock", "real")}
+
+
+@pytest.fixture
+def impl_type(request: pytest.FixtureRequest) -> str:
+    """'mock' or 'real' (see --impl-type); parametrised directly when --impl-type includes real."""
+    return getattr(request, "param", "mock")
+
+
+def _impls(config: pytest.Config) -> tuple[str, ...]:
+    return IMPLS[config.getoption("--impl-type", None) or "mock"]
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    impls = _impls(metafunc.config)
     if "hw" not in metafunc.fixturenames or metafunc.cls is None:
+        if "impl_type" in metafunc.fixturenames and impls != ("mock",):
+            metafunc.parametrize("impl_type", [pytest.param(i, marks=[pytest.mark.impl(i)], id=i) for i in impls])
         return
     cls = metafunc.cls
     selected = metafunc.config.getoption("--hardware") or list(cls.hardware)
@@ -83,7 +109,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     elif name == "test_expected_results":
         hws = [h for h in hws if h == "cpu"]
     marks = {h: [pytest.mark.hardware(h)] for h in hws}
-    metafunc.parametrize("hw", [pytest.param(h, marks=marks[h], id=h) for h in hws])
+    if impls == ("mock",) or "impl_type" not in metafunc.fixturenames:
+        metafunc.parametrize("hw", [pytest.param(h, marks=marks[h], id=h) for h in hws])
+        return
+    # ids stay `[cpu]` for mock so node ids do not change with the option; real ones are `[cpu-real]`
+    metafunc.parametrize(
+        ("hw", "impl_type"),
+        [
+            pytest.param(h, i, marks=[*marks[h], pytest.mark.impl(i)], id=h if i == "mock" else f"{h}-{i}")
+            for i in impls
+            for h in hws
+        ],
+    )
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -11,6 +11,7 @@ non-CPU hardware (CPU is the reference) and `test_expected_results` only on CPU.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from typing import ClassVar
 
@@ -34,6 +35,20 @@ def get_case(model: str, task: str | None, hardware: str, precision: str, settin
     return case
 
 
+def _real(model: str, task: str | None, settings: Settings, model_id: str | None) -> tuple[str | None, Settings]:
+    """`--impl-type real`: the pretrained checkpoint that resolves offline (`--model-id` first, then
+    registry/pretrained.toml), with the task it was trained for; otherwise skip with the reason."""
+    from .. import registry
+    from ..harness.pretrained import resolve
+
+    ckpt = resolve(registry.get(model), model_id)
+    if ckpt is None:
+        pytest.skip(f"no pretrained checkpoint configured for {model!r} (add it to registry/pretrained.toml or pass --model-id)")
+    if ckpt.path is None:
+        pytest.skip(f"pretrained checkpoint {ckpt.ref} unavailable offline: {ckpt.reason}")
+    return ckpt.task or task, dataclasses.replace(settings, model_id=str(ckpt.path))
+
+
 class ModelTests:
     model: ClassVar[str]
     task: ClassVar[str | None] = None
@@ -42,8 +57,13 @@ class ModelTests:
     precision: ClassVar[str] = "fp32"
 
     @pytest.fixture
-    def case(self, request: pytest.FixtureRequest, hw: str, ipfs_settings: Settings) -> Case:
-        case = get_case(self.model, self.task, hw, self.precision, ipfs_settings)
+    def case(self, request: pytest.FixtureRequest, hw: str, ipfs_settings: Settings, impl_type: str) -> Case:
+        task, settings = self.task, ipfs_settings
+        if impl_type == "real":
+            task, settings = _real(self.model, self.task, ipfs_settings, request.config.getoption("--model-id", None))
+        elif request.config.getoption("--impl-type", None) is not None:
+            settings = dataclasses.replace(ipfs_settings, model_id=None)  # explicit mock: tiny random weights
+        case = get_case(self.model, task, hw, self.precision, settings)
         try:
             case.gate()
         except Gate as g:
