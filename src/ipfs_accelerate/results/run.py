@@ -1,0 +1,136 @@
+"""Run-level records: one `TestRecord` per finished pytest test, one `RunResult` per run.
+
+`results.jsonl` (append-only, one TestRecord per line, written as each test finishes) is the
+source of truth for `--resume`; `results.json` (a RunResult, rewritten atomically) is what reports
+and other tools read. Both validate against these models.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from .schema import SCHEMA_VERSION, CaseResult, Status
+
+Kind = Literal["model", "api", "other"]
+RunState = Literal["running", "interrupted", "complete"]
+
+FAILING: frozenset[str] = frozenset({"failed", "error", "xpassed", "crashed", "timeout"})
+"""Statuses that make a run exit 1 (an unexpected pass means the registry says something false)."""
+RAN: frozenset[str] = frozenset({"passed", "failed", "error", "xfailed", "xpassed", "crashed", "timeout"})
+"""Statuses of tests that actually executed (everything but skipped)."""
+
+
+class TestRecord(BaseModel):
+    """One pytest test (node id) after setup, call and teardown — or after its worker died."""
+
+    __test__ = False  # not a pytest class despite the name
+
+    nodeid: str
+    file: str
+    kind: Kind = "other"
+    unit: str = ""
+    model: str | None = None
+    api: str | None = None
+    category: str | None = None
+    task: str | None = None
+    hardware: str | None = None
+    impl: str = "mock"
+    status: Status
+    reason: str = ""
+    duration_s: float = 0.0
+    output: str = ""
+    case: CaseResult | None = None
+    worker: str = ""
+    finished_at: float = 0.0
+
+
+class Environment(BaseModel):
+    python: str
+    platform: str
+    machine: str
+    hostname: str
+    cpu_count: int
+    usable_cpus: int
+    memory_gb: float
+    cwd: str
+
+
+class Selection(BaseModel):
+    """What was asked for, as resolved; `--resume` reuses it verbatim."""
+
+    type: Literal["model", "api", "all"] = "all"
+    models: list[str] = Field(default_factory=list)
+    apis: list[str] = Field(default_factory=list)
+    category: str = "all"
+    limit: int | None = None
+    hardware: list[str] = Field(default_factory=list)
+    impl_type: Literal["real", "mock", "all"] = "all"
+    keyword: str | None = None
+    benchmark: bool = False
+    shard: str | None = None
+    test_dir: str = ""
+    files: list[str] = Field(default_factory=list)
+    missing: list[str] = Field(default_factory=list)  # selected names with no generated test file
+    paths: list[str] = Field(default_factory=list)  # explicit test files/folders given on the command line
+    pytest_args: list[str] = Field(default_factory=list)
+
+
+class Options(BaseModel):
+    """How it ran (does not change what runs)."""
+
+    workers: int
+    timeout_s: float
+    max_memory_mb: float
+    recycle_after: int
+    threads_per_worker: int = 1
+    argv: list[str] = Field(default_factory=list)
+
+
+class WorkerStat(BaseModel):
+    name: str
+    pid: int
+    startup_s: float | None = None
+    import_s: float | None = None
+    collect_s: float | None = None
+    batches: int = 0
+    tests: int = 0
+    end: str = ""  # "recycled", "stopped", "crashed", "timeout", "memory", "killed"
+
+
+class RunResult(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    state: RunState = "running"
+    started_at: str
+    finished_at: str | None = None
+    wall_s: float = 0.0
+    environment: Environment
+    versions: dict[str, str] = Field(default_factory=dict)
+    hardware: dict = Field(default_factory=dict)
+    selection: Selection
+    options: Options
+    selected: int = 0
+    summary: dict[str, int] = Field(default_factory=dict)
+    not_run: int = 0
+    workers: list[WorkerStat] = Field(default_factory=list)
+    tests: list[TestRecord] = Field(default_factory=list)
+
+    def counts(self) -> Counter[str]:
+        return Counter(t.status for t in self.tests)
+
+
+def summarize(tests: list[TestRecord]) -> dict[str, int]:
+    counts = Counter(t.status for t in tests)
+    return {s: counts.get(s, 0) for s in ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "crashed", "timeout")}
+
+
+def exit_code(tests: list[TestRecord], selected: int) -> int:
+    """0 all passed (skips/xfails allowed), 1 any failure, 3 nothing ran (zero selected or all skipped)."""
+    if any(t.status in FAILING for t in tests):
+        return 1
+    if selected == 0 or not any(t.status in RAN for t in tests):
+        return 3
+    return 0

@@ -1,0 +1,109 @@
+"""`ipfs-accelerate run` and `test/run_unified_tests.py`: run the generated tests in parallel
+long-lived pytest workers and write results.json, report.md and junit.xml.
+
+--impl-type (what "real" and "mock" mean):
+  model tests  mock = tiny random-weight models built from the registry config (always offline);
+               real = pretrained weights: the checkpoint `--model-id` or registry/pretrained.toml
+                      names, if it resolves locally (installed package folder, local path, or the
+                      Hugging Face cache); otherwise the test is skipped with that reason.
+  API tests    mock = the local protocol server that speaks the provider's wire format;
+               real = the provider's real endpoint, only when its key/URL environment variable is
+                      set; otherwise skipped with that reason.
+  all = both (the default).
+
+Exit codes: 0 all passed (skips/xfails allowed), 1 failures (incl. unexpected passes, crashes,
+timeouts), 2 usage error, 3 nothing selected or every test skipped, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .core import Runner, RunOptions
+
+EPILOG = """examples (from test/):
+  python run_unified_tests.py                                   # everything
+  python run_unified_tests.py --type model --hardware cpu openvino
+  python run_unified_tests.py --type model --models bert t5 llama
+  python run_unified_tests.py --type api --apis ollama openai_api
+  python run_unified_tests.py --category vision --limit 10 --verbose
+  python run_unified_tests.py --type model --models bert t5 gpt2 --benchmark
+  python run_unified_tests.py --shard 2/4                       # one CI job of four
+  python run_unified_tests.py --resume                          # finish the latest interrupted run
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__.split("\n\n")[0]
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("paths", nargs="*", default=[], metavar="PATH",
+                        help="run these test files/folders instead of the generated suite (any pytest file)")
+    sel = parser.add_argument_group("selection")
+    sel.add_argument("--type", choices=("model", "api", "all"), default="all", help="model tests, API tests, or both (default: all)")
+    sel.add_argument("--models", nargs="+", default=[], metavar="MODEL", help="registry model names (unknown names: exit 2 with suggestions)")
+    sel.add_argument("--apis", nargs="+", default=[], metavar="API", help="API backends, e.g. ollama openai_api")
+    sel.add_argument("--category", default="all", metavar="CAT",
+                     help="language, vision, audio, multimodal, specialized (model tests), api (API tests) or all")
+    sel.add_argument("--limit", type=int, default=None, metavar="N", help="at most N models (and N APIs), in registry order")
+    sel.add_argument("--hardware", nargs="+", default=["cpu", "cuda", "openvino"], metavar="HW",
+                     help="hardware for model tests: cpu cuda openvino (default: all; unavailable ones are skipped with the reason)")
+    sel.add_argument("--impl-type", choices=("real", "mock", "all"), default="all",
+                     help="mock: tiny random weights / local protocol server; real: pretrained weights / real endpoint (see above)")
+    sel.add_argument("-k", dest="keyword", default=None, metavar="EXPR", help="pytest -k expression on test names")
+    sel.add_argument("--shard", default=None, metavar="K/N", help="run shard K of N (files balanced by recorded durations)")
+    sel.add_argument("--durations-from", type=Path, default=None, metavar="RESULTS_JSON",
+                     help="results.json whose durations balance --shard (default: the newest run in --output-dir)")
+    sel.add_argument("--test-dir", type=Path, default=None, help="folder holding skills/ and apis/ (default: . or ./test)")
+    ex = parser.add_argument_group("execution")
+    ex.add_argument("--workers", type=int, default=None, metavar="N", help="parallel worker processes (default: usable CPU cores)")
+    ex.add_argument("--timeout", type=float, default=300.0, metavar="S", help="per-test timeout in seconds (default 300)")
+    ex.add_argument("--max-memory", type=float, default=None, metavar="MB", dest="max_memory_mb",
+                    help="per-worker RSS cap; a test above it is recorded crashed (default: 80%% of RAM / workers)")
+    ex.add_argument("--recycle", type=int, default=25, metavar="N", dest="recycle_after",
+                    help="replace a worker after N test files that ran something (bounds memory growth; default 25)")
+    ex.add_argument("--threads", type=int, default=1, metavar="N", help="torch/OpenVINO threads per worker (default 1)")
+    ex.add_argument("--benchmark", action="store_true", help="more warm-up/repetitions, batch sizes 1/4/16, throughput; same report")
+    ex.add_argument("--resume", nargs="?", const="latest", default=None, metavar="RUN_ID",
+                    help="continue a run (default: the newest in --output-dir), skipping every recorded test")
+    ex.add_argument("--preload", default="auto", help=argparse.SUPPRESS)
+    out = parser.add_argument_group("output")
+    out.add_argument("--output-dir", type=Path, default=Path("test_results"), help="results root (default: ./test_results)")
+    out.add_argument("--run-id", default=None, help="name of the run folder (default: timestamp)")
+    out.add_argument("--report", type=Path, default=None, metavar="PATH", help="also write the Markdown report here")
+    out.add_argument("--verbose", "-v", action="store_true", help="one line per test and worker events")
+    out.add_argument("--plain", action="store_true", default=None, help="plain progress lines even on a terminal")
+    out.add_argument("--collect-only", action="store_true", help="list the selected tests and exit")
+
+
+def options_from(args: argparse.Namespace, argv: list[str] | None = None) -> RunOptions:
+    fields = set(RunOptions.__dataclass_fields__)
+    opts = RunOptions(**{k: v for k, v in vars(args).items() if k in fields})
+    opts.argv = list(argv if argv is not None else sys.argv)
+    return opts
+
+
+def main(args: argparse.Namespace) -> int:
+    return execute(options_from(args))
+
+
+def execute(opts: RunOptions) -> int:
+    if opts.workers is not None and opts.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if opts.timeout <= 0:
+        print("error: --timeout must be positive", file=sys.stderr)
+        return 2
+    return Runner(opts).run()
+
+
+def run_from_argv(argv: list[str], default_test_dir: Path | None = None, prog: str = "run_unified_tests.py") -> int:
+    """Entry for the thin `test/run_unified_tests.py` wrapper (its folder is the default test dir)."""
+    parser = argparse.ArgumentParser(prog=prog)
+    configure(parser)
+    if default_test_dir is not None:
+        parser.set_defaults(test_dir=default_test_dir)
+    args = parser.parse_args(argv)
+    return execute(options_from(args, [prog, *argv]))

@@ -1,0 +1,137 @@
+"""From command-line filters to test files and pytest options.
+
+Model tests live in `<test-dir>/skills/test_hf_<model>[__<task>].py`, API tests in
+`<test-dir>/apis/test_<api>.py` (the generator's layout). Every filter changes the file list or
+the pytest options, and every unknown name is a usage error with suggestions; none is parsed and
+then ignored (the earlier runner's `--category` and `--impl-type` were).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..registry import CATEGORIES, HARDWARE, UnknownNameError, get, list_models
+
+MODEL_DIR = "skills"
+API_DIR = "apis"
+RUN_CATEGORIES = (*CATEGORIES, "api", "all")
+
+
+class UsageError(Exception):
+    """Bad command line: exit code 2."""
+
+
+def ident(name: str) -> str:
+    return name.replace("-", "_").lower()
+
+
+def api_names() -> list[str]:
+    from ..api.providers import PROVIDER_NAMES
+
+    return list(PROVIDER_NAMES)
+
+
+def find_test_dir(cwd: Path) -> Path | None:
+    """`.` when it holds skills/ or apis/, else `./test`; None if neither exists."""
+    for cand in (cwd, cwd / "test"):
+        if (cand / MODEL_DIR).is_dir() or (cand / API_DIR).is_dir():
+            return cand
+    return None
+
+
+@dataclass
+class Resolved:
+    files: list[Path] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # requested names without a generated file
+    models: list[str] = field(default_factory=list)
+    apis: list[str] = field(default_factory=list)
+
+
+def _model_files(test_dir: Path, name: str) -> list[Path]:
+    folder = test_dir / MODEL_DIR
+    stem = f"test_hf_{ident(name)}"
+    return sorted(p for p in folder.glob(f"{stem}*.py") if p.stem == stem or p.stem.startswith(stem + "__"))
+
+
+def resolve(
+    test_dir: Path,
+    type_: str = "all",
+    models: list[str] | None = None,
+    apis: list[str] | None = None,
+    category: str = "all",
+    limit: int | None = None,
+) -> Resolved:
+    """Pick files. `--category` filters models (and `api` selects API tests); `--limit` caps the
+    number of models (then of APIs), in registry order."""
+    if category not in RUN_CATEGORIES:
+        raise UsageError(str(UnknownNameError("category", category, list(RUN_CATEGORIES))))
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be at least 1 (got {limit})")
+    out = Resolved()
+    want_models = type_ in ("model", "all") and category != "api" and not (apis and not models and type_ == "all")
+    want_apis = type_ in ("api", "all") and (category in ("all", "api")) and not (models and not apis and type_ == "all")
+    if models and type_ == "api":
+        raise UsageError("--models selects model tests; it cannot be combined with --type api")
+    if apis and type_ == "model":
+        raise UsageError("--apis selects API tests; it cannot be combined with --type model")
+    if want_models:
+        try:
+            specs = list_models(category=None if category in ("all",) else category, names=models or None)
+        except UnknownNameError as exc:
+            raise UsageError(str(exc)) from exc
+        if models and category != "all":
+            dropped = [m for m in models if get(m).category != category]
+            if dropped:
+                raise UsageError(f"--models {' '.join(dropped)} not in category {category!r}")
+        names = [s.name for s in specs]
+        if limit is not None:
+            names = names[:limit]
+        for name in names:
+            found = _model_files(test_dir, name)
+            if found:
+                out.files.extend(found)
+                out.models.append(name)
+            else:
+                out.missing.append(name)
+        if not models and category == "all" and limit is None:  # hand-written files outside the registry
+            known = {f"test_hf_{ident(s.name)}" for s in list_models()}
+            for path in sorted((test_dir / MODEL_DIR).glob("test_hf_*.py")):
+                if path.stem.split("__")[0] not in known and path not in out.files:
+                    out.files.append(path)
+    if want_apis:
+        known_apis = api_names()
+        chosen = list(apis or known_apis)
+        for name in chosen:
+            if name not in known_apis:
+                raise UsageError(str(UnknownNameError("API", name, known_apis)))
+        if limit is not None and not apis:
+            chosen = chosen[:limit]
+        for name in chosen:
+            path = test_dir / API_DIR / f"test_{ident(name)}.py"
+            if path.is_file():
+                out.files.append(path)
+                out.apis.append(name)
+            else:
+                out.missing.append(name)
+    return out
+
+
+def check_hardware(hardware: list[str]) -> list[str]:
+    for hw in hardware:
+        if hw not in HARDWARE:
+            raise UsageError(str(UnknownNameError("hardware", hw, list(HARDWARE))))
+    return list(dict.fromkeys(hardware))
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """'k/N' with 1 <= k <= N."""
+    if not text:
+        return None
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError as exc:
+        raise UsageError(f"--shard must look like k/N (e.g. 2/4), got {text!r}") from exc
+    if not (n >= 1 and 1 <= k <= n):
+        raise UsageError(f"--shard {text}: need 1 <= k <= N")
+    return k, n
