@@ -60,6 +60,14 @@ class HFTEIProvider(Provider):
                 raise ValueError("batch_size must be >= 1")
             self.batch_size = batch_size
 
+    def with_batch_size(self, batch_size: int) -> HFTEIProvider:
+        """A view (shared queue, stats, connections) that splits inputs into this batch size."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        clone = self.with_options()
+        clone.batch_size = batch_size
+        return clone
+
     def _embed_call(self, batch: list[str], params: dict[str, Any]) -> Call[list[list[float]]]:
         body = {"inputs": batch, **params}
         return Call(self._options("POST", "/embed", json=body), parse=_vectors)

@@ -20,6 +20,7 @@ and is itself a bearer credential until it expires: it is returned to the caller
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import os
@@ -127,6 +128,22 @@ class _Sleep(NamedTuple):
     seconds: float
 
 
+_session_lock = threading.Lock()
+
+
+@functools.cache
+def _session_cached() -> Any:
+    import boto3
+
+    return boto3.session.Session()
+
+
+def _shared_session() -> Any:
+    """One boto3 session for all providers: building one loads botocore's service models
+    (~0.2 s); a session is not thread-safe while creating clients, so callers hold the lock."""
+    return _session_cached()
+
+
 def _first_env(env: Mapping[str, str], *names: str) -> str | None:
     return next((env[n] for n in names if env.get(n)), None)
 
@@ -205,13 +222,12 @@ class S3KitProvider:
     def client(self) -> Any:
         """The boto3 S3 client (built lazily; thread-safe, shared by sync and async calls)."""
         if self._client is None:
-            with self._client_lock:
+            with self._client_lock, _session_lock:
                 if self._client is None:
                     self._client = self._make_client()
         return self._client
 
     def _make_client(self) -> Any:
-        import boto3
         from botocore.config import Config
 
         config = Config(
@@ -223,7 +239,7 @@ class S3KitProvider:
             s3={"addressing_style": self.addressing_style},
             signature_version="s3v4",
         )
-        client = boto3.session.Session().client(
+        client = _shared_session().client(
             "s3",
             endpoint_url=self.endpoint_url,
             aws_access_key_id=self._access_key.reveal() if self._access_key else None,

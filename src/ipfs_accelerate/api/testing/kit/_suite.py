@@ -1,0 +1,506 @@
+"""The test class every provider gets: the spec's five kinds of API test, sync and async,
+plus the fault matrix, the Retry-After table and the secrets check.
+
+:func:`api_tests` builds a subclass of :class:`APISuite` bound to one provider's
+:class:`~._profiles.Profile`; plain pytest collects it from any module that puts it in its
+globals. Tests whose fixture is ``target`` run twice: ``[mock]`` against the provider's local
+fake server and ``[real]`` against the real service when its environment is set (skipped with
+that reason otherwise). Tests on ``mock`` need fault injection or server-side counting, which
+only the fake can give. Every test is bounded by ``pytest-timeout`` and by client timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import pytest
+
+from ipfs_accelerate.api import core
+from ipfs_accelerate.api.core import FakeClock, Timeout
+from ipfs_accelerate.api.providers import get_provider_class
+from ipfs_accelerate.api.testing.peers import free_port
+
+from ._profiles import PROFILES, Op, Profile
+from ._tables import (
+    GIVE_UP,
+    OK,
+    READ_TIMEOUT,
+    REQUEST_FAULTS,
+    RETRY_AFTER_TABLE,
+    START_WALL,
+    STREAM_FAULTS,
+    expected_sleep,
+)
+from ._target import KEY_PREFIX, NoJitter, Target, iter_texts, new_key, real_skip_reason, start_fake
+
+__all__ = ["APISuite", "api_tests"]
+
+T = TypeVar("T")
+TEST_TIMEOUT = 60  # seconds; every kit test is bounded
+# The async path shares the retry decisions with the sync one (CORE's single loop); these rows
+# prove its sleeps go through the same clock: a value, a give-up, a date, milliseconds.
+ASYNC_RETRY_AFTER_ROWS = [r for r in RETRY_AFTER_TABLE if r[0] in ("1.5", "121", "http-date-future", "ms-250")]
+# Faults that cost a real read timeout run sync only (the timeout machinery is httpx's, and
+# CORE's tests cover its async mapping); every other fault runs both ways.
+SYNC_ONLY_FAULTS = frozenset({"read-timeout", "stall"})
+FAULT_TIMEOUT = Timeout(connect=1.0, read=READ_TIMEOUT, write=2.0, pool=10.0, total=20.0)
+
+
+def run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    """Run an async test body on a fresh event loop (no pytest-asyncio needed)."""
+    return asyncio.run(coro_fn())  # type: ignore[arg-type]
+
+
+def _call(target: Target, op: Op, **kw: Any) -> Any:
+    with target.make(**kw) as p:
+        return op.call(p)
+
+
+def _acall(target: Target, op: Op, **kw: Any) -> Any:
+    async def main() -> Any:
+        async with target.make(**kw) as p:
+            return await op.acall(p)
+
+    return run(main)
+
+
+def _with_provider(target: Target, fn: Callable[[Any], T], **kw: Any) -> T:
+    with target.make(**kw) as p:
+        return fn(p)
+
+
+def _error_name(exc: BaseException) -> str:
+    return type(exc).__name__
+
+
+def _outcome(fn: Callable[[], Any]) -> tuple[str, Any]:
+    try:
+        return OK, fn()
+    except core.APIError as exc:
+        return _error_name(exc), exc
+
+
+def _is_a(exc: Any, name: str) -> bool:
+    return any(c.__name__ == name for c in type(exc).__mro__)
+
+
+class APISuite:
+    """Base class (not collected itself); see :func:`api_tests`."""
+
+    __test__ = False
+    profile: ClassVar[Profile]
+    key: ClassVar[str]
+
+    # -- fixtures ------------------------------------------------------------------------------
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def fake(cls) -> Iterator[Any]:
+        srv = start_fake(cls.profile, cls.key)
+        try:
+            yield srv
+        finally:
+            srv.stop()
+
+    @pytest.fixture
+    def mock(self, fake: Any) -> Target:
+        fake.reset()
+        fake.latency = 0.0
+        return Target(self.profile, "mock", fake, self.key)
+
+    @pytest.fixture(params=["mock", "real"])
+    def target(self, request: pytest.FixtureRequest) -> Target:
+        if request.param == "real":
+            reason = real_skip_reason(self.profile.name)
+            if reason:
+                pytest.skip(reason)
+            return Target(self.profile, "real", None, None)
+        return request.getfixturevalue("mock")
+
+    # -- 1. connection --------------------------------------------------------------------------
+
+    def test_connection(self, target: Target) -> None:
+        op = self.profile.connect
+        op.check(_call(target, op), target.strict)
+
+    def test_connection_async(self, target: Target) -> None:
+        op = self.profile.connect
+        op.check(_acall(target, op), target.strict)
+
+    def _refused(self, mock: Target, call: Callable[..., Any]) -> None:
+        clock = FakeClock()
+        with pytest.raises(core.APIConnectionError) as info:
+            call(mock, self.profile.request, base_url=f"http://127.0.0.1:{free_port()}",
+                 clock=clock, rng=NoJitter(), max_retries=1)
+        assert not isinstance(info.value, core.APITimeoutError)
+        assert len(clock.sleeps) == 1  # retried once, then gave up
+
+    def test_connection_refused(self, mock: Target) -> None:
+        self._refused(mock, _call)
+
+    def test_connection_refused_async(self, mock: Target) -> None:
+        self._refused(mock, _acall)
+
+    def _auth(self, mock: Target, call: Callable[..., Any]) -> None:
+        if not self.profile.auth_enforced:
+            pytest.skip(f"{self.profile.name}'s local server does not check credentials")
+        op = self.profile.request
+        with pytest.raises(core.AuthenticationError) as info:
+            call(mock, op, api_key=KEY_PREFIX + "WRONG-0000")
+        assert info.value.status == 401
+        assert len(mock.records(op.path, op.method)) == 1  # a 401 with one key is not retried
+
+    def test_auth_rejected(self, mock: Target) -> None:
+        self._auth(mock, _call)
+
+    def test_auth_rejected_async(self, mock: Target) -> None:
+        self._auth(mock, _acall)
+
+    # -- 2. requests ----------------------------------------------------------------------------
+
+    def _request(self, target: Target, call: Callable[..., Any]) -> None:
+        op = self.profile.request
+        op.check(call(target, op), target.strict)
+        if target.mode == "mock":
+            recs = target.records(op.path, op.method)
+            assert sum(r.delivered for r in recs) == 1 and len(recs) == 1
+
+    def test_request(self, target: Target) -> None:
+        self._request(target, _call)
+
+    def test_request_async(self, target: Target) -> None:
+        self._request(target, _acall)
+
+    def test_request_stats(self, mock: Target) -> None:
+        op = self.profile.request
+
+        def body(p: Any) -> Any:
+            op.call(p)
+            op.call(p)
+            return p.stats()
+
+        stats = _with_provider(mock, body)
+        main = [s for s in stats.values() if s.requests >= 2]
+        assert main, stats
+        s = main[0]
+        assert (s.successes, s.failures, s.retries) == (s.requests, 0, 0)
+        assert s.latency_p50 is not None and s.latency_p95 is not None
+        assert 0 <= s.latency_p50 <= s.latency_p95
+
+    # -- 3. queue and concurrency ---------------------------------------------------------------
+
+    def _concurrency(self, target: Target, *, use_async: bool) -> None:
+        op = self.profile.request
+        n, limit = (24, 4) if target.mode == "mock" else (6, 2)
+        if target.server is not None:
+            target.server.latency = 0.005  # requests overlap, so the limit is what bounds them
+        if use_async:
+
+            async def main() -> list[Any]:
+                async with target.make(max_concurrency=limit) as p:
+                    return list(await asyncio.gather(*(op.acall(p) for _ in range(n))))
+
+            results = run(main)
+        else:
+            with target.make(max_concurrency=limit) as p, ThreadPoolExecutor(16) as pool:
+                results = list(pool.map(lambda _: op.call(p), range(n)))
+        assert len(results) == n
+        for r in results:
+            op.check(r, target.strict)
+        if target.server is not None:
+            recs = target.records(op.path, op.method)
+            assert len(recs) == n and sum(r.delivered for r in recs) == n
+            keys = [r.idempotency_key for r in recs]
+            if op.method != "GET":
+                assert len(set(keys)) == n  # one logical request each, none duplicated
+            assert 2 <= target.server.max_in_flight <= limit, target.server.max_in_flight
+
+    def test_concurrency(self, target: Target) -> None:
+        self._concurrency(target, use_async=False)
+
+    def test_concurrency_async(self, target: Target) -> None:
+        self._concurrency(target, use_async=True)
+
+    # -- 4. retry and backoff ---------------------------------------------------------------------
+
+    def _policy(self) -> Any:
+        return get_provider_class(self.profile.name).retry_policy
+
+    def _retry(self, mock: Target, call: Callable[..., Any]) -> None:
+        op = self.profile.request
+        mock.inject("503", path=op.path, method=op.method, times=2)
+        clock = FakeClock()
+        result = call(mock, op, clock=clock, rng=NoJitter())
+        op.check(result, True)
+        policy = self._policy()
+        assert clock.sleeps == [pytest.approx(policy.backoff(0, 0.0)), pytest.approx(policy.backoff(1, 0.0))]
+        recs = mock.records(op.path, op.method)
+        assert [r.status for r in recs] == [503, 503, 200]
+        assert sum(r.delivered for r in recs) == 1
+        keys = {r.idempotency_key for r in recs}
+        if op.method != "GET":
+            assert len(keys) == 1 and None not in keys  # one key across all retries
+        assert [r.headers.get("x-retry-count") for r in recs] == ["0", "1", "2"]
+
+    def test_retry_backoff(self, mock: Target) -> None:
+        self._retry(mock, _call)
+
+    def test_retry_backoff_async(self, mock: Target) -> None:
+        self._retry(mock, _acall)
+
+    def _exhausted(self, mock: Target, call: Callable[..., Any]) -> None:
+        op = self.profile.request
+        mock.inject("500", path=op.path, method=op.method, times=None)
+        clock = FakeClock()
+        with pytest.raises(core.ServerError) as info:
+            call(mock, op, clock=clock, rng=NoJitter())
+        policy = self._policy()
+        assert info.value.status == 500
+        assert len(clock.sleeps) == policy.max_retries
+        assert clock.sleeps == sorted(clock.sleeps)  # exponential, never shrinking
+        recs = mock.records(op.path, op.method)
+        assert len(recs) == policy.max_retries + 1 and not any(r.delivered for r in recs)
+
+    def test_retry_exhausted(self, mock: Target) -> None:
+        self._exhausted(mock, _call)
+
+    def test_retry_exhausted_async(self, mock: Target) -> None:
+        self._exhausted(mock, _acall)
+
+    @pytest.mark.parametrize(("label", "headers", "row"), RETRY_AFTER_TABLE,
+                             ids=[r[0] for r in RETRY_AFTER_TABLE])
+    def test_retry_after(self, mock: Target, label: str, headers: dict[str, str], row: Any) -> None:
+        self._retry_after(mock, headers, row, "sync")
+
+    @pytest.mark.parametrize(("label", "headers", "row"), ASYNC_RETRY_AFTER_ROWS,
+                             ids=[r[0] for r in ASYNC_RETRY_AFTER_ROWS])
+    def test_retry_after_async(self, mock: Target, label: str, headers: dict[str, str], row: Any) -> None:
+        self._retry_after(mock, headers, row, "async")
+
+    def _retry_after(self, mock: Target, headers: dict[str, str], row: Any, mode: str) -> None:
+        from ipfs_accelerate.api.testing import Fault
+
+        op = self.profile.request
+        fault = Fault.http(
+            429, retry_after=headers.get("retry-after"), retry_after_ms=headers.get("retry-after-ms")
+        )
+        mock.inject(fault, path=op.path, method=op.method)
+        clock = FakeClock(wall=START_WALL)
+        expected = expected_sleep(self._policy(), row)
+        call = _call if mode == "sync" else _acall
+        if expected == GIVE_UP:
+            with pytest.raises(core.RateLimitError):
+                call(mock, op, clock=clock, rng=NoJitter())
+            assert clock.sleeps == [] and len(mock.records(op.path, op.method)) == 1
+        else:
+            op.check(call(mock, op, clock=clock, rng=NoJitter()), True)
+            assert clock.sleeps == [pytest.approx(expected)]  # waited exactly that: never early
+            assert len(mock.records(op.path, op.method)) == 2
+
+    # -- 5. API-specific --------------------------------------------------------------------------
+
+    def _specific(self, target: Target, name: str, call: Callable[..., Any]) -> None:
+        op = next(o for o in self._specific_ops() if o.name == name)
+        if target.mode == "real" and not op.real:
+            pytest.skip(f"{name} is not exercised against the real service")
+        op.check(call(target, op), target.strict)
+
+    def _specific_ops(self) -> tuple[Op, ...]:
+        return self.profile.specific
+
+    # (test_specific / test_specific_async are added per profile by api_tests, parametrized
+    # over the profile's operation names)
+
+    # -- streaming ----------------------------------------------------------------------------------
+
+    def test_stream(self, target: Target) -> None:
+        op = self.profile.stream
+        assert op is not None
+        op.check(_call(target, op), target.strict)
+
+    def test_stream_async(self, target: Target) -> None:
+        op = self.profile.stream
+        assert op is not None
+        op.check(_acall(target, op), target.strict)
+
+    # -- fault matrix -------------------------------------------------------------------------------
+
+    def _fault(self, mock: Target, op: Op, spec: str, expected: str, attempts: int,
+               call: Callable[..., Any]) -> None:
+        mock.inject(spec, path=op.path, method=op.method)
+        clock = FakeClock()
+        outcome, value = _outcome(lambda: call(mock, op, clock=clock, rng=NoJitter(), timeout=FAULT_TIMEOUT))
+        recs = mock.records(op.path, op.method)
+        if expected == OK:
+            assert outcome == OK, f"{spec}: expected success after retries, got {value!r}"
+            op.check(value, True)
+            assert sum(r.delivered for r in recs) == 1, [(r.status, r.fault, r.delivered) for r in recs]
+        else:
+            assert outcome != OK and _is_a(value, expected), f"{spec}: expected {expected}, got {outcome}: {value!r}"
+            assert sum(r.delivered for r in recs) <= (0 if op.stream else 1)
+        first = [r for r in recs if r.fault == spec or r.fault]
+        assert first, "the fault was not applied"
+        per_key: dict[Any, int] = {}
+        for r in recs:
+            per_key[r.idempotency_key or r.seq] = per_key.get(r.idempotency_key or r.seq, 0) + 1
+        assert len(recs) == attempts, [(r.status, r.fault) for r in recs]
+
+    def _fault_case(self, name: str) -> tuple[Op, str, str, int]:
+        if name in REQUEST_FAULTS:
+            spec, expected, attempts = REQUEST_FAULTS[name]
+            op = self.profile.request
+        else:
+            spec, expected, attempts = STREAM_FAULTS[name]
+            assert self.profile.stream is not None
+            op = self.profile.stream
+        override = self.profile.fault_overrides.get(name)
+        if override:
+            expected, _, n = override.partition(":")
+            attempts = int(n) if n else attempts
+        return op, spec, expected, attempts
+
+    # (test_fault / test_fault_async are added per profile by api_tests)
+
+    # -- secrets --------------------------------------------------------------------------------------
+
+    def test_secrets_never_leak(self, mock: Target, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        """Success, stream, auth failure, an error body echoing the key, exhausted retries and a
+        refused connection: the key appears in no log line, error, result or report."""
+        from ipfs_accelerate.api.testing import Fault
+
+        key = self.key
+        wrong = KEY_PREFIX + "WRONG-" + new_key()[-8:]
+        op = self.profile.request
+        texts: list[str] = []
+        errors: list[BaseException] = []
+        caplog.set_level(logging.DEBUG)
+        for name in ("httpx", "httpcore", "botocore", "urllib3", "ipfs_accelerate"):
+            caplog.set_level(logging.DEBUG, logger=name)
+        with mock.make(clock=FakeClock(), rng=NoJitter()) as p:
+            results: list[Any] = [op.call(p)]
+            if self.profile.stream is not None:
+                results.append(self.profile.stream.call(p))
+            mock.inject(Fault.http(500, message=f"upstream rejected key {key}"),
+                        path=op.path, method=op.method, times=None)
+            with contextlib.suppress(core.APIError) as _:
+                try:
+                    op.call(p)
+                except core.APIError as exc:
+                    errors.append(exc)
+            mock.server.clear_faults()  # type: ignore[union-attr]
+            stats = {k: v.to_dict() for k, v in p.stats().items()}
+            texts += [repr(p), str(p)]
+        # A wrong key, and a server that echoes it back in its 401 body.
+        mock.inject(Fault.http(401, message=f"invalid api key {wrong}"), path=op.path, method=op.method)
+        try:
+            _call(mock, op, api_key=wrong)
+        except core.APIError as exc:
+            errors.append(exc)
+        try:
+            _call(mock, op, base_url=f"http://127.0.0.1:{free_port()}", max_retries=0)
+        except core.APIError as exc:
+            errors.append(exc)
+        assert len(errors) == 3, errors
+        report = write_report(tmp_path / "report.json", self.profile.name, results, errors, stats)
+        texts.append(report.read_text())
+        for rec in caplog.records:
+            texts.append(rec.getMessage())
+            texts.append(logging.Formatter("%(message)s %(exc_info)s").format(rec))
+        import traceback
+
+        for exc in errors:
+            texts.extend(iter_texts(exc))
+            texts.append("".join(traceback.format_exception(exc)))
+        for r in results:
+            texts.extend(iter_texts(r))
+        leaks = [t for t in texts if key in t or wrong in t]
+        assert not leaks, f"secret leaked in {len(leaks)} place(s): {leaks[0][:300]!r}"
+        assert any("upstream rejected key" in t for t in texts)  # the echo was seen, scrubbed
+
+
+def write_report(path: Path, provider: str, results: list[Any], errors: list[BaseException],
+                 stats: dict[str, Any]) -> Path:
+    """The kind of JSON report a run writes: results, errors, stats (all through repr/str)."""
+    doc = {
+        "provider": provider,
+        "results": [repr(r) for r in results],
+        "errors": [
+            {"type": type(e).__name__, "message": str(e), "repr": repr(e),
+             "body": getattr(e, "body", None), "url": getattr(e, "url", None),
+             "headers": getattr(e, "headers", None)}
+            for e in errors
+        ],
+        "stats": stats,
+    }
+    path.write_text(json.dumps(doc, indent=2, default=repr))
+    return path
+
+
+# -- building the per-provider class ---------------------------------------------------------------
+
+
+def _specific_tests(profile: Profile) -> dict[str, Any]:
+    names = [o.name for o in profile.specific]
+    if not names:
+        return {}
+
+    @pytest.mark.parametrize("op_name", names)
+    def test_specific(self: APISuite, target: Target, op_name: str) -> None:
+        self._specific(target, op_name, _call)
+
+    @pytest.mark.parametrize("op_name", names)
+    def test_specific_async(self: APISuite, target: Target, op_name: str) -> None:
+        self._specific(target, op_name, _acall)
+
+    return {"test_specific": test_specific, "test_specific_async": test_specific_async}
+
+
+def _fault_tests(profile: Profile) -> dict[str, Any]:
+    names = list(REQUEST_FAULTS) + (list(STREAM_FAULTS) if profile.stream is not None else [])
+
+    @pytest.mark.parametrize("fault", names)
+    def test_fault(self: APISuite, mock: Target, fault: str) -> None:
+        op, spec, expected, attempts = self._fault_case(fault)
+        self._fault(mock, op, spec, expected, attempts, _call)
+
+    @pytest.mark.parametrize("fault", [n for n in names if n not in SYNC_ONLY_FAULTS])
+    def test_fault_async(self: APISuite, mock: Target, fault: str) -> None:
+        op, spec, expected, attempts = self._fault_case(fault)
+        self._fault(mock, op, spec, expected, attempts, _acall)
+
+    return {"test_fault": test_fault, "test_fault_async": test_fault_async}
+
+
+def api_tests(name: str) -> dict[str, type]:
+    """``{"TestAPI_<name>": class}``: every kit test for provider ``name``, ready for pytest.
+
+    A generated ``test/apis/test_<name>.py`` is just::
+
+        from ipfs_accelerate.api.testing.kit import api_tests
+        globals().update(api_tests("ollama"))
+    """
+    try:
+        profile = PROFILES[name]
+    except KeyError:
+        raise ValueError(f"no API test profile for {name!r}; known: {', '.join(PROFILES)}") from None
+    attrs: dict[str, Any] = {
+        "__test__": True,
+        "profile": profile,
+        "key": new_key(),
+        "__doc__": f"API tests for the {name} provider (ipfs_accelerate.api.testing.kit).",
+        "pytestmark": [pytest.mark.timeout(TEST_TIMEOUT)],
+    }
+    attrs.update(_specific_tests(profile))
+    attrs.update(_fault_tests(profile))
+    if profile.stream is None:
+        attrs["test_stream"] = None
+        attrs["test_stream_async"] = None
+    cls_name = f"TestAPI_{name}"
+    return {cls_name: type(cls_name, (APISuite,), attrs)}
