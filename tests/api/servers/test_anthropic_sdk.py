@@ -14,7 +14,7 @@ from ipfs_accelerate.api.testing import (
     reply_text,
 )
 
-from .conftest import FAKE_KEY
+from .conftest import FAKE_KEY, http, sdk_http
 
 anthropic = pytest.importorskip("anthropic")
 pytestmark = pytest.mark.timeout(30)
@@ -36,7 +36,9 @@ def srv() -> FakeAnthropicServer:
 
 
 def _client(srv: FakeAnthropicServer, **kw: object) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=srv.url, api_key=FAKE_KEY, **kw)  # type: ignore[arg-type]
+    return anthropic.Anthropic(
+        base_url=srv.url, api_key=FAKE_KEY, http_client=sdk_http(anthropic), **kw
+    )  # type: ignore[arg-type]
 
 
 def test_messages_create(srv: FakeAnthropicServer) -> None:
@@ -51,16 +53,15 @@ def test_messages_create(srv: FakeAnthropicServer) -> None:
 
 
 def test_x_api_key_also_accepted(srv: FakeAnthropicServer) -> None:
-    import httpx
 
-    r = httpx.post(
+    r = http().post(
         srv.url + "/v1/messages",
         json=KW,
         headers={"x-api-key": FAKE_KEY, "anthropic-version": "2023-06-01"},
         timeout=5,
     )
     assert r.status_code == 200 and r.headers["request-id"].startswith("req_")
-    missing = httpx.post(
+    missing = http().post(
         srv.url + "/v1/messages", json=KW, headers={"x-api-key": FAKE_KEY}, timeout=5
     )
     assert missing.status_code == 400 and "anthropic-version" in missing.json()["error"]["message"]
@@ -113,7 +114,9 @@ def test_count_tokens_and_models(srv: FakeAnthropicServer) -> None:
 
 def test_async_client(srv: FakeAnthropicServer) -> None:
     async def go() -> tuple[str, str]:
-        async with anthropic.AsyncAnthropic(base_url=srv.url, api_key=FAKE_KEY) as c:
+        async with anthropic.AsyncAnthropic(
+            base_url=srv.url, api_key=FAKE_KEY, http_client=sdk_http(anthropic, asynchronous=True)
+        ) as c:
             m = await c.messages.create(**KW)  # type: ignore[arg-type]
             async with c.messages.stream(**KW) as s:  # type: ignore[arg-type]
                 text = "".join([t async for t in s.text_stream])
@@ -158,7 +161,9 @@ def test_sdk_retries_overloaded_then_succeeds(srv: FakeAnthropicServer) -> None:
 
 def test_wrong_key_is_401(srv: FakeAnthropicServer) -> None:
     with pytest.raises(anthropic.AuthenticationError):
-        anthropic.Anthropic(base_url=srv.url, api_key="wrong", max_retries=0).messages.create(**KW)  # type: ignore[arg-type]
+        anthropic.Anthropic(
+            base_url=srv.url, api_key="wrong", max_retries=0, http_client=sdk_http(anthropic)
+        ).messages.create(**KW)  # type: ignore[arg-type]
 
 
 def test_stream_faults(srv: FakeAnthropicServer) -> None:

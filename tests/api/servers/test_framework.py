@@ -21,7 +21,7 @@ from ipfs_accelerate.api.testing import (
     start_server,
 )
 
-from .conftest import FAKE_KEY
+from .conftest import FAKE_KEY, http
 
 CHAT = "/v1/chat/completions"
 BODY = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
@@ -30,7 +30,7 @@ BODY = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
 def _post(
     srv: FakeOpenAIServer, path: str = CHAT, body: dict | None = None, **kw: object
 ) -> httpx.Response:
-    return httpx.post(srv.url + path, json=body or BODY, timeout=5, **kw)  # type: ignore[arg-type]
+    return http().post(srv.url + path, json=body or BODY, timeout=5, **kw)  # type: ignore[arg-type]
 
 
 # -- lifecycle ---------------------------------------------------------------------------------
@@ -41,11 +41,11 @@ def test_starts_fast_on_a_free_port_and_stops() -> None:
     try:
         assert started < 0.5
         assert srv.port > 0 and srv.url == f"http://127.0.0.1:{srv.port}"
-        assert httpx.get(srv.url + "/v1/models", timeout=5).status_code == 200
+        assert http().get(srv.url + "/v1/models", timeout=5).status_code == 200
     finally:
         srv.stop()
     with pytest.raises(httpx.ConnectError):
-        httpx.get(srv.url + "/v1/models", timeout=2)
+        http().get(srv.url + "/v1/models", timeout=2)
 
 
 def test_two_servers_get_different_ports() -> None:
@@ -55,7 +55,7 @@ def test_two_servers_get_different_ports() -> None:
 
 def test_stop_releases_open_keepalive_connections() -> None:
     srv = FakeOpenAIServer().start()
-    client = httpx.Client(timeout=5)
+    client = httpx.Client(timeout=5, verify=False)
     assert client.get(srv.url + "/v1/models").status_code == 200
     t0 = time.perf_counter()
     srv.stop()
@@ -67,7 +67,7 @@ def test_start_server_by_provider_alias() -> None:
     srv = start_server("groq")
     try:
         assert isinstance(srv, FakeOpenAIServer)
-        r = httpx.post(srv.url + "/openai/v1/chat/completions", json=BODY, timeout=5)
+        r = http().post(srv.url + "/openai/v1/chat/completions", json=BODY, timeout=5)
         assert r.status_code == 200
     finally:
         srv.stop()
@@ -88,12 +88,12 @@ def test_records_requests_and_hides_secrets_in_repr(openai_server: FakeOpenAISer
     assert rec.auth == f"Bearer {FAKE_KEY}"  # available to tests ...
     for text in (repr(rec), str(rec.headers), repr(rec.headers), json.dumps(rec.summary())):
         assert FAKE_KEY not in text  # ... but never printed
-    stats = httpx.get(openai_server.url + "/__fake__/requests", timeout=5).text
+    stats = http().get(openai_server.url + "/__fake__/requests", timeout=5).text
     assert FAKE_KEY not in stats and "<redacted>" in stats
 
 
 def test_control_requests_are_not_recorded(openai_server: FakeOpenAIServer) -> None:
-    httpx.get(openai_server.url + "/__fake__/stats", timeout=5)
+    http().get(openai_server.url + "/__fake__/stats", timeout=5)
     assert openai_server.requests == []
 
 
@@ -110,7 +110,9 @@ def test_api_key_enforced_when_configured() -> None:
 # -- fault queue -----------------------------------------------------------------------------------
 def test_fault_consumed_by_next_n_matching_requests(openai_server: FakeOpenAIServer) -> None:
     openai_server.inject(Fault.http(503), times=2, path=CHAT)
-    assert httpx.get(openai_server.url + "/v1/models", timeout=5).status_code == 200  # not matching
+    assert (
+        http().get(openai_server.url + "/v1/models", timeout=5).status_code == 200
+    )  # not matching
     assert [_post(openai_server).status_code for _ in range(3)] == [503, 503, 200]
     assert openai_server.pending_faults() == []
 
@@ -119,10 +121,10 @@ def test_fault_rules_are_fifo_and_match_by_glob_and_method(openai_server: FakeOp
     openai_server.inject("500", path="/v1/*")
     openai_server.inject("502", path="/v1/*")
     openai_server.inject("404", method="GET")
-    assert httpx.get(openai_server.url + "/v1/models", timeout=5).status_code == 500
+    assert http().get(openai_server.url + "/v1/models", timeout=5).status_code == 500
     assert _post(openai_server).status_code == 502
     assert _post(openai_server).status_code == 200
-    assert httpx.get(openai_server.url + "/v1/models", timeout=5).status_code == 404
+    assert http().get(openai_server.url + "/v1/models", timeout=5).status_code == 404
 
 
 def test_permanent_fault_until_cleared(openai_server: FakeOpenAIServer) -> None:
@@ -144,16 +146,16 @@ def test_header_fault_with_times_counts_per_idempotency_key(
 
 
 def test_control_endpoint_queues_faults(openai_server: FakeOpenAIServer) -> None:
-    r = httpx.post(
+    r = http().post(
         openai_server.url + "/__fake__/faults",
         json={"fault": "409", "times": 1, "path": CHAT},
         timeout=5,
     )
     assert r.status_code == 200 and r.json()["pending"] == [["409", 1, CHAT]]
     assert _post(openai_server).status_code == 409
-    stats = httpx.get(openai_server.url + "/__fake__/stats", timeout=5).json()
+    stats = http().get(openai_server.url + "/__fake__/stats", timeout=5).json()
     assert stats["by_status"] == {"409": 1} and stats["requests"] == 1
-    bad = httpx.post(openai_server.url + "/__fake__/faults", json={"fault": "explode"}, timeout=5)
+    bad = http().post(openai_server.url + "/__fake__/faults", json={"fault": "explode"}, timeout=5)
     assert bad.status_code == 400 and "unknown fault kind" in bad.json()["error"]
 
 
@@ -251,7 +253,7 @@ def test_hang_triggers_client_read_timeout_and_ends_when_client_leaves(
     openai_server.inject(Fault.hang(20))
     t0 = time.perf_counter()
     with pytest.raises(httpx.ReadTimeout):
-        httpx.post(openai_server.url + CHAT, json=BODY, timeout=httpx.Timeout(5, read=0.3))
+        http().post(openai_server.url + CHAT, json=BODY, timeout=httpx.Timeout(5, read=0.3))
     assert time.perf_counter() - t0 < 2
     deadline = time.monotonic() + 2
     while openai_server.in_flight and time.monotonic() < deadline:
@@ -276,7 +278,7 @@ def test_slow_first_byte(openai_server: FakeOpenAIServer) -> None:
     assert r.status_code == 200 and time.perf_counter() - t0 >= 0.28
     with pytest.raises(httpx.ReadTimeout):
         openai_server.inject(Fault.slow_first_byte(0.5))
-        httpx.post(openai_server.url + CHAT, json=BODY, timeout=httpx.Timeout(5, read=0.1))
+        http().post(openai_server.url + CHAT, json=BODY, timeout=httpx.Timeout(5, read=0.1))
 
 
 def test_truncated_json_body(openai_server: FakeOpenAIServer) -> None:
@@ -302,7 +304,7 @@ def test_html_error_page(openai_server: FakeOpenAIServer) -> None:
 
 
 def _stream_lines(srv: FakeOpenAIServer) -> list[str]:
-    with httpx.stream("POST", srv.url + CHAT, json={**BODY, "stream": True}, timeout=5) as r:
+    with http().stream("POST", srv.url + CHAT, json={**BODY, "stream": True}, timeout=5) as r:
         return [line for line in r.iter_lines() if line]
 
 
@@ -337,7 +339,7 @@ def test_stall_mid_stream(openai_server: FakeOpenAIServer) -> None:
     openai_server.inject(Fault.stall(after=2, seconds=5))
     got: list[str] = []
     with pytest.raises(httpx.ReadTimeout):
-        with httpx.stream(
+        with http().stream(
             "POST",
             openai_server.url + CHAT,
             json={**BODY, "stream": True},
@@ -356,7 +358,7 @@ def test_64_concurrent_connections_and_high_water_mark() -> None:
         results: list[int] = []
         lock = threading.Lock()
 
-        client = httpx.Client(timeout=10, limits=httpx.Limits(max_connections=n))
+        client = httpx.Client(timeout=10, verify=False, limits=httpx.Limits(max_connections=n))
 
         def worker(i: int) -> None:
             barrier.wait()
@@ -380,7 +382,7 @@ def test_64_concurrent_connections_and_high_water_mark() -> None:
 def test_high_water_mark_does_not_overcount_sequential_reuse(
     openai_server: FakeOpenAIServer,
 ) -> None:
-    with httpx.Client(timeout=5) as c:
+    with httpx.Client(timeout=5, verify=False) as c:
         for _ in range(50):
             assert c.post(openai_server.url + CHAT, json=BODY).status_code == 200
     assert openai_server.max_in_flight == 1

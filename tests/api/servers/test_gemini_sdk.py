@@ -8,6 +8,8 @@ import pytest
 
 from ipfs_accelerate.api.testing import FakeGeminiServer, Fault, count_tokens, embedding, reply_text
 
+from .conftest import http
+
 genai = pytest.importorskip("google.genai")
 types = pytest.importorskip("google.genai.types")
 errors = pytest.importorskip("google.genai.errors")
@@ -78,9 +80,7 @@ def test_stream_generate_content_sse(srv: FakeGeminiServer) -> None:
 def test_stream_without_alt_sse_is_a_json_array(srv: FakeGeminiServer) -> None:
     import json
 
-    import httpx
-
-    r = httpx.post(
+    r = http().post(
         srv.url + f"/v1beta/models/{MODEL}:streamGenerateContent",
         json={"contents": [{"parts": [{"text": "hi"}]}]},
         headers={"x-goog-api-key": KEY},
@@ -115,9 +115,8 @@ def test_embeddings_count_tokens_models(srv: FakeGeminiServer) -> None:
         "models/gemini-fake-embedding",
     ]
     assert c.models.get(model=MODEL).name == f"models/{MODEL}"
-    import httpx
 
-    single = httpx.post(
+    single = http().post(
         srv.url + "/v1beta/models/m:embedContent",
         params={"key": KEY},
         json={"content": {"parts": [{"text": "hello"}]}},

@@ -21,6 +21,8 @@ from ipfs_accelerate.api.testing import (
     rerank_score,
 )
 
+from .conftest import http, sdk_http
+
 hub = pytest.importorskip("huggingface_hub")
 pytestmark = pytest.mark.timeout(30)
 MSGS = [{"role": "user", "content": "What is IPFS?"}]
@@ -75,9 +77,8 @@ def test_stop_sequence_kept_in_text(tgi: FakeTGIServer) -> None:
 
 
 def test_native_routes_and_info(tgi: FakeTGIServer) -> None:
-    import httpx
 
-    g = httpx.post(
+    g = http().post(
         tgi.url + "/generate",
         json={"inputs": "hello", "parameters": {"max_new_tokens": 3}},
         timeout=5,
@@ -86,15 +87,15 @@ def test_native_routes_and_info(tgi: FakeTGIServer) -> None:
         g.json() == {"generated_text": reply_text("hello", 3)}
         and g.headers["x-generated-tokens"] == "3"
     )
-    with httpx.stream(
+    with http().stream(
         "POST", tgi.url + "/generate_stream", json={"inputs": "hello"}, timeout=5
     ) as r:
         lines = [x for x in r.iter_lines() if x]
     assert len(lines) == 12 and "[DONE]" not in lines[-1]
-    bad = httpx.post(tgi.url + "/generate", json={"inputs": ""}, timeout=5)
+    bad = http().post(tgi.url + "/generate", json={"inputs": ""}, timeout=5)
     assert bad.status_code == 422 and bad.json()["error_type"] == "validation"
-    assert httpx.get(tgi.url + "/info", timeout=5).json()["model_id"] == tgi.model_id
-    assert httpx.get(tgi.url + "/health", timeout=5).status_code == 200
+    assert http().get(tgi.url + "/info", timeout=5).json()["model_id"] == tgi.model_id
+    assert http().get(tgi.url + "/health", timeout=5).status_code == 200
 
 
 def test_chat_completion_via_base_url(tgi: FakeTGIServer) -> None:
@@ -147,26 +148,29 @@ def test_feature_extraction_posts_to_root(tei: FakeTEIServer) -> None:
 
 
 def test_embed_rerank_info(tei: FakeTEIServer) -> None:
-    import httpx
 
-    r = httpx.post(tei.url + "/embed", json={"inputs": ["x", "y"]}, timeout=5).json()
+    r = http().post(tei.url + "/embed", json={"inputs": ["x", "y"]}, timeout=5).json()
     assert r == [embedding("x"), embedding("y")]
     assert abs(float(np.linalg.norm(r[0])) - 1) < 1e-6
-    ranked = httpx.post(
-        tei.url + "/rerank",
-        json={"query": "ipfs data", "texts": ["cats", "ipfs stores data"], "return_text": True},
-        timeout=5,
-    ).json()
+    ranked = (
+        http()
+        .post(
+            tei.url + "/rerank",
+            json={"query": "ipfs data", "texts": ["cats", "ipfs stores data"], "return_text": True},
+            timeout=5,
+        )
+        .json()
+    )
     assert [x["index"] for x in ranked] == [1, 0] and ranked[0]["text"] == "ipfs stores data"
     assert ranked[0]["score"] == rerank_score("ipfs data", "ipfs stores data")
-    too_many = httpx.post(tei.url + "/embed", json={"inputs": ["x"] * 33}, timeout=5)
+    too_many = http().post(tei.url + "/embed", json={"inputs": ["x"] * 33}, timeout=5)
     assert too_many.status_code == 413 and too_many.json()["error_type"] == "Validation"
-    assert httpx.get(tei.url + "/info", timeout=5).json()["max_client_batch_size"] == 32
+    assert http().get(tei.url + "/info", timeout=5).json()["max_client_batch_size"] == 32
 
 
 def test_tei_openai_route_with_openai_sdk(tei: FakeTEIServer) -> None:
     openai = pytest.importorskip("openai")
-    c = openai.OpenAI(base_url=tei.url + "/v1", api_key="unused")
+    c = openai.OpenAI(base_url=tei.url + "/v1", api_key="unused", http_client=sdk_http(openai))
     assert c.embeddings.create(model=tei.model_id, input="hello").data[0].embedding == embedding(
         "hello"
     )

@@ -8,6 +8,8 @@ import pytest
 
 from ipfs_accelerate.api.testing import FakeOllamaServer, Fault, count_tokens, embedding, reply_text
 
+from .conftest import http
+
 ollama = pytest.importorskip("ollama")
 pytestmark = pytest.mark.timeout(30)
 
@@ -22,7 +24,7 @@ def srv() -> FakeOllamaServer:
 
 
 def test_chat_and_generate(srv: FakeOllamaServer) -> None:
-    c = ollama.Client(host=srv.url)
+    c = ollama.Client(host=srv.url, verify=False)
     r = c.chat(model="llama3.2", messages=MSGS)
     assert r.message.role == "assistant" and r.message.content == reply_text(PROMPT)
     assert r.done and r.done_reason == "stop"
@@ -34,7 +36,7 @@ def test_chat_and_generate(srv: FakeOllamaServer) -> None:
 
 
 def test_ndjson_streaming(srv: FakeOllamaServer) -> None:
-    c = ollama.Client(host=srv.url)
+    c = ollama.Client(host=srv.url, verify=False)
     parts = list(c.chat(model="llama3.2", messages=MSGS, stream=True))
     assert "".join(p.message.content for p in parts) == reply_text(PROMPT)
     assert [p.done for p in parts] == [False] * 12 + [True]
@@ -45,7 +47,7 @@ def test_ndjson_streaming(srv: FakeOllamaServer) -> None:
 
 
 def test_stop_and_json_format(srv: FakeOllamaServer) -> None:
-    c = ollama.Client(host=srv.url)
+    c = ollama.Client(host=srv.url, verify=False)
     stop_word = reply_text("hello").split()[3]
     r = c.generate(model="llama3.2", prompt="hello", options={"stop": [stop_word]})
     assert r.response == reply_text("hello").split(stop_word)[0]
@@ -56,7 +58,7 @@ def test_stop_and_json_format(srv: FakeOllamaServer) -> None:
 
 
 def test_embed_tags_show_ps_version(srv: FakeOllamaServer) -> None:
-    c = ollama.Client(host=srv.url)
+    c = ollama.Client(host=srv.url, verify=False)
     e = c.embed(model="nomic-embed-text", input=["alpha", "beta"])
     assert [list(v) for v in e.embeddings] == [embedding("alpha"), embedding("beta")]
     assert e.prompt_eval_count == 2
@@ -65,15 +67,14 @@ def test_embed_tags_show_ps_version(srv: FakeOllamaServer) -> None:
     assert [m.model for m in c.list().models] == ["llama3.2:latest", "nomic-embed-text:latest"]
     assert c.show("llama3.2").details.family == "llama"  # type: ignore[union-attr]
     assert c.ps().models == []
-    import httpx
 
-    assert httpx.get(srv.url + "/", timeout=5).text == "Ollama is running"
-    assert httpx.get(srv.url + "/api/version", timeout=5).json()["version"]
+    assert http().get(srv.url + "/", timeout=5).text == "Ollama is running"
+    assert http().get(srv.url + "/api/version", timeout=5).json()["version"]
 
 
 def test_async_client(srv: FakeOllamaServer) -> None:
     async def go() -> tuple[str, str]:
-        c = ollama.AsyncClient(host=srv.url)
+        c = ollama.AsyncClient(host=srv.url, verify=False)
         r = await c.chat(model="llama3.2", messages=MSGS)
         text = "".join(
             [
@@ -88,7 +89,7 @@ def test_async_client(srv: FakeOllamaServer) -> None:
 
 
 def test_errors_and_no_retry(srv: FakeOllamaServer) -> None:
-    c = ollama.Client(host=srv.url)
+    c = ollama.Client(host=srv.url, verify=False)
     srv.inject(Fault.http(404, message='model "nope" not found, try pulling it first'))
     with pytest.raises(ollama.ResponseError) as exc:
         c.chat(model="nope", messages=MSGS)
@@ -101,7 +102,7 @@ def test_errors_and_no_retry(srv: FakeOllamaServer) -> None:
 
 
 def test_stream_faults(srv: FakeOllamaServer) -> None:
-    c = ollama.Client(host=srv.url)
+    c = ollama.Client(host=srv.url, verify=False)
     srv.inject(Fault.stream_error(500, after=3, message="runner crashed"))
     with pytest.raises(ollama.ResponseError, match="runner crashed"):
         list(c.chat(model="llama3.2", messages=MSGS, stream=True))

@@ -21,7 +21,7 @@ from ipfs_accelerate.api.testing import (
     reply_text,
 )
 
-from .conftest import FAKE_KEY
+from .conftest import FAKE_KEY, sdk_http
 
 openai = pytest.importorskip("openai")
 groq = pytest.importorskip("groq")
@@ -33,7 +33,9 @@ CHAT = "/v1/chat/completions"
 
 
 def _client(srv: FakeOpenAIServer, **kw: object) -> openai.OpenAI:
-    return openai.OpenAI(base_url=srv.base_url, api_key=FAKE_KEY, **kw)  # type: ignore[arg-type]
+    return openai.OpenAI(
+        base_url=srv.base_url, api_key=FAKE_KEY, http_client=sdk_http(openai), **kw
+    )  # type: ignore[arg-type]
 
 
 def test_models_list_and_retrieve(openai_server: FakeOpenAIServer) -> None:
@@ -146,7 +148,11 @@ def test_embeddings_float_and_base64(openai_server: FakeOpenAIServer) -> None:
 
 def test_async_client_chat_and_stream(openai_server: FakeOpenAIServer) -> None:
     async def go() -> tuple[str, str]:
-        async with openai.AsyncOpenAI(base_url=openai_server.base_url, api_key=FAKE_KEY) as c:
+        async with openai.AsyncOpenAI(
+            base_url=openai_server.base_url,
+            api_key=FAKE_KEY,
+            http_client=sdk_http(openai, asynchronous=True),
+        ) as c:
             r = await c.chat.completions.create(model="fake-model", messages=MSGS)  # type: ignore[arg-type]
             stream = await c.chat.completions.create(model="fake-model", messages=MSGS, stream=True)  # type: ignore[arg-type]
             text = "".join([ch.choices[0].delta.content or "" async for ch in stream])
@@ -157,7 +163,7 @@ def test_async_client_chat_and_stream(openai_server: FakeOpenAIServer) -> None:
 
 
 def test_groq_sdk_uses_openai_prefix(openai_server: FakeOpenAIServer) -> None:
-    c = groq.Groq(base_url=openai_server.url, api_key=FAKE_KEY)
+    c = groq.Groq(base_url=openai_server.url, api_key=FAKE_KEY, http_client=sdk_http(groq))
     r = c.chat.completions.create(model="llama-3.1-8b-instant", messages=MSGS)  # type: ignore[arg-type]
     assert r.choices[0].message.content == reply_text(PROMPT)
     text = "".join(
@@ -173,9 +179,9 @@ def test_groq_sdk_uses_openai_prefix(openai_server: FakeOpenAIServer) -> None:
 def test_groq_sdk_reads_error_body(openai_server: FakeOpenAIServer) -> None:
     openai_server.inject(Fault.http(400, message="bad model"))
     with pytest.raises(groq.BadRequestError, match="bad model"):
-        groq.Groq(base_url=openai_server.url, api_key=FAKE_KEY).chat.completions.create(
-            model="m", messages=MSGS
-        )  # type: ignore[arg-type]
+        groq.Groq(
+            base_url=openai_server.url, api_key=FAKE_KEY, http_client=sdk_http(groq)
+        ).chat.completions.create(model="m", messages=MSGS)  # type: ignore[arg-type]
 
 
 # -- the SDK's own retry logic against our faults -----------------------------------------------

@@ -577,7 +577,7 @@ class FakeServer:
             self._leave(rec)
             self._close(h, rst=False)
             return
-        if kind == "status" or (kind == "stream-error" and not self._wants_stream(req)):
+        if kind == "status" or (kind == "stream-error" and not self.wants_stream(req)):
             assert fault is not None and fault.status is not None
             status = fault.status
             extra = dict(fault.headers)
@@ -617,7 +617,10 @@ class FakeServer:
         else:
             self._send(h, rec, rid, resp, fault)
 
-    def _wants_stream(self, req: Request) -> bool:
+    #: Whether a request without a "stream" field streams (true for Ollama and OPEA's ChatQnA).
+    stream_default: ClassVar[bool] = False
+
+    def wants_stream(self, req: Request) -> bool:
         """Whether the request asks for a stream (used to place stream-only faults)."""
         if req.q("alt") == "sse" or req.path.endswith(("_stream", ":streamGenerateContent")):
             return True
@@ -625,7 +628,7 @@ class FakeServer:
             data = json.loads(req.body) if req.body else None
         except ValueError:
             return False
-        return isinstance(data, dict) and bool(data.get("stream"))
+        return isinstance(data, dict) and bool(data.get("stream", self.stream_default))
 
     # -- low-level writing -------------------------------------------------------------------
     def _head(

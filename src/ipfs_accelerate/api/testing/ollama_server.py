@@ -27,6 +27,7 @@ def _line(obj: dict[str, Any]) -> bytes:
 
 class FakeOllamaServer(FakeServer):
     family = "ollama"
+    stream_default = True
     request_id_header = "x-request-id"
     ROUTES = [
         ("GET", r"/", "root"),

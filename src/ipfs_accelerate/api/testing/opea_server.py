@@ -73,6 +73,15 @@ class FakeOPEAServer(FakeOpenAIServer):
                 return Response({"detail": detail}, exc.status)
             raise
 
+    def wants_stream(self, req: Request) -> bool:
+        if req.path != "/v1/chatqna":
+            return super().wants_stream(req)
+        try:
+            body = json.loads(req.body) if req.body else {}
+        except ValueError:
+            return True
+        return not isinstance(body, dict) or bool(body.get("stream", True))
+
     def health_check(self, req: Request) -> Response:
         return Response(
             {
