@@ -23,6 +23,7 @@ from ipfs_accelerate.api.testing import (
 
 from .conftest import FAKE_KEY, http
 
+pytestmark = pytest.mark.timeout(30)
 CHAT = "/v1/chat/completions"
 BODY = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
 
