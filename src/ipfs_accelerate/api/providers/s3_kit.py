@@ -152,6 +152,8 @@ class S3KitProvider:
     """S3 operations with queue, retries, breaker, stats and typed errors; sync and async."""
 
     name = "s3_kit"
+    #: class default, as on the httpx providers; an instance may override it
+    retry_policy: RetryPolicy = OPENAI_RETRY
 
     def __init__(
         self,

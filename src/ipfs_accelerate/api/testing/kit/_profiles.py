@@ -62,6 +62,12 @@ class Profile:
     auth_enforced: bool = True
     #: expected outcome per fault where it differs from the family default (see _matrix.py)
     fault_overrides: dict[str, str] = field(default_factory=dict)
+    #: HTTP method a fault targets when it differs from the op's (e.g. body faults on a GET)
+    fault_methods: dict[str, str] = field(default_factory=dict)
+    #: the typed error and status a wrong key gets (Gemini answers 400 API_KEY_INVALID)
+    auth_error: tuple[str, int] = ("AuthenticationError", 401)
+    #: whether the key travels to the server (SigV4's secret never does: nothing can echo it)
+    secret_travels: bool = True
     #: real-mode model (the fake accepts anything; a real service needs a real name)
     real_model: str | None = None
     #: extra constructor arguments in both modes
@@ -407,6 +413,7 @@ def _build() -> dict[str, Profile]:
         ),
         Profile(
             name="gemini", fake="gemini", model="gemini-2.0-flash", real_model="gemini-2.0-flash",
+            auth_error=("BadRequestError", 400),  # Google answers a bad key with 400 API_KEY_INVALID
             request=chat_op("*:generateContent"), connect=models_op("/v1beta/models"),
             stream=chat_stream_op("*:streamGenerateContent"),
             specific=(
@@ -504,6 +511,11 @@ def _build() -> dict[str, Profile]:
                 Op("list_delete", f"/{S3_BUCKET}", _s3_list, _s3_alist, _s3_list_check, method="GET"),
             ),
             auth_enforced=False,
+            secret_travels=False,
+            # A PUT's response body is empty: body faults are aimed at the GET that reads it back.
+            fault_methods={"truncated-body": "GET", "malformed-json": "GET"},
+            # A corrupted object body fails its ETag (MD5) check and is fetched again.
+            fault_overrides={"malformed-json": "ok:2"},
         ),
     ]
     return {p.name: p for p in profiles}

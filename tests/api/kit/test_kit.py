@@ -1,0 +1,133 @@
+"""The kit itself: its tables, the generated-file form, real-mode gating, the 1,000-request proof."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from ipfs_accelerate.api.providers import PROVIDER_NAMES
+from ipfs_accelerate.api.testing import reply_text
+from ipfs_accelerate.api.testing.kit import (
+    PROFILES,
+    REQUEST_FAULTS,
+    RETRY_AFTER_TABLE,
+    STREAM_FAULTS,
+    api_tests,
+    real_skip_reason,
+    start_fake,
+)
+from ipfs_accelerate.api.testing.kit._target import Target
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_every_registered_provider_has_a_profile() -> None:
+    assert set(PROFILES) == set(PROVIDER_NAMES)
+    for name in PROVIDER_NAMES:
+        (cls_name, cls), = api_tests(name).items()
+        assert cls_name == f"TestAPI_{name}" and cls.__test__ is True
+        assert (cls.test_stream is None) == (PROFILES[name].stream is None)
+
+
+def test_unknown_provider_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no API test profile for 'nope'"):
+        api_tests("nope")
+
+
+def test_retry_after_table_is_cores_table() -> None:
+    core_mod = importlib.import_module(
+        __package__.rsplit(".", 1)[0] + ".core.test_retry_after_conformance"  # type: ignore[union-attr]
+    )
+
+    def norm(table: list) -> list:
+        return [
+            (label, headers, tuple(e(c) for c in (60.0, 120.0)) if callable(e) else e)
+            for label, headers, e in table
+        ]
+
+    assert norm(RETRY_AFTER_TABLE) == norm(core_mod.TABLE)
+
+
+def test_fault_matrix_covers_the_spec() -> None:
+    kinds = {spec.split(";")[0] for spec, _, _ in [*REQUEST_FAULTS.values(), *STREAM_FAULTS.values()]}
+    # 429 (every Retry-After form is the table's job), 5xx, reset, read timeout, slow first byte,
+    # truncated / malformed stream, malformed JSON, wrong content-type (an HTML error page)
+    assert {"429", "500", "503", "529", "reset", "hang", "slow", "truncate", "cut",
+            "malformed-sse", "malformed-json", "html", "stream-error", "stall"} <= kinds
+
+
+def test_real_mode_skip_reason_names_the_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("OPENAI_API_KEY", "OLLAMA_HOST", "OLLAMA_BASE_URL", "S3_KIT_BUCKET"):
+        monkeypatch.delenv(var, raising=False)
+    assert "set OPENAI_API_KEY" in (real_skip_reason("openai_api") or "")
+    assert "OLLAMA_HOST or OLLAMA_BASE_URL" in (real_skip_reason("ollama") or "")
+    assert "S3_KIT_BUCKET" in (real_skip_reason("s3_kit") or "")
+    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:1")
+    assert real_skip_reason("ollama") is None
+
+
+@pytest.mark.timeout(120)
+def test_generated_file_form_runs_under_plain_pytest(tmp_path: Path) -> None:
+    """The two-line file issue 3 generates is collected and passes under plain pytest."""
+    test_file = tmp_path / "test_ollama.py"
+    test_file.write_text(textwrap.dedent("""\
+        from ipfs_accelerate.api.testing.kit import api_tests
+        globals().update(api_tests("ollama"))
+    """))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OLLAMA_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(test_file), "-q", "-rs", "-p", "no:cacheprovider",
+         "-k", "test_request or test_connection or test_stream", "--rootdir", str(tmp_path)],
+        capture_output=True, text=True, timeout=110, cwd=tmp_path, env=env,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "TestAPI_ollama" in out or "passed" in out
+    assert "failed" not in out
+    assert "real mode: set OLLAMA_HOST or OLLAMA_BASE_URL" in out  # skipped, with the reason
+    passed = int(out.split(" passed")[0].split()[-1])
+    assert passed >= 8, out[-2000:]
+
+
+@pytest.mark.timeout(120)
+def test_1000_queued_requests_at_concurrency_32() -> None:
+    """1,000 requests queued at once through max_concurrency=32: none lost, none duplicated, the
+    limit never exceeded — all counted by the server, not the client."""
+    profile = PROFILES["openai_api"]
+    key = "sk-ipfsaccel-c1000"
+    srv = start_fake(profile, key)
+    srv.latency = 0.005  # each request occupies a slot long enough for the queue to fill up
+    target = Target(profile, "mock", srv, key)
+    prompts = [f"request {i}" for i in range(1000)]
+
+    async def main() -> list[str]:
+        async with target.make(max_concurrency=32) as p:
+            results = await asyncio.gather(*(p.achat(q) for q in prompts))
+            assert p.client.queue.in_flight == 0 and p.client.queue.waiting == 0
+            return [r.text for r in results]
+
+    try:
+        t0 = time.perf_counter()
+        texts = run_bounded(main)
+        wall = time.perf_counter() - t0
+        recs = srv.requests
+        delivered = srv.delivered_by_key()
+        assert texts == [reply_text(q) for q in prompts]  # each caller got its own answer
+        assert len(recs) == 1000 and all(r.status == 200 for r in recs)  # none lost or retried
+        assert len(delivered) == 1000 and set(delivered.values()) == {1}  # none duplicated
+        assert 8 <= srv.max_in_flight <= 32, srv.max_in_flight  # limit held, and was used
+        print(f"\n1000 requests @32: {wall:.2f}s wall, server max in flight {srv.max_in_flight}")
+    finally:
+        srv.stop()
+
+
+def run_bounded(fn):  # noqa: ANN001, ANN201 - tiny helper
+    return asyncio.run(fn())
