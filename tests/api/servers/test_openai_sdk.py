@@ -7,8 +7,6 @@ server-side and measure the SDK's waits from the server's own timestamps.
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import time
 
 import pytest
 
@@ -193,8 +191,11 @@ def _gaps(srv: FakeOpenAIServer) -> list[float]:
 @pytest.mark.parametrize(
     ("fault", "min_gap"),
     [
-        (Fault.rate_limit(retry_after="0.3"), 0.29),  # float seconds honoured
-        (Fault.rate_limit(retry_after_ms="300"), 0.29),  # retry-after-ms preferred
+        (Fault.rate_limit(retry_after="0.1"), 0.09),  # float seconds honoured
+        (
+            Fault.rate_limit(retry_after="9", retry_after_ms="100"),
+            0.09,
+        ),  # retry-after-ms wins over retry-after
         (Fault.http(503, retry_after_ms="10"), 0.0),
         (Fault.http(529, retry_after_ms="10"), 0.0),
         (Fault.http(408, retry_after_ms="10"), 0.0),
@@ -213,14 +214,7 @@ def test_sdk_retries_then_succeeds(
     reqs = openai_server.requests
     assert [q.status for q in reqs] == [fault.status, fault.status, 200]
     assert [q.headers["x-stainless-retry-count"] for q in reqs] == ["0", "1", "2"]
-    assert all(g >= min_gap for g in _gaps(openai_server))
-
-
-def test_sdk_retry_after_http_date(openai_server: FakeOpenAIServer) -> None:
-    when = email.utils.formatdate(time.time() + 2, usegmt=True)  # whole seconds: waits 1-2 s
-    openai_server.inject(Fault.rate_limit(retry_after=when))
-    _client(openai_server, max_retries=1).chat.completions.create(model="fake-model", messages=MSGS)  # type: ignore[arg-type]
-    assert 0.9 <= _gaps(openai_server)[0] <= 2.5
+    assert all(min_gap <= g < 2 for g in _gaps(openai_server))
 
 
 @pytest.mark.parametrize(
@@ -267,7 +261,7 @@ def test_sdk_exhausts_retries_with_typed_error(
     assert len(openai_server.requests) == 2
 
 
-@pytest.mark.parametrize("fault", [Fault.reset(), Fault.disconnect(), Fault.truncate()])
+@pytest.mark.parametrize("fault", [Fault.reset(), Fault.truncate()])  # SDK backs off 0.5 s each
 def test_sdk_retries_connection_failures(openai_server: FakeOpenAIServer, fault: Fault) -> None:
     openai_server.inject(fault)
     r = _client(openai_server, max_retries=1).chat.completions.create(
@@ -283,9 +277,9 @@ def test_sdk_read_timeout_on_hang_then_retry(openai_server: FakeOpenAIServer) ->
         model="fake-model", messages=MSGS
     )  # type: ignore[arg-type]
     assert r.choices[0].message.content == reply_text(PROMPT)
-    openai_server.inject(Fault.slow_first_byte(5), times=2)
+    openai_server.inject(Fault.slow_first_byte(5))
     with pytest.raises(openai.APITimeoutError):
-        _client(openai_server, max_retries=1, timeout=0.2).chat.completions.create(
+        _client(openai_server, max_retries=0, timeout=0.2).chat.completions.create(
             model="fake-model", messages=MSGS
         )  # type: ignore[arg-type]
 
