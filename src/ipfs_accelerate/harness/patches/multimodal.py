@@ -2,4 +2,45 @@
 
 from __future__ import annotations
 
-PATCHES: dict = {}
+import functools
+from typing import Any
+
+
+def llava_one_feature_tensor(model: Any, config: Any) -> Any:
+    """Keep LLaVA's projected image features as one tensor instead of a per-image list.
+
+    v5 ``LlavaModel.get_image_features`` turns the (images, tokens, dim) projector output into
+    ``list(image_features)`` and ``forward`` concatenates it again before scattering it into the
+    placeholder embeddings. Tracing unrolls ``list(tensor)`` over the batch, so the converted
+    graph was baked to the example's batch of 2 (observed: OpenVINO logits of shape (0, 0, vocab)
+    for one image). Here the projector returns (1, images*tokens, dim): the list has one item, the
+    concatenation is the same (images*tokens, dim) tensor, and the scatter gets identical values.
+    The returned ``image_outputs.pooler_output`` is reshaped back to (images, tokens, dim), so it
+    is one batch-leading output instead of a list whose length is the batch size.
+    """
+    projector = model.model.multi_modal_projector
+    project = projector.forward
+
+    @functools.wraps(project)
+    def one_tensor(*args: Any, **kwargs: Any) -> Any:
+        out = project(*args, **kwargs)
+        return out.reshape(1, -1, out.shape[-1])
+
+    projector.forward = one_tensor
+    forward = model.forward
+
+    @functools.wraps(forward)
+    def patched(*args: Any, **kwargs: Any) -> Any:
+        out = forward(*args, **kwargs)
+        image_outputs = getattr(out, "image_outputs", None)
+        if image_outputs is not None and image_outputs.get("pooler_output") is not None:
+            (features,) = image_outputs["pooler_output"]
+            images = image_outputs["last_hidden_state"].shape[0]
+            image_outputs.pooler_output = features.reshape(images, -1, features.shape[-1])
+        return out
+
+    model.forward = patched
+    return model
+
+
+PATCHES: dict = {"llava_one_feature_tensor": llava_one_feature_tensor}

@@ -1,0 +1,211 @@
+"""Image + text tasks: CLIP-style zero-shot classification and detection, captioning, VQA,
+document QA and LLaVA-style image-text-to-text generation.
+
+Batch rows are images (or image+question pairs); whatever every row shares is added in `run`:
+zero-shot label texts are a fixed candidate set scored against each image, as the zero-shot
+pipelines do, so row i of a batch must equal image i run alone.
+
+Generation (captioning, image-text-to-text) is a greedy loop of full forwards, as in
+`skills/generation.py`: the image inputs stay fixed, the token inputs grow by one each step, and
+greedy tokens must match CPU exactly on every backend.
+
+Task input recipe (registry `inputs`), beyond the vision ones (`image_size`, `processor`, ...):
+`seq_len` (text length), `prompt_len` (text tokens after the image tokens), `new_tokens`,
+`labels` (zero-shot candidates), `image_tokens` (placeholders per image, or "model": ask the model),
+`image_first` (placeholders before BOS, PaliGemma style), `regions` (visual_bert region features).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..hardware.backends import Arrays, Prepared
+from ..harness import assets
+from ..registry import TaskSpec
+from .base import Outputs, Skill, accepted
+from .vision import ANY, check_shapes, image_size, image_processor, pixel_values, source_images
+
+ZERO_SHOT = {"zero-shot-image-classification", "zero-shot-object-detection"}
+GENERATIVE = {"image-to-text", "image-text-to-text"}
+LABELS = 3  # zero-shot candidates: != the default batch of 2, so label-leading outputs are not rows
+
+
+def text_config(built: Any) -> Any:
+    return getattr(built.config, "text_config", None) or built.config
+
+
+def image_token_id(built: Any) -> int:
+    cfg = built.config
+    for name in ("image_token_id", "image_token_index"):
+        value = getattr(cfg, name, None)
+        if value is not None:
+            return int(value)
+    raise ValueError(f"{cfg.model_type}: config has no image token id; set image_token_index in the registry")
+
+
+def label_ids(built: Any, task: TaskSpec) -> np.ndarray:
+    """The fixed zero-shot candidate texts: `labels` rows of `seq_len` tokens ending with EOS
+    (CLIP-style text towers pool at EOS)."""
+    n = int(task.inputs.get("labels", LABELS))
+    length = int(task.inputs.get("seq_len", 8))
+    ids = assets.token_ids(n, length - 1, offset=1, tok=built.tokenizer)
+    eos = text_config(built).eos_token_id
+    eos = assets.EOS if eos is None else eos
+    return np.concatenate([ids, np.full((n, 1), eos, dtype=np.int64)], axis=1)
+
+
+def image_tokens(built: Any, task: TaskSpec, inputs: Arrays) -> int:
+    """Image placeholder tokens per image: the recipe's number, or counted by the model itself."""
+    n = task.inputs.get("image_tokens")
+    if n is None:
+        raise ValueError(f"{built.config.model_type}: set inputs.image_tokens")
+    if n != "model":
+        return int(n)
+    key = "image_tokens"
+    if key not in built.extras:
+        import torch
+
+        kw = {k: torch.from_numpy(inputs[k][:1]) for k in ("pixel_values", "image_sizes") if k in inputs}
+        with torch.no_grad():
+            feats = built.model.model.get_image_features(**kw)
+        feats = getattr(feats, "pooler_output", feats)
+        built.extras[key] = int(feats[0].shape[0])
+    return built.extras[key]
+
+
+def prompt(built: Any, task: TaskSpec, batch: int, n_image: int) -> np.ndarray:
+    """[BOS] [IMG]*n text... (or [IMG]*n [BOS] text... with `image_first`): one row per image."""
+    text = assets.token_ids(batch, int(task.inputs.get("prompt_len", 4)), tok=built.tokenizer)
+    bos = np.full((batch, 1), text_config(built).bos_token_id or assets.BOS, dtype=np.int64)
+    parts = [bos, text]
+    if n_image:
+        img = np.full((batch, n_image), image_token_id(built), dtype=np.int64)
+        parts = [img, bos, text] if task.inputs.get("image_first") else [bos, img, text]
+    return np.concatenate(parts, axis=1)
+
+
+def greedy(prepared: Prepared, feed: Arrays, steps: int, grow: dict[str, int]) -> Outputs:
+    """`steps` greedy forwards; `input_ids` takes the argmax, other `grow` inputs take their fill."""
+    feed = dict(feed)
+    first: Arrays | None = None
+    chosen = []
+    for _ in range(steps):
+        out = prepared(feed)
+        if first is None:
+            first = out
+        nxt = out["logits"][:, -1, :].argmax(-1).astype(np.int64)[:, None]
+        chosen.append(nxt)
+        for name, fill in grow.items():
+            if name in feed:
+                col = nxt if name == "input_ids" else np.full_like(feed[name][:, :1], fill)
+                feed[name] = np.concatenate([feed[name], col], axis=1)
+    assert first is not None
+    return Outputs(arrays=first, tokens=np.concatenate(chosen, axis=1))
+
+
+class MultimodalSkill(Skill):
+    def new_tokens(self, task: TaskSpec) -> int:
+        return int(task.inputs.get("new_tokens", 8))
+
+    # ---- inputs ---------------------------------------------------------------------------
+    def inputs(self, built: Any, task: TaskSpec, batch: int) -> Arrays:
+        t = task.task
+        cand: Arrays = {}
+        if t == "visual-question-answering" and "regions" in task.inputs:
+            cand.update(self._regions(built, task, batch))
+        else:
+            cand.update(self._images(built, task, batch))
+        if t in GENERATIVE:
+            n_image = image_tokens(built, task, cand) if t == "image-text-to-text" else 0
+            ids = prompt(built, task, batch, n_image)
+            cand["input_ids"] = ids
+            cand["attention_mask"] = np.ones_like(ids)
+            if n_image:  # Kosmos-2 marks the placeholder positions explicitly (others drop it)
+                cand["image_embeds_position_mask"] = (ids == image_token_id(built)).astype(np.int64)
+        elif t not in ZERO_SHOT:  # questions / document words: one text row per image
+            ids = assets.token_ids(batch, int(task.inputs.get("seq_len", 8)), tok=built.tokenizer)
+            cand.update(input_ids=ids, attention_mask=np.ones_like(ids), token_type_ids=np.zeros_like(ids))
+            if t == "document-question-answering":
+                cand["bbox"] = self._boxes(ids.shape)
+        return accepted(built.model, cand)
+
+    def _images(self, built: Any, task: TaskSpec, batch: int) -> Arrays:
+        name = task.inputs.get("processor", "ViTImageProcessor")
+        if name in ("LlavaNextImageProcessor", "LlavaOnevisionImageProcessor"):
+            out = image_processor(built, task)(images=source_images(batch, image_size(built, task)), return_tensors="np")
+            return {"pixel_values": out["pixel_values"].astype(np.float32), "image_sizes": out["image_sizes"].astype(np.int64)}
+        pv = pixel_values(built, task, batch)
+        out: Arrays = {"pixel_values": pv}
+        out["pixel_mask"] = np.ones((batch, pv.shape[-2], pv.shape[-1]), dtype=np.int64)
+        return out
+
+    def _regions(self, built: Any, task: TaskSpec, batch: int) -> Arrays:
+        """visual_bert's region features. Real ones come from an object detector that is not
+        available offline; these are seeded stand-ins, one distinct set per image."""
+        n = int(task.inputs["regions"])
+        dim = built.config.visual_embedding_dim
+        feats = np.stack([np.random.default_rng(500 + i).normal(0, 1, (n, dim)) for i in range(batch)]).astype(np.float32)
+        return {
+            "visual_embeds": feats,
+            "visual_attention_mask": np.ones((batch, n), dtype=np.int64),
+            "visual_token_type_ids": np.ones((batch, n), dtype=np.int64),
+        }
+
+    @staticmethod
+    def _boxes(shape: tuple[int, ...]) -> np.ndarray:
+        """Word boxes in LayoutLM's 0..1000 page coordinates: words laid out left to right in lines."""
+        batch, length = shape
+        i = np.arange(length)
+        x0 = (i % 6) * 160 + 10
+        y0 = (i // 6) * 90 + 20
+        box = np.stack([x0, y0, x0 + 140, y0 + 60], axis=-1)
+        rows = [box + 7 * b for b in range(batch)]
+        return np.clip(np.stack(rows), 0, 1000).astype(np.int64)
+
+    def _shared(self, built: Any, task: TaskSpec, inputs: Arrays) -> Arrays:
+        """Inputs every row shares (zero-shot candidate texts), sized for this batch."""
+        if task.task not in ZERO_SHOT:
+            return {}
+        ids = label_ids(built, task)
+        if task.task == "zero-shot-object-detection":  # OWL-ViT: queries per image, flattened
+            ids = np.tile(ids, (len(next(iter(inputs.values()))), 1))
+        return accepted(built.model, {"input_ids": ids, "attention_mask": np.ones_like(ids)})
+
+    def example(self, built: Any, task: TaskSpec) -> Arrays:
+        ex = self.inputs(built, task, 2)
+        return {**ex, **self._shared(built, task, ex)}
+
+    # ---- run ------------------------------------------------------------------------------
+    def run(self, prepared: Prepared, inputs: Arrays, built: Any, task: TaskSpec) -> Outputs:
+        feed = {**inputs, **self._shared(built, task, inputs)}
+        if task.task in GENERATIVE:
+            grow = {"input_ids": 0, "attention_mask": 1, "image_embeds_position_mask": 0}
+            return greedy(prepared, feed, self.new_tokens(task), grow)
+        return Outputs(arrays=prepared(feed))
+
+    # ---- checks ---------------------------------------------------------------------------
+    def expected(self, built: Any, task: TaskSpec, batch: int, inputs: Arrays) -> dict[str, tuple]:
+        t = task.task
+        cfg = built.config
+        if t == "zero-shot-image-classification":
+            return {"logits_per_image": (batch, int(task.inputs.get("labels", LABELS)))}
+        if t == "zero-shot-object-detection":
+            return {"logits": (batch, None, int(task.inputs.get("labels", LABELS))), "pred_boxes": (batch, None, 4)}
+        if t in GENERATIVE:
+            return {"logits": (batch, None, text_config(built).vocab_size), "tokens": (batch, self.new_tokens(task))}
+        if t == "visual-question-answering":
+            return {"logits": (batch, cfg.num_labels)}
+        if t == "document-question-answering":  # LayoutLMv3 scores text and image positions
+            return {"start_logits": (batch, None), "end_logits": (batch, None)}
+        return {"last_hidden_state": (batch, ANY)}
+
+    def check(self, outputs: Outputs, built: Any, task: TaskSpec, batch: int, inputs: Arrays) -> None:
+        check_shapes(self.expected(built, task, batch, inputs), outputs, task.task)
+        for name, value in outputs.arrays.items():
+            if value.dtype.kind == "f":
+                assert np.isfinite(value).all(), f"{task.task}: output {name!r} has NaN/inf"
+
+
+SKILL = MultimodalSkill()
