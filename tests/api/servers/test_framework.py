@@ -93,6 +93,13 @@ def test_records_requests_and_hides_secrets_in_repr(openai_server: FakeOpenAISer
     assert FAKE_KEY not in stats and "<redacted>" in stats
 
 
+def test_query_key_is_redacted_too(openai_server: FakeOpenAIServer) -> None:
+    http().get(openai_server.url + "/v1/models", params={"key": FAKE_KEY, "page": "2"})
+    (rec,) = openai_server.requests
+    assert rec.auth == FAKE_KEY and rec.query["page"] == ["2"]
+    assert FAKE_KEY not in repr(rec) and FAKE_KEY not in json.dumps(rec.summary())
+
+
 def test_control_requests_are_not_recorded(openai_server: FakeOpenAIServer) -> None:
     http().get(openai_server.url + "/__fake__/stats", timeout=5)
     assert openai_server.requests == []

@@ -62,6 +62,21 @@ class Headers(dict[str, str]):
     __str__ = __repr__
 
 
+SECRET_QUERY = frozenset({"key", "api_key", "apikey", "access_token", "token"})
+
+
+class Query(dict[str, list[str]]):
+    """Parsed query string whose repr hides credentials passed as ``?key=`` (Gemini allows it)."""
+
+    def redacted(self) -> dict[str, list[str]]:
+        return {k: (["<redacted>"] if k.lower() in SECRET_QUERY else v) for k, v in self.items()}
+
+    def __repr__(self) -> str:
+        return repr(self.redacted())
+
+    __str__ = __repr__
+
+
 class HTTPError(Exception):
     """Raised by route handlers; rendered with the family's error body."""
 
@@ -180,6 +195,7 @@ class RecordedRequest:
             "seq": self.seq,
             "method": self.method,
             "path": self.path,
+            "query": Query(self.query).redacted(),
             "status": self.status,
             "fault": self.fault,
             "delivered": self.delivered,
@@ -498,7 +514,7 @@ class FakeServer:
         except (OSError, ValueError):
             h.close_connection = True
             return
-        query = parse_qs(qs, keep_blank_values=True)
+        query = Query(parse_qs(qs, keep_blank_values=True))
         if path.startswith("/__fake__/"):
             self._control(h, path, h.command, body)
             return
