@@ -13,9 +13,10 @@ by (hardware, impl) unit so a model's cases share one build and one import of it
   signal and the log tail (faulthandler's traceback included).
 
 After any of these the worker is replaced and the rest of its batch goes back to the front of the
-queue. When two tests of one unit in a row kill their workers (a model whose memoised build
-segfaults kills every test of its case), the unit's remaining tests are recorded as not run, so
-one bad model cannot eat the whole run. Workers are recycled after `recycle_after` batches that ran
+queue. When two tests in a row of one (model, hardware) case kill their workers (a model whose
+memoised build segfaults kills every test of its case), the case's remaining tests are recorded
+as not run, so one bad model cannot eat the whole run. Tests of a plain file are independent and
+always retried. Workers are recycled after `recycle_after` batches that ran
 something, or when their RSS passes `recycle_rss_mb` after a batch (converted models leak 15-60 MB
 each), with the replacement importing while the old one exits.
 """
@@ -387,7 +388,7 @@ class Pool:
         requeue = []
         for nodeid in remaining:
             u = self.unit_of(nodeid)
-            if self.unit_deaths.get(u, 0) >= MAX_UNIT_DEATHS:
+            if u != batch.file and self.unit_deaths.get(u, 0) >= MAX_UNIT_DEATHS:
                 self.on_test({"nodeid": nodeid, "status": "error", "duration_s": 0.0, "output": "",
                               "reason": f"not run: {self.unit_deaths[u]} tests in a row of {u} killed their worker (last: {reason})"}, w.name)
             else:

@@ -63,7 +63,7 @@ def resolve(
     limit: int | None = None,
 ) -> Resolved:
     """Pick files. `--category` filters models (and `api` selects API tests); `--limit` caps the
-    number of models (then of APIs), in registry order."""
+    number of models that have a test file (and of APIs), in registry order."""
     if category not in RUN_CATEGORIES:
         raise UsageError(str(UnknownNameError("category", category, list(RUN_CATEGORIES))))
     if limit is not None and limit < 1:
@@ -84,16 +84,15 @@ def resolve(
             dropped = [m for m in models if get(m).category != category]
             if dropped:
                 raise UsageError(f"--models {' '.join(dropped)} not in category {category!r}")
-        names = [s.name for s in specs]
-        if limit is not None:
-            names = names[:limit]
-        for name in names:
-            found = _model_files(test_dir, name)
+        for spec in specs:
+            if limit is not None and len(out.models) >= limit:
+                break
+            found = _model_files(test_dir, spec.name)
             if found:
                 out.files.extend(found)
-                out.models.append(name)
+                out.models.append(spec.name)
             else:
-                out.missing.append(name)
+                out.missing.append(spec.name)
         if not models and category == "all" and limit is None:  # hand-written files outside the registry
             known = {f"test_hf_{ident(s.name)}" for s in list_models()}
             for path in sorted((test_dir / MODEL_DIR).glob("test_hf_*.py")):
@@ -105,9 +104,9 @@ def resolve(
         for name in chosen:
             if name not in known_apis:
                 raise UsageError(str(UnknownNameError("API", name, known_apis)))
-        if limit is not None and not apis:
-            chosen = chosen[:limit]
         for name in chosen:
+            if limit is not None and not apis and len(out.apis) >= limit:
+                break
             path = test_dir / API_DIR / f"test_{ident(name)}.py"
             if path.is_file():
                 out.files.append(path)
