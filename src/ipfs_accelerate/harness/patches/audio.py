@@ -2,4 +2,74 @@
 
 from __future__ import annotations
 
-PATCHES: dict = {}
+import functools
+from typing import Any
+
+
+def drop_training_loss(model: Any, config: Any) -> Any:
+    """DAC's forward always returns its VQ training loss: an MSE averaged over the whole batch and
+    broadcast to shape (batch,), so row i of a batch can never equal a single run of row i. Drop
+    that field from the returned output (inference does not use it); every other output — codes,
+    latents, reconstruction — is the stock forward's, unchanged."""
+    original = model.forward
+
+    @functools.wraps(original)
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        out = original(*args, **kwargs)
+        if isinstance(out, tuple):
+            return out[1:]
+        return type(out)(**{k: v for k, v in out.items() if k != "loss"})
+
+    model.forward = forward
+    return model
+
+
+def length_mask_without_index_put(model: Any, config: Any) -> Any:
+    """Speech2Text builds the subsampled frame mask with ``mask[(arange(b), lengths - 1)] = 1``
+    followed by flip/cumsum/flip; OpenVINO's TorchScript frontend converts that index_put
+    wrongly (every mask value differs). ``arange(L) < lengths[:, None]`` is the same mask for
+    every valid length, so swap it in on each module that owns the method."""
+    import types
+
+    import torch
+
+    def mask(self: Any, feature_vector_length: int, attention_mask: torch.Tensor) -> torch.Tensor:
+        if len(attention_mask.shape) > 2:
+            attention_mask = attention_mask[:, :, -1]
+        lengths = self._get_feat_extract_output_lengths(attention_mask.sum(-1))
+        positions = torch.arange(feature_vector_length, device=attention_mask.device)
+        return (positions[None, :] < lengths[:, None]).long()
+
+    for module in model.modules():
+        if hasattr(module, "_get_feature_vector_attention_mask"):
+            module._get_feature_vector_attention_mask = types.MethodType(mask, module)
+    return model
+
+
+def mimi_explicit_attention_mask(model: Any, config: Any) -> Any:
+    """Mimi calls its encoder/decoder transformers without an attention mask; transformers then
+    probes position_ids for packed sequences with ``torch.diff``, which OpenVINO's TorchScript
+    frontend cannot convert (and torch.export stops on the conv padding's data-dependent sizes).
+    Passing the all-ones mask that "no mask" means skips the probe; the causal sliding-window
+    mask, and so every output, is unchanged."""
+    import torch
+
+    for name in ("encoder_transformer", "decoder_transformer"):
+        sub = getattr(model, name)
+        original = sub.forward
+
+        @functools.wraps(original)
+        def forward(hidden_states: Any = None, attention_mask: Any = None, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            if attention_mask is None and hidden_states is not None:
+                attention_mask = torch.ones(hidden_states.shape[:2], dtype=torch.long, device=hidden_states.device)
+            return _original(hidden_states, attention_mask, *args, **kwargs)
+
+        sub.forward = forward
+    return model
+
+
+PATCHES: dict = {
+    "mimi_explicit_attention_mask": mimi_explicit_attention_mask,
+    "drop_training_loss": drop_training_loss,
+    "length_mask_without_index_put": length_mask_without_index_put,
+}

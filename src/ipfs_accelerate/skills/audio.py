@@ -1,0 +1,225 @@
+"""Audio tasks: speech recognition (CTC and encoder-decoder), audio classification, audio
+encoders, and neural codecs.
+
+Inputs come from the model family's real feature extractor, built locally with tiny settings,
+applied to `assets.waveform` (row i of a batch is waveform i, so batch rows can be checked
+against single runs). The registry picks the extractor with ``inputs.features`` and the clip
+length with ``inputs.samples``.
+
+- CTC recognition is one forward; its greedy path (argmax per frame) is returned as tokens, so
+  backends must agree on the transcription ids exactly, not just on logits within tolerance.
+- Encoder-decoder recognition (Whisper, Speech2Text, Moonshine) is a greedy loop of full
+  forwards, as in `skills.generation`: EOS is not a stop condition and no KV cache is used, so
+  any backend with a dynamic decoder length runs the same loop.
+- Codecs (EnCodec, Mimi, DAC) run their forward, which is encode -> quantize to integer codes ->
+  decode; the codes must match exactly and the reconstruction must cover the input clip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..hardware.backends import Arrays, Prepared
+from ..harness import assets
+from ..registry import TaskSpec
+from .base import Outputs, Skill, accepted
+
+RATE = 16000
+
+
+def _waves(batch: int, samples: int) -> list[np.ndarray]:
+    return [assets.waveform(samples, i, rate=RATE) for i in range(batch)]
+
+
+def _wav2vec2(built: Any, task: TaskSpec, batch: int) -> Arrays:
+    """Raw 16 kHz waveform, zero-mean/unit-variance per clip (wav2vec2/HuBERT/WavLM/SEW...)."""
+    from transformers import Wav2Vec2FeatureExtractor
+
+    normalize = bool(task.inputs.get("normalize", True))
+    fe = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=RATE, do_normalize=normalize)
+    samples = int(task.inputs.get("samples", 1600))
+    return dict(fe(_waves(batch, samples), sampling_rate=RATE, return_tensors="np"))
+
+
+def _whisper(built: Any, task: TaskSpec, batch: int) -> Arrays:
+    """Log-mel features; the window is 2 x max_source_positions frames, which Whisper requires."""
+    from transformers import WhisperFeatureExtractor
+
+    cfg = built.config
+    frames = 2 * cfg.max_source_positions
+    fe = WhisperFeatureExtractor(feature_size=cfg.num_mel_bins, sampling_rate=RATE, hop_length=160)
+    fe.n_samples = frames * fe.hop_length
+    fe.nb_max_frames = frames
+    samples = int(task.inputs.get("samples", fe.n_samples))
+    return dict(fe(_waves(batch, samples), sampling_rate=RATE, return_tensors="np"))
+
+
+def _speech_to_text(built: Any, task: TaskSpec, batch: int) -> Arrays:
+    """Kaldi-style filter banks with utterance mean/variance normalisation (numpy path)."""
+    from transformers import Speech2TextFeatureExtractor
+
+    bins = built.config.input_feat_per_channel
+    fe = Speech2TextFeatureExtractor(feature_size=bins, num_mel_bins=bins, sampling_rate=RATE)
+    samples = int(task.inputs.get("samples", 8000))
+    out = fe(_waves(batch, samples), sampling_rate=RATE, return_tensors="np", return_attention_mask=True)
+    return {"input_features": out["input_features"], "attention_mask": out["attention_mask"].astype(np.int64)}
+
+
+def _ast(built: Any, task: TaskSpec, batch: int) -> Arrays:
+    """Kaldi-style filter banks padded/truncated to the model's max_length frames."""
+    from transformers import ASTFeatureExtractor
+
+    cfg = built.config
+    fe = ASTFeatureExtractor(num_mel_bins=cfg.num_mel_bins, max_length=cfg.max_length, sampling_rate=RATE)
+    samples = int(task.inputs.get("samples", 4000))
+    return dict(fe(_waves(batch, samples), sampling_rate=RATE, return_tensors="np"))
+
+
+def _seamless(built: Any, task: TaskSpec, batch: int) -> Arrays:
+    """Stacked filter banks (2 frames per step, 160 values) as used by Wav2Vec2-BERT."""
+    from transformers import SeamlessM4TFeatureExtractor
+
+    fe = SeamlessM4TFeatureExtractor(feature_size=80, num_mel_bins=80, sampling_rate=RATE, stride=2)
+    samples = int(task.inputs.get("samples", 8000))
+    out = fe(_waves(batch, samples), sampling_rate=RATE, return_tensors="np", return_attention_mask=True)
+    return {"input_features": out["input_features"], "attention_mask": out["attention_mask"].astype(np.int64)}
+
+
+def _encodec(built: Any, task: TaskSpec, batch: int) -> Arrays:
+    """(batch, channels, samples) waveform plus padding mask, at the codec's sampling rate."""
+    from transformers import EncodecFeatureExtractor
+
+    cfg = built.config
+    fe = EncodecFeatureExtractor(feature_size=cfg.audio_channels, sampling_rate=cfg.sampling_rate)
+    samples = int(task.inputs.get("samples", 2400))
+    waves = [assets.waveform(samples, i, rate=cfg.sampling_rate) for i in range(batch)]
+    if cfg.audio_channels == 2:
+        waves = [np.stack([w, w[::-1]], axis=0) for w in waves]
+    out = fe(waves, sampling_rate=cfg.sampling_rate, return_tensors="np")
+    return {"input_values": out["input_values"], "padding_mask": out["padding_mask"].astype(np.int64)}
+
+
+def _dac(built: Any, task: TaskSpec, batch: int) -> Arrays:
+    """(batch, 1, samples) waveform padded to a multiple of the codec's hop length."""
+    from transformers import DacFeatureExtractor
+
+    cfg = built.config
+    fe = DacFeatureExtractor(feature_size=1, sampling_rate=cfg.sampling_rate, hop_length=cfg.hop_length)
+    samples = int(task.inputs.get("samples", 2048))
+    waves = [assets.waveform(samples, i, rate=cfg.sampling_rate) for i in range(batch)]
+    return {"input_values": fe(waves, sampling_rate=cfg.sampling_rate, return_tensors="np")["input_values"]}
+
+
+FEATURES: dict[str, Callable[[Any, TaskSpec, int], Arrays]] = {
+    "wav2vec2": _wav2vec2,
+    "whisper": _whisper,
+    "speech_to_text": _speech_to_text,
+    "ast": _ast,
+    "seamless": _seamless,
+    "encodec": _encodec,
+    "dac": _dac,
+}
+
+
+def is_ctc(task: TaskSpec) -> bool:
+    return task.head.endswith("ForCTC")
+
+
+def is_seq2seq_asr(task: TaskSpec) -> bool:
+    return task.task == "automatic-speech-recognition" and not is_ctc(task)
+
+
+def decoder_start(built: Any) -> int:
+    start = getattr(built.config, "decoder_start_token_id", None)
+    gen_cfg = getattr(built.model, "generation_config", None)
+    if start is None and gen_cfg is not None:
+        start = gen_cfg.decoder_start_token_id
+    return assets.BOS if start is None else int(start)
+
+
+class AudioSkill(Skill):
+    def new_tokens(self, task: TaskSpec) -> int:
+        return int(task.inputs.get("new_tokens", 8))
+
+    def inputs(self, built: Any, task: TaskSpec, batch: int) -> Arrays:
+        name = task.inputs.get("features")
+        if name not in FEATURES:
+            raise KeyError(f"audio task needs inputs.features, one of {sorted(FEATURES)}; got {name!r}")
+        cand = {k: np.ascontiguousarray(v) for k, v in FEATURES[name](built, task, batch).items()}
+        for key, value in cand.items():
+            if value.dtype == np.float64:
+                cand[key] = value.astype(np.float32)
+        if is_seq2seq_asr(task):
+            cand["decoder_input_ids"] = np.full((batch, 1), decoder_start(built), dtype=np.int64)
+            # an explicit all-ones decoder mask keeps transformers' packed-sequence detection
+            # (torch.diff, no TorchScript rule in OpenVINO) out of the traced graph; same outputs
+            cand["decoder_attention_mask"] = np.ones((batch, 1), dtype=np.int64)
+        return accepted(built.model, cand)
+
+    def example(self, built: Any, task: TaskSpec) -> Arrays:
+        """Trace with a decoder longer than one token, or length-1 shortcuts get baked in."""
+        ex = self.inputs(built, task, 2)
+        if "decoder_input_ids" in ex:
+            ex["decoder_input_ids"] = np.concatenate([ex["decoder_input_ids"], ex["decoder_input_ids"] + 3], axis=1)
+            if "decoder_attention_mask" in ex:
+                ex["decoder_attention_mask"] = np.ones_like(ex["decoder_input_ids"])
+        return ex
+
+    def run(self, prepared: Prepared, inputs: Arrays, built: Any, task: TaskSpec) -> Outputs:
+        if "decoder_input_ids" in inputs:
+            return self._greedy(prepared, inputs, task)
+        out = prepared(inputs)
+        codes = out.get("audio_codes")
+        if codes is not None and codes.ndim == 4 and codes.shape[1] == inputs["input_values"].shape[0]:
+            # EnCodec returns (chunks, batch, quantizers, frames): put batch first so rows compare
+            out["audio_codes"] = np.ascontiguousarray(np.moveaxis(codes, 1, 0))
+        tokens = out["logits"].argmax(-1).astype(np.int64) if is_ctc(task) else None
+        return Outputs(arrays=out, tokens=tokens)
+
+    def _greedy(self, prepared: Prepared, inputs: Arrays, task: TaskSpec) -> Outputs:
+        feed = dict(inputs)
+        first: Arrays | None = None
+        steps = []
+        for _ in range(self.new_tokens(task)):
+            out = prepared(feed)
+            if first is None:
+                first = out
+            nxt = out["logits"][:, -1, :].argmax(-1).astype(np.int64)[:, None]
+            steps.append(nxt)
+            feed["decoder_input_ids"] = np.concatenate([feed["decoder_input_ids"], nxt], axis=1)
+            if "decoder_attention_mask" in feed:
+                feed["decoder_attention_mask"] = np.ones_like(feed["decoder_input_ids"])
+        assert first is not None
+        return Outputs(arrays=first, tokens=np.concatenate(steps, axis=1))
+
+    def expected(self, built: Any, task: TaskSpec, batch: int, inputs: Arrays) -> dict[str, tuple]:
+        cfg = built.config
+        if task.task == "automatic-speech-recognition":
+            if is_ctc(task):
+                return {"logits": (batch, None, cfg.vocab_size), "tokens": (batch, None)}
+            dec = inputs["decoder_input_ids"].shape[1]
+            return {"logits": (batch, dec, cfg.vocab_size), "tokens": (batch, self.new_tokens(task))}
+        if task.task == "audio-classification":
+            return {"logits": (batch, cfg.num_labels)}
+        if task.task in ("feature-extraction", "audio-feature-extraction"):
+            return {"last_hidden_state": (batch, None, None)}
+        return {}
+
+    def check(self, outputs: Outputs, built: Any, task: TaskSpec, batch: int, inputs: Arrays) -> None:
+        super().check(outputs, built, task, batch, inputs)
+        if task.task != "audio-codec":
+            return
+        codes, values = outputs.arrays.get("audio_codes"), outputs.arrays.get("audio_values")
+        assert codes is not None and values is not None, f"codec outputs missing (have {sorted(outputs.arrays)})"
+        assert codes.dtype.kind in "iu", f"audio_codes must be integer codes, got {codes.dtype}"
+        assert codes.shape[0] == batch and values.shape[0] == batch, f"codes {codes.shape} / audio {values.shape} not batch-first"
+        size = getattr(built.config, "codebook_size", None)
+        assert size is None or (codes.min() >= 0 and codes.max() < size), f"codes outside [0, {size})"
+        samples = inputs["input_values"].shape[-1]
+        assert values.shape[-1] >= samples, f"reconstruction has {values.shape[-1]} samples, input {samples}"
+
+
+SKILL = AudioSkill()
