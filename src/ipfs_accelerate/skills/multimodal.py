@@ -12,7 +12,16 @@ greedy tokens must match CPU exactly on every backend.
 Task input recipe (registry `inputs`), beyond the vision ones (`image_size`, `processor`, ...):
 `seq_len` (text length), `prompt_len` (text tokens after the image tokens), `new_tokens`,
 `labels` (zero-shot candidates), `image_tokens` (placeholders per image, or "model": ask the model),
-`image_first` (placeholders before BOS, PaliGemma style), `regions` (visual_bert region features).
+`image_first` (placeholders before BOS, PaliGemma style), `regions` (visual_bert region features),
+`split = "vision-language"` (the two-part run below).
+
+Two-part run (LLaVA-NeXT): its any-resolution step (how many tiles each image has, unpadding the
+feature grid, newline tokens) depends on the *values* of `image_sizes`, so the whole model does
+not convert to one graph (TorchScript: `Tensor.__round__`; torch.export: a guard on a
+data-dependent expression). As optimum-intel does, the vision tower + projector runs as one
+prepared graph (tiles -> features), the model's own `pack_image_features` and the placeholder
+scatter run eagerly in between, and the model itself runs from `inputs_embeds` as the case's
+prepared graph. CPU runs the same split eagerly; a test checks it equals the one-call forward.
 """
 
 from __future__ import annotations
@@ -105,6 +114,98 @@ def greedy(prepared: Prepared, feed: Arrays, steps: int, grow: dict[str, int]) -
     return Outputs(arrays=first, tokens=np.concatenate(chosen, axis=1))
 
 
+def vision_part(model: Any) -> Any:
+    """LLaVA-NeXT's vision tower + feature selection + projector as a module: tiles -> features."""
+    import torch
+
+    cfg = model.config
+    inner = model.model
+
+    class VisionPart(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tower = inner.vision_tower
+            self.projector = inner.multi_modal_projector
+
+        def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+            out = self.tower(pixel_values, output_hidden_states=True, return_dict=True)
+            layers = cfg.vision_feature_layer
+            layers = [layers] if isinstance(layers, int) else layers
+            feats = torch.cat([out.hidden_states[i] for i in layers], dim=-1)
+            if cfg.vision_feature_select_strategy == "default":
+                feats = feats[:, 1:]
+            return self.projector(feats)
+
+    return VisionPart().eval()
+
+
+class TwoPart:
+    """The LLaVA-NeXT split (see the module docstring): vision graph, eager glue, LM graph."""
+
+    def __init__(self, built: Any) -> None:
+        self.built = built
+        self.example_raw: Arrays = {}  # batch-2 raw inputs: the vision graph is traced on their tiles
+
+    def vision(self, backend: str, precision: str) -> Prepared:
+        """The vision part prepared on `backend` (cached per backend and precision)."""
+        import torch
+
+        from ..hardware.backends import get_backend
+
+        key = ("vision-part", backend, precision)
+        if key not in self.built.extras:
+            part = vision_part(self.built.model)
+            tiles = self._tiles(self.example_raw)
+            prepared = get_backend(backend, precision=precision, threads=torch.get_num_threads())
+            self.built.extras[key] = prepared.prepare(part, {"pixel_values": tiles}, ["output"])
+        return self.built.extras[key]
+
+    def _counts(self, sizes: np.ndarray) -> list[int]:
+        from transformers.models.llava_next.modeling_llava_next import image_size_to_num_patches
+
+        cfg = self.built.config
+        return [
+            image_size_to_num_patches(image_size=s, grid_pinpoints=cfg.image_grid_pinpoints, patch_size=cfg.vision_config.image_size)
+            for s in sizes.tolist()
+        ]
+
+    def _tiles(self, raw: Arrays) -> np.ndarray:
+        """Each image's real tiles (padding tiles dropped), stacked: (tiles, C, H, W)."""
+        counts = self._counts(raw["image_sizes"])
+        return np.concatenate([raw["pixel_values"][i, :n] for i, n in enumerate(counts)])
+
+    def embed(self, ids: np.ndarray) -> np.ndarray:
+        import torch
+
+        table = self.built.model.get_input_embeddings()
+        with torch.inference_mode():
+            return table(torch.from_numpy(ids).to(table.weight.device)).float().cpu().numpy()
+
+    def embeds(self, raw: Arrays, vision: Prepared) -> np.ndarray:
+        """inputs_embeds: token embeddings with the packed image features scattered in."""
+        import torch
+
+        model = self.built.model
+        cfg = model.config
+        feats = next(iter(vision({"pixel_values": self._tiles(raw)}).values()))
+        device = model.get_input_embeddings().weight.device
+        with torch.inference_mode():
+            per_image = torch.split(torch.from_numpy(feats).to(device), self._counts(raw["image_sizes"]), dim=0)
+            packed, _ = model.model.pack_image_features(
+                per_image,
+                torch.from_numpy(raw["image_sizes"]).to(device),
+                vision_feature_select_strategy=cfg.vision_feature_select_strategy,
+                image_newline=model.model.image_newline,
+            )
+            packed = torch.cat(packed, dim=0).float().cpu().numpy()
+        emb = self.embed(raw["input_ids"])
+        mask = raw["input_ids"] == image_token_id(self.built)
+        if int(mask.sum()) != packed.shape[0]:
+            raise ValueError(f"{int(mask.sum())} image placeholders for {packed.shape[0]} image features")
+        emb[mask] = packed
+        return emb
+
+
 class MultimodalSkill(Skill):
     def new_tokens(self, task: TaskSpec) -> int:
         return int(task.inputs.get("new_tokens", 8))
@@ -175,15 +276,46 @@ class MultimodalSkill(Skill):
 
     def example(self, built: Any, task: TaskSpec) -> Arrays:
         ex = self.inputs(built, task, 2)
+        if task.inputs.get("split") == "vision-language":  # the case's graph is the LM part
+            two = self._two_part(built)
+            two.example_raw = ex
+            return {"inputs_embeds": two.embeds(ex, two.vision("cpu", "fp32")), "attention_mask": ex["attention_mask"]}
         return {**ex, **self._shared(built, task, ex)}
+
+    @staticmethod
+    def _two_part(built: Any) -> TwoPart:
+        if "two-part" not in built.extras:
+            built.extras["two-part"] = TwoPart(built)
+        return built.extras["two-part"]
 
     # ---- run ------------------------------------------------------------------------------
     def run(self, prepared: Prepared, inputs: Arrays, built: Any, task: TaskSpec) -> Outputs:
+        if task.inputs.get("split") == "vision-language":
+            return self._run_two_part(prepared, inputs, built, task)
         feed = {**inputs, **self._shared(built, task, inputs)}
         if task.task in GENERATIVE:
             grow = {"input_ids": 0, "attention_mask": 1, "image_embeds_position_mask": 0}
             return greedy(prepared, feed, self.new_tokens(task), grow)
         return Outputs(arrays=prepared(feed))
+
+    def _run_two_part(self, prepared: Prepared, inputs: Arrays, built: Any, task: TaskSpec) -> Outputs:
+        two = self._two_part(built)
+        if not two.example_raw:
+            two.example_raw = self.inputs(built, task, 2)
+        vision = two.vision(prepared.backend, prepared.precision.split("(")[0])
+        feed = {"inputs_embeds": two.embeds(inputs, vision), "attention_mask": inputs["attention_mask"]}
+        first: Arrays | None = None
+        chosen = []
+        for _ in range(self.new_tokens(task)):
+            out = prepared(feed)
+            if first is None:
+                first = out
+            nxt = out["logits"][:, -1, :].argmax(-1).astype(np.int64)[:, None]
+            chosen.append(nxt)
+            feed["inputs_embeds"] = np.concatenate([feed["inputs_embeds"], two.embed(nxt)], axis=1)
+            feed["attention_mask"] = np.concatenate([feed["attention_mask"], np.ones_like(nxt)], axis=1)
+        assert first is not None
+        return Outputs(arrays=first, tokens=np.concatenate(chosen, axis=1))
 
     # ---- checks ---------------------------------------------------------------------------
     def expected(self, built: Any, task: TaskSpec, batch: int, inputs: Arrays) -> dict[str, tuple]:
