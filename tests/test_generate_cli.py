@@ -299,3 +299,18 @@ def test_default_output_dir_is_the_repo_test_folder(tmp_path: Path) -> None:
     assert cli.find_test_dir(tmp_path) is None
     assert cli.find_results_dir(TEST_DIR) == REPO / "results"
     assert cli.find_results_dir(tmp_path) is None
+
+
+def test_prune_deletes_only_intact_orphans(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run_main(["--models", "bert", "--output-dir", str(tmp_path)], capsys)
+    text = (tmp_path / model_file("bert")).read_text()
+    gone, edited = tmp_path / "skills" / "test_hf_gone.py", tmp_path / "skills" / "test_hf_gone2.py"
+    gone.write_text(text)
+    edited.write_text(text + "# mine\n")
+    rc, out, err = run_main(["--models", "bert", "--output-dir", str(tmp_path)], capsys)
+    assert rc == 0 and gone.exists() and "skills/test_hf_gone.py tests a model or API that is no longer registered" in err
+    rc, out, err = run_main(["--models", "bert", "--output-dir", str(tmp_path), "--prune"], capsys)
+    assert rc == 1
+    assert not gone.exists() and f"deleted {gone}" in out
+    assert edited.exists() and f"kept {edited}" in err
+    assert (tmp_path / model_file("bert")).exists()

@@ -42,6 +42,7 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite generated files that exist and differ (hand-edited files are still left alone)")
     parser.add_argument("--overwrite-edited", action="store_true", help="also overwrite files whose checksum shows a hand edit, or that have no generated header")
     parser.add_argument("--results-dir", type=Path, default=None, help="committed run results read for the status file (default: results/ at the repository root)")
+    parser.add_argument("--prune", action="store_true", help="delete generated tests whose model or API left the registry (only intact generated files; edited ones are reported)")
     parser.add_argument("--no-status", action="store_true", help="do not rewrite test_implementation_status.json")
     parser.add_argument("--verbose", "-v", action="store_true", help="also list unchanged files and what was selected")
 
@@ -284,6 +285,8 @@ def main(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None
         return fail(str(exc), EXIT_USAGE)
     if _print_report(report, out_dir, args.verbose, out):
         code = code or EXIT_PARTIAL
+    if args.prune and _prune(out_dir, out, err):
+        code = code or EXIT_PARTIAL
     if not args.no_status:
         _write_status(out_dir, results_dir, args.verbose, out, err)
     return code
@@ -363,6 +366,20 @@ def _print_report(report: engine.WriteReport, out_dir: Path, verbose: bool, out:
     return bool(counts["skipped-edited"] or counts["skipped-foreign"])
 
 
+def _prune(out_dir: Path, out: TextIO, err: TextIO) -> bool:
+    """Delete orphaned generated tests; return True if an edited or foreign orphan was kept."""
+    kept = False
+    for rel in _status_doc(out_dir, None)["orphans"]:
+        path = engine.resolve_inside(out_dir, rel)
+        if engine.inspect(path) == "current":
+            path.unlink()
+            print(f"deleted {_show(path)} (no longer in the registry)", file=out)
+        else:
+            kept = True
+            print(f"kept {_show(path)}: no longer in the registry, but hand-edited or not generated; delete it by hand", file=err)
+    return kept
+
+
 def _status_doc(out_dir: Path, results_dir: Path | None) -> dict[str, Any]:
     from .. import registry
     from . import status
@@ -377,7 +394,7 @@ def _write_status(out_dir: Path, results_dir: Path | None, verbose: bool, out: T
     for msg in doc["results"]["errors"]:
         print(f"warning: unreadable results file {msg}", file=err)
     for rel in doc["orphans"]:
-        print(f"warning: {rel} tests a model or API that is no longer registered; delete it", file=err)
+        print(f"warning: {rel} tests a model or API that is no longer registered; delete it (--prune)", file=err)
     text = status.dumps(doc)
     path = engine.resolve_inside(out_dir, engine.STATUS_FILE)
     if path.is_file() and path.read_text(encoding="utf-8") == text:

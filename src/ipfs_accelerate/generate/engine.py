@@ -32,7 +32,7 @@ MODEL_DIR = "skills"
 API_DIR = "apis"
 STATUS_FILE = "test_implementation_status.json"
 KIT_MODULE = "ipfs_accelerate.api.testing.kit"
-KIT_BASE = "ApiTests"
+KIT_FUNCTION = "api_tests"  # api_tests(name) -> {"TestAPI_<name>": suite class}
 UNIFIED_SCRIPT = "generate_unified_test.py"
 BASIC_SCRIPT = "generate_basic_tests.py"
 PROFILES = ("unified", "basic")
@@ -243,8 +243,7 @@ def api_target(info: Any) -> Target:
         docstring="\n".join(lines),
         api=name,
         kit_module=KIT_MODULE,
-        kit_base=KIT_BASE,
-        class_name="Test" + camel(name),
+        kit_function=KIT_FUNCTION,
     )
     return _target("api", name, None, "api", api_relpath(name), api_command(name), "ipfs-accelerate API provider list", body)
 
