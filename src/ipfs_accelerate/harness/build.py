@@ -129,11 +129,22 @@ def seeded_init(model, seed: int = 0, std: float | None = None) -> None:
     Matrices get N(0, std) with std = 1/sqrt(fan_in) unless the registry sets one (keeps
     activations O(1) through BatchNorm/LayerNorm stacks, where 0.02 collapses outputs to ~0);
     1-D `*weight` (norm scales) get 1 + N(0, 0.02); other vectors and scalars get N(0, 0.02).
+    Sinusoidal position tables (`*SinusoidalPositionalEmbedding` modules: Pegasus, Marian, time
+    series) are fixed functions of the architecture, not learned weights: they keep the values
+    the constructor computed (randomising them made Pegasus numerically identical to BlenderBot).
     """
     import torch
 
+    fixed = {
+        f"{mod_name}.{p_name}" if mod_name else p_name
+        for mod_name, module in model.named_modules()
+        if "sinusoidalpositionalembedding" in type(module).__name__.lower()
+        for p_name, _ in module.named_parameters(recurse=False)
+    }
     with torch.no_grad():
         for name, param in model.named_parameters():
+            if name in fixed:
+                continue
             gen = torch.Generator().manual_seed(zlib.crc32(f"{seed}:{name}".encode()))
             noise = torch.randn(param.shape, generator=gen, dtype=torch.float32)
             if param.dim() >= 2:
