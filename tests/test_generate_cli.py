@@ -314,3 +314,14 @@ def test_prune_deletes_only_intact_orphans(tmp_path: Path, capsys: pytest.Captur
     assert not gone.exists() and f"deleted {gone}" in out
     assert edited.exists() and f"kept {edited}" in err
     assert (tmp_path / model_file("bert")).exists()
+
+
+def test_default_output_dir_end_to_end_without_writing() -> None:
+    before = snapshot_test_dir()
+    r = script("generate_unified_test.py", "--type", "all", "--list-missing", "--verbose")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "output folder: ."
+    r = via_cli("--type", "all", "--list-missing", "--verbose")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "output folder: test"
+    assert snapshot_test_dir() == before
