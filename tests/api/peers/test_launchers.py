@@ -106,6 +106,7 @@ def test_tiny_gguf_is_deterministic_and_well_formed(tmp_path: Path) -> None:
     assert int(pooling.parts[-1][0]) == int(gguf.PoolingType.MEAN)
 
 
+@pytest.mark.peer
 def test_llama_launcher_reports_bad_model_with_log(tmp_path: Path) -> None:
     from ipfs_accelerate.api.testing.peers import llama_cpp_skip_reason
 

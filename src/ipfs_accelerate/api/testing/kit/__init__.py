@@ -15,12 +15,14 @@ It holds, for that provider, sync and async:
 3. queue / concurrency — 24 requests through ``max_concurrency=4``: all delivered once, the
    limit never exceeded (measured by the server);
 4. retry / backoff — 503, 503, 200 with a fake clock: the exact backoff schedule, one idempotency
-   key across attempts, ``x-retry-count`` 0/1/2; exhaustion; the Retry-After conformance table
-   (``RETRY_AFTER_TABLE``);
+   key across attempts, ``x-retry-count`` 0/1/2; exhaustion; Retry-After rows over real HTTP
+   (``RETRY_AFTER_TABLE``: all rows for s3_kit, whose retry loop is its own; four rows for the
+   httpx providers, whose shared loop CORE's conformance test holds to the full table);
 5. API-specific operations (``test_specific[...]``), and streaming where the API streams;
 
 plus the fault matrix (``REQUEST_FAULTS`` / ``STREAM_FAULTS``: each fault either succeeds after
-retries with exactly one delivered result or raises the right typed error) and the secrets test.
+retries with exactly one delivered result or raises the right typed error; every fault sync,
+one fault of each I/O kind async) and the secrets test.
 ``[mock]`` runs against the provider's local fake server; ``[real]`` runs the same test against
 the real service when the provider's key/URL variables are set, and is skipped with that reason
 otherwise. s3_kit's local server is :class:`FaultyS3Proxy` (fault injection in front of moto).

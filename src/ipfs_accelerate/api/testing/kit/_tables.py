@@ -58,7 +58,7 @@ def expected_sleep(policy: Any, row_expected: Any) -> float | str:
 OK = "ok"
 # Timeouts the fault tests run under: a hang must be cut by the read timeout, a slow first byte
 # must not be (SLOW_SECONDS well under READ_TIMEOUT).
-READ_TIMEOUT = 0.25
+READ_TIMEOUT = 0.3
 SLOW_SECONDS = 0.03
 
 #: request faults (non-streaming operation): (spec, expected outcome, attempts it takes)
