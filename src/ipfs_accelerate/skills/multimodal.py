@@ -45,7 +45,11 @@ def text_config(built: Any) -> Any:
     return getattr(built.config, "text_config", None) or built.config
 
 
-def image_token_id(built: Any) -> int:
+def image_token_id(built: Any, task: TaskSpec | None = None) -> int:
+    """The placeholder id: the recipe's `image_token` (models that mark positions with a mask
+    instead, e.g. Kosmos-2), else the config's image token id."""
+    if task is not None and "image_token" in task.inputs:
+        return int(task.inputs["image_token"])
     cfg = built.config
     for name in ("image_token_id", "image_token_index"):
         value = getattr(cfg, name, None)
@@ -90,7 +94,7 @@ def prompt(built: Any, task: TaskSpec, batch: int, n_image: int) -> np.ndarray:
     bos = np.full((batch, 1), text_config(built).bos_token_id or assets.BOS, dtype=np.int64)
     parts = [bos, text]
     if n_image:
-        img = np.full((batch, n_image), image_token_id(built), dtype=np.int64)
+        img = np.full((batch, n_image), image_token_id(built, task), dtype=np.int64)
         parts = [img, bos, text] if task.inputs.get("image_first") else [bos, img, text]
     return np.concatenate(parts, axis=1)
 
@@ -224,7 +228,10 @@ class MultimodalSkill(Skill):
             cand["input_ids"] = ids
             cand["attention_mask"] = np.ones_like(ids)
             if n_image:  # Kosmos-2 marks the placeholder positions explicitly (others drop it)
-                cand["image_embeds_position_mask"] = (ids == image_token_id(built)).astype(np.int64)
+                cand["image_embeds_position_mask"] = (ids == image_token_id(built, task)).astype(np.int64)
+            # PaliGemma's prefix-LM mask, as its processor makes it: 0 = prefix (image + prompt,
+            # bidirectional), 1 = generated suffix (causal); the loop appends 1s
+            cand["token_type_ids"] = np.zeros_like(ids)
         elif t not in ZERO_SHOT:  # questions / document words: one text row per image
             ids = assets.token_ids(batch, int(task.inputs.get("seq_len", 8)), tok=built.tokenizer)
             cand.update(input_ids=ids, attention_mask=np.ones_like(ids), token_type_ids=np.zeros_like(ids))
@@ -294,7 +301,7 @@ class MultimodalSkill(Skill):
             return self._run_two_part(prepared, inputs, built, task)
         feed = {**inputs, **self._shared(built, task, inputs)}
         if task.task in GENERATIVE:
-            grow = {"input_ids": 0, "attention_mask": 1, "image_embeds_position_mask": 0}
+            grow = {"input_ids": 0, "attention_mask": 1, "image_embeds_position_mask": 0, "token_type_ids": 1}
             return greedy(prepared, feed, self.new_tokens(task), grow)
         return Outputs(arrays=prepared(feed))
 
