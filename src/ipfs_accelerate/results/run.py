@@ -100,6 +100,18 @@ class WorkerStat(BaseModel):
     end: str = ""  # "recycled", "stopped", "crashed", "timeout", "memory", "killed"
 
 
+class BatchStat(BaseModel):
+    """One dispatched file batch: wall time seen by the runner vs time inside its tests; the
+    difference is the runner's fixed cost (dispatch, pytest protocol, result messages)."""
+
+    file: str
+    worker: str
+    tests: int
+    units: int
+    wall_s: float
+    tests_s: float
+
+
 class RunResult(BaseModel):
     schema_version: int = SCHEMA_VERSION
     run_id: str
@@ -116,6 +128,7 @@ class RunResult(BaseModel):
     summary: dict[str, int] = Field(default_factory=dict)
     not_run: int = 0
     workers: list[WorkerStat] = Field(default_factory=list)
+    batches: list[BatchStat] = Field(default_factory=list)
     tests: list[TestRecord] = Field(default_factory=list)
 
     def counts(self) -> Counter[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -42,7 +43,7 @@ from .selection import UsageError, find_test_dir, parse_shard, resolve
 
 EXIT_INTERRUPTED = 130
 VERSION_PACKAGES = ("ipfs-accelerate", "torch", "transformers", "openvino", "tokenizers", "numpy", "pytest", "pydantic", "httpx", "rich")
-FLUSH_EVERY_S = 2.0
+FLUSH_EVERY_S = 5.0
 
 
 @dataclass
@@ -174,7 +175,8 @@ def _collect_files(sel: Selection, test_dir: Path, env: dict[str, str], files: l
     with tempfile.TemporaryDirectory(prefix="ipfs-collect-") as tmp:
         out = Path(tmp) / "items.json"
         cmd = [sys.executable, "-m", "ipfs_accelerate.runner.collect", "--out", str(out), "--", *pytest_args(sel, test_dir)]
-        proc = subprocess.run(cmd, cwd=os.getcwd(), env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")
+        proc = subprocess.run(cmd, cwd=os.getcwd(), env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              errors="replace", start_new_session=True)  # a terminal Ctrl-C is the runner's to handle
         if not out.exists():
             return [], [{"output": (proc.stdout + proc.stderr)[-4000:]}], False
         data = json.loads(out.read_text(encoding="utf-8"))
@@ -268,7 +270,46 @@ class Runner:
             sel = self._selection(test_dir)
         shard = parse_shard(sel.shard)
         env = worker_env(o.threads)
+        workers = o.workers or max(1, min(usable_cpus(), int(total_memory_mb() // 1536)))
+        max_mem = o.max_memory_mb or max(1024.0, 0.8 * total_memory_mb() / max(workers, 1))
+        options = Options(workers=workers, timeout_s=o.timeout, max_memory_mb=max_mem, recycle_after=o.recycle_after,
+                          threads_per_worker=o.threads, argv=o.argv)
+        run_dir = store.dir if store is not None else o.output_dir / (o.run_id or new_run_id())
+        self.records: dict[str, TestRecord] = {}
+        self.by_id: dict[str, Item] = {}
+        self.progress = progress_mod.Progress(0, o.verbose, self.out)
+        pool = Pool(
+            PoolConfig(workers=min(workers, max(len(sel.files), 1)), timeout_s=o.timeout, max_memory_mb=max_mem,
+                       pytest_args=pytest_args(sel, test_dir), cwd=Path.cwd(), log_dir=run_dir / "workers", env=env,
+                       preload=self._preload(sel), threads=o.threads, recycle_after=o.recycle_after,
+                       recycle_rss_mb=min(2048.0, 0.7 * max_mem)),
+            on_test=self._on_test, unit_of=lambda nid: self.by_id[nid].unit if nid in self.by_id else nid.split("::")[0],
+            log=lambda msg: self.progress.log(msg), on_batch=lambda b: self.progress.batch_done(b.file, len(b.ids)),
+        )
+        self.pool = pool
+        started = time.monotonic()
+        old = {s: signal.signal(s, lambda *_: pool.interrupt()) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            if not o.collect_only:
+                pool.start(pool.cfg.workers)  # imports overlap collection
+            code = self._execute(sel, test_dir, env, shard, store, header, options, run_dir, started)
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+            self.progress.close()
+            pool.close()
+        if code is None or not hasattr(self, "store"):
+            if (run_dir / "workers").is_dir() and not (run_dir / "run.json").exists():
+                shutil.rmtree(run_dir, ignore_errors=True)  # nothing ran: leave no empty run folder
+        return 3 if code is None else code
+
+    def _execute(self, sel: Selection, test_dir: Path, env: dict[str, str], shard: tuple[int, int] | None, store: RunStore | None,
+                 header: RunResult | None, options: Options, run_dir: Path, started: float) -> int | None:
+        o, pool = self.opts, self.pool
         items, problems = collect(sel, test_dir, env)
+        if pool.interrupted:
+            print("interrupted before any test ran", file=self.err)
+            return EXIT_INTERRUPTED
         if shard and not o.resume:
             counts: dict[str, int] = {}
             for it in items:
@@ -281,6 +322,7 @@ class Runner:
             problems = [p for p in problems if p["nodeid"].split("::", 1)[0] in mine]
             sel = sel.model_copy(update={"files": [f for f in sel.files if f in mine]})
         by_id = {i.nodeid: i for i in items}
+        self.by_id.update(by_id)
         selected = len(items) + len(problems)
         if sel.missing and not o.resume:
             shown = ", ".join(sel.missing[:8]) + (" …" if len(sel.missing) > 8 else "")
@@ -296,65 +338,43 @@ class Runner:
         if selected == 0:
             print("nothing selected: no test matches the filters (exit 3). Files considered: "
                   f"{len(sel.files)} under {test_dir}", file=self.err)
-            return 3
-
-        workers = o.workers or max(1, min(usable_cpus(), int(total_memory_mb() // 1536)))
-        max_mem = o.max_memory_mb or max(1024.0, 0.8 * total_memory_mb() / max(workers, 1))
-        options = Options(workers=workers, timeout_s=o.timeout, max_memory_mb=max_mem, recycle_after=o.recycle_after,
-                          threads_per_worker=o.threads, argv=o.argv)
+            return None
         if store is None:
-            run_id = o.run_id or new_run_id()
-            store = RunStore(o.output_dir / run_id)
-            header = RunResult(run_id=run_id, started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            store = RunStore(run_dir)
+            header = RunResult(run_id=run_dir.name, started_at=datetime.now(UTC).isoformat(timespec="seconds"),
                                environment=environment(), versions=versions(), selection=sel, options=options)
         assert header is not None
         header.selected = selected
         header.options = options
         header.state = "running"
         store.save_header(header)
+        self.store, self.header = store, header
 
         recorded = {r.nodeid: r for r in store.load_records()}
-        fresh = [_problem_record(p, test_dir) for p in problems]
-        for rec in fresh:
-            if rec.nodeid not in recorded:
+        self.records.update(recorded)
+        for rec in (_problem_record(p, test_dir) for p in problems):
+            if rec.nodeid not in self.records:
                 store.append(rec)
-                recorded[rec.nodeid] = rec
-        todo = [i for i in items if i.nodeid not in recorded]
+                self.records[rec.nodeid] = rec
+        todo = [i for i in items if i.nodeid not in self.records]
         if o.resume:
-            print(f"{len(recorded)} of {selected} tests already recorded; running the other {len(todo)}", file=self.out)
-
+            print(f"{len(self.records)} of {selected} tests already recorded; running the other {len(todo)}", file=self.out)
         batches = self._batches(todo, by_id, o.output_dir, store.dir)
-        preload = self._preload(sel, todo)
-        self.store, self.header, self.by_id, self.records = store, header, by_id, recorded
         self._last_flush = 0.0
-        prog = progress_mod.make(len(todo), o.verbose, o.plain, self.out)
-        self.progress = prog
-        pool = Pool(
-            PoolConfig(workers=min(workers, max(len(batches), 1)), timeout_s=o.timeout, max_memory_mb=max_mem,
-                       pytest_args=pytest_args(sel, test_dir), cwd=Path.cwd(), log_dir=store.dir / "workers", env=env,
-                       preload=preload, threads=o.threads, recycle_after=o.recycle_after,
-                       recycle_rss_mb=min(2048.0, 0.7 * max_mem)),
-            on_test=self._on_test, unit_of=lambda nid: by_id[nid].unit if nid in by_id else nid.split("::")[0],
-            log=prog.log, on_batch=lambda b: prog.batch_done(b.file, len(b.ids)),
-        )
-        self.pool = pool
-        started = time.monotonic()
-        old = {s: signal.signal(s, lambda *_: pool.interrupt()) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
+        self.progress = progress_mod.make(len(todo), o.verbose, o.plain, self.out)
+        if not pool.interrupted:
             pool.run(batches)
-        finally:
-            for s, h in old.items():
-                signal.signal(s, h)
-            prog.close()
         if pool.fatal:
             for b in pool.pending:
                 for nid in b.ids:
                     if nid not in self.records:
                         self._on_test({"nodeid": nid, "status": "error", "reason": f"not run: {pool.fatal.splitlines()[0]}"}, "")
             print(f"error: {pool.fatal}", file=self.err)
+        pool.close()
         header.wall_s += time.monotonic() - started
         header.hardware = pool.hardware or header.hardware
         header.workers = [*header.workers, *pool.stats]
+        header.batches = [*header.batches, *pool.batch_stats]
         state = "interrupted" if pool.interrupted else "complete"
         final = self._flush(state)
         store.close()
@@ -367,10 +387,11 @@ class Runner:
             code = 1
         return code
 
-    def _preload(self, sel: Selection, todo: list[Item]) -> list[str]:
+    def _preload(self, sel: Selection) -> list[str]:
+        """Model test files get torch/transformers/OpenVINO imported before their first test."""
         if self.opts.preload != "auto":
             return [g for g in self.opts.preload.split(",") if g and g != "none"]
-        if not any(i.kind == "model" for i in todo):
+        if not any("skills" in Path(f).parts or Path(f).name.startswith("test_hf_") for f in sel.files):
             return []
         groups = ["torch", "transformers", "harness"]
         if "openvino" in sel.hardware:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..results.run import WorkerStat
+from ..results.run import BatchStat, WorkerStat
 from .channel import LineBuffer
 
 MAX_UNIT_DEATHS = 2
@@ -79,6 +79,8 @@ class _Worker:
     state: str = "starting"  # starting, idle, busy, stopping, dead
     buf: LineBuffer = field(default_factory=LineBuffer)
     batch: Batch | None = None
+    batch_start: float = 0.0
+    batch_tests_s: float = 0.0
     done: set[str] = field(default_factory=set)
     batch_ran: bool = False
     heavy_batches: int = 0
@@ -145,12 +147,15 @@ class Pool:
         self.sel = selectors.DefaultSelector()
         self.workers: list[_Worker] = []
         self.stats: list[WorkerStat] = []
+        self.batch_stats: list[BatchStat] = []
         self.pending: deque[Batch] = deque()
         self.unit_deaths: dict[str, int] = {}
         self.startup_failures = 0
         self.hardware: dict[str, Any] = {}
         self._interrupted = False
         self._generation = 0
+        self._closed = False
+        self._asked_hardware = False
         self.fatal = ""
 
     # ---- public --------------------------------------------------------------------------
@@ -161,6 +166,12 @@ class Pool:
     @property
     def interrupted(self) -> bool:
         return self._interrupted
+
+    def start(self, n: int) -> None:
+        """Spawn workers now, so their imports overlap collection (the runner's serial part)."""
+        self.cfg.log_dir.mkdir(parents=True, exist_ok=True)
+        for _ in range(min(n, self.cfg.workers)):
+            self._spawn()
 
     def run(self, batches: list[Batch]) -> None:
         self.pending.extend(batches)
@@ -187,6 +198,12 @@ class Pool:
                 if self.fatal:
                     break
         finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop idle workers, kill busy ones (interrupted: their tests stay unrecorded). Idempotent."""
+        if not self._closed:
+            self._closed = True
             self._shutdown()
 
     # ---- workers -------------------------------------------------------------------------
@@ -197,6 +214,8 @@ class Pool:
             self._spawn()
 
     def _spawn(self) -> None:
+        if self._generation == 0 and self.cfg.log_dir.is_dir():  # a resumed run keeps earlier workers' logs
+            self._generation = len(list(self.cfg.log_dir.glob("w*.log")))
         self._generation += 1
         name = f"w{self._generation}"
         cmd_r, cmd_w = os.pipe()
@@ -209,7 +228,8 @@ class Pool:
             "--preload", ",".join(self.cfg.preload) or "none",
             "--threads", str(self.cfg.threads),
         ]
-        if not self.hardware and self._generation == 1:
+        if not self.hardware and not self._asked_hardware:
+            self._asked_hardware = True
             argv.append("--hardware-info")
         argv += ["--", *self.cfg.pytest_args]
         try:
@@ -249,6 +269,7 @@ class Pool:
                 continue
             batch = self.pending.popleft()
             w.batch, w.done, w.batch_ran, w.state = batch, set(), False, "busy"
+            w.batch_start, w.batch_tests_s = self.clock(), 0.0
             self._send(w, {"op": "run", "ids": batch.ids})
 
     def _stop(self, w: _Worker, why: str) -> None:
@@ -290,12 +311,16 @@ class Pool:
             w.current = None
             w.done.add(nodeid)
             w.stat.tests += 1
+            w.batch_tests_s += float(msg.get("duration_s") or 0.0)
             self.unit_deaths.pop(self.unit_of(nodeid), None)  # only consecutive deaths count
             if msg.get("status") != "skipped":
                 w.batch_ran = True
             self.on_test(msg, w.name)
         elif op == "batch_done":
             if w.batch is not None:
+                self.batch_stats.append(BatchStat(
+                    file=w.batch.file, worker=w.name, tests=len(w.batch.ids), units=len({self.unit_of(i) for i in w.batch.ids}),
+                    wall_s=self.clock() - w.batch_start, tests_s=w.batch_tests_s))
                 self.on_batch(w.batch)
             w.state, w.batch = "idle", None
             w.stat.batches += 1

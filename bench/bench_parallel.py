@@ -1,0 +1,121 @@
+#!/usr/bin/env python
+"""Parallelism benchmark: the spec's model set on CPU, `--workers 1` vs `--workers 2`, in one run.
+
+    python bench/bench_parallel.py [--models ...] [--hardware cpu] [--out test_results/bench]
+
+Generates the model tests into a temporary folder, runs the unified runner twice (1 worker, then
+2), and reports wall time, speed-up, the runner's fixed cost per (model, backend) on a warm worker
+(batch wall time minus the time inside its tests: dispatch, pytest protocol, result messages,
+cleanup) and the one-off worker start-up (interpreter, pytest, torch/transformers/OpenVINO
+imports). Both runs must give identical statuses. Targets: speed-up >= 1.8x, overhead <= 0.3 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SPEC_MODELS = [
+    "bert", "t5", "llama", "gpt2", "roberta", "albert", "bart", "distilbert", "gemma", "mistral", "mixtral", "falcon",
+    "mamba", "phi", "qwen3", "opt", "clip", "vit", "deit", "detr", "sam", "segformer", "visual_bert", "whisper",
+    "wav2vec2", "hubert", "encodec", "layoutlmv2", "blip", "llava", "llava_next", "patchtsmixer", "zoedepth",
+    "time_series_transformer",
+]
+
+
+def cli() -> list[str]:
+    return [sys.executable, "-m", "ipfs_accelerate.cli"]
+
+
+def generate(models: list[str], dest: Path) -> list[str]:
+    """Write the generator's unified model tests for `models` into dest/skills; return those written."""
+    from ipfs_accelerate import registry
+
+    known = [m for m in models if m in registry.load()]
+    subprocess.run([*cli(), "generate", "--type", "model", "--models", *known, "--profile", "unified",
+                    "--output-dir", str(dest), "--no-status"], check=True, capture_output=True, text=True)
+    return known
+
+
+def run_once(test_dir: Path, out: Path, workers: int, hardware: list[str], extra: list[str]) -> tuple[float, dict]:
+    cmd = [*cli(), "run", "--type", "model", "--hardware", *hardware, "--impl-type", "mock", "--workers", str(workers),
+           "--test-dir", str(test_dir), "--output-dir", str(out), "--plain", *extra]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    runs = sorted(p for p in out.iterdir() if (p / "results.json").exists())
+    if not runs:
+        raise SystemExit(f"runner wrote no results (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    data = json.loads((runs[-1] / "results.json").read_text())
+    data["_exit"] = proc.returncode
+    return wall, data
+
+
+def overhead(data: dict) -> dict:
+    batches = data["batches"]
+    units = sum(b["units"] for b in batches) or 1
+    tests = sum(b["tests"] for b in batches) or 1
+    fixed = sum(max(0.0, b["wall_s"] - b["tests_s"]) for b in batches)
+    workers = [w for w in data["workers"] if w.get("startup_s") is not None]
+    return {
+        "units": units,
+        "tests": tests,
+        "fixed_per_unit_s": fixed / units,
+        "fixed_per_test_s": fixed / tests,
+        "worker_startup_s": sum(w["startup_s"] for w in workers) / max(len(workers), 1),
+        "worker_imports_s": sum(w.get("import_s") or 0 for w in workers) / max(len(workers), 1),
+        "workers_started": len(data["workers"]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", default=SPEC_MODELS)
+    ap.add_argument("--hardware", nargs="+", default=["cpu"])
+    ap.add_argument("--out", type=Path, default=Path("test_results") / "bench")
+    ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more runner options")
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-parallel-") as tmp:
+        test_dir = Path(tmp) / "test"
+        models = generate(args.models, test_dir)
+        print(f"{len(models)} models ({len(args.models) - len(models)} of the spec's not in the registry), hardware {' '.join(args.hardware)}, "
+              f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", flush=True)
+        results = {}
+        for workers in (1, 2):
+            wall, data = run_once(test_dir, Path(tmp) / f"w{workers}", workers, args.hardware, args.extra)
+            results[workers] = (wall, data)
+            s = data["summary"]
+            print(f"--workers {workers}: {wall:6.1f} s wall (runner {data['wall_s']:.1f} s), exit {data['_exit']}, "
+                  + ", ".join(f"{n} {k}" for k, n in s.items() if n), flush=True)
+    (w1, d1), (w2, d2) = results[1], results[2]
+    st1 = {t["nodeid"]: t["status"] for t in d1["tests"]}
+    st2 = {t["nodeid"]: t["status"] for t in d2["tests"]}
+    diff = sorted(k for k in st1.keys() | st2.keys() if st1.get(k) != st2.get(k))
+    o1, o2 = overhead(d1), overhead(d2)
+    speedup = w1 / w2
+    summary = {
+        "models": models, "hardware": args.hardware, "cpus": os.cpu_count(), "wall_1_worker_s": w1, "wall_2_workers_s": w2,
+        "speedup": speedup, "overhead_1": o1, "overhead_2": o2, "status_differences": diff,
+        "load_avg_end": os.getloadavg()[0],
+    }
+    print(f"\nspeed-up 1 -> 2 workers: {speedup:.2f}x  (target >= 1.8x)")
+    print(f"fixed cost per (model, backend) on a warm worker: {o1['fixed_per_unit_s'] * 1000:.0f} ms (1 worker), "
+          f"{o2['fixed_per_unit_s'] * 1000:.0f} ms (2 workers)  (target <= 300 ms); per test {o1['fixed_per_test_s'] * 1000:.0f} ms")
+    print(f"one-off worker start-up: {o1['worker_startup_s']:.1f} s (imports {o1['worker_imports_s']:.1f} s), "
+          f"{o1['units']} cases -> {o1['worker_startup_s'] / o1['units'] * 1000:.0f} ms per case amortised with 1 worker")
+    print(f"statuses identical in both runs: {'yes' if not diff else 'NO: ' + ', '.join(diff[:10])}")
+    path = args.out / "bench_parallel.json"
+    path.write_text(json.dumps(summary, indent=1))
+    print(f"written {path}")
+    return 0 if not diff else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
