@@ -123,6 +123,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A model test left with no hardware by --hardware (test_parity with `--hardware cpu`) is
+    deselected rather than reported as a `[NOTSET]` skip: it was not asked for."""
+    drop = [i for i in items if "hw" in getattr(getattr(i, "callspec", None), "params", {}) and not isinstance(i.callspec.params["hw"], str)]
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        dropped = {id(i) for i in drop}
+        items[:] = [i for i in items if id(i) not in dropped]
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
