@@ -57,7 +57,44 @@ def forecast_without_training_loss(model: Any, config: Any) -> Any:
     return model
 
 
+def zoedepth_reassemble_by_chunks(model: Any, config: Any) -> Any:
+    """ZoeDepth's reassemble stage concatenates the backbone stages along the batch and splits
+    them back with ``split(batch_size)``; traced, OpenVINO turns that into a VariadicSplit whose
+    lengths only work for the traced batch size (batch 1 then fails: "overflow while multiplying
+    dim and stride"). ``chunk(num_stages)`` yields the same slices with a constant split count;
+    the rest of the stage is the stock code, so outputs are unchanged."""
+    import torch
+
+    def forward(self: Any, hidden_states: list, patch_height: int, patch_width: int) -> list:
+        batch_size = hidden_states[0].shape[0]
+        hidden_states = torch.cat(hidden_states, dim=0)
+        cls_token, hidden_states = hidden_states[:, 0], hidden_states[:, 1:]
+        total_batch_size, sequence_length, num_channels = hidden_states.shape
+        hidden_states = hidden_states.reshape(total_batch_size, patch_height, patch_width, num_channels)
+        hidden_states = hidden_states.permute(0, 3, 1, 2).contiguous()
+        if self.readout_type == "project":
+            hidden_states = hidden_states.flatten(2).permute((0, 2, 1))
+            readout = cls_token.unsqueeze(dim=1).expand_as(hidden_states)
+            hidden_states = torch.cat((hidden_states, readout), -1)
+        elif self.readout_type == "add":
+            hidden_states = hidden_states + cls_token.unsqueeze(-1)
+        out = []
+        for stage_idx, hidden_state in enumerate(hidden_states.chunk(len(self.layers), dim=0)):
+            if self.readout_type == "project":
+                hidden_state = self.readout_projects[stage_idx](hidden_state)
+            hidden_state = hidden_state.permute(0, 2, 1).reshape(batch_size, -1, patch_height, patch_width)
+            out.append(self.layers[stage_idx](hidden_state))
+        return out
+
+    stage = model.neck.reassemble_stage
+    if type(stage).__name__ != "ZoeDepthReassembleStage":
+        raise ValueError(f"zoedepth_reassemble_by_chunks: unexpected {type(stage).__name__}")
+    stage.forward = types.MethodType(forward, stage)
+    return model
+
+
 PATCHES: dict = {
+    "zoedepth_reassemble_by_chunks": zoedepth_reassemble_by_chunks,
     "positive_dim_unfold": positive_dim_unfold,
     "forecast_without_training_loss": forecast_without_training_loss,
 }
