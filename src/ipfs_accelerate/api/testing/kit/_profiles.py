@@ -148,24 +148,34 @@ async def _aconsume(stream: Any) -> tuple[list[Any], Any]:
     return chunks, stream
 
 
-def chat_op(path: str, check: Check = check_reply) -> Op:
-    return Op("chat", path, lambda p: p.chat(PROMPT), lambda p: p.achat(PROMPT), check)
+def chat_op(path: str, check: Check = check_reply, **params: Any) -> Op:
+    return Op("chat", path, lambda p: p.chat(PROMPT, **params), lambda p: p.achat(PROMPT, **params), check)
 
 
-def chat_stream_op(path: str, check: Check = check_stream) -> Op:
+def chat_stream_op(path: str, check: Check = check_stream, **params: Any) -> Op:
     async def acall(p: Any) -> Any:
-        return await _aconsume(await p.achat_stream(PROMPT))
+        return await _aconsume(await p.achat_stream(PROMPT, **params))
 
-    return Op("chat_stream", path, lambda p: _consume(p.chat_stream(PROMPT)), acall, check, stream=True)
+    return Op("chat_stream", path, lambda p: _consume(p.chat_stream(PROMPT, **params)), acall, check,
+              stream=True)
+
+
+# A bound on every generation the kit asks a real server for (the fake's replies are 12 words,
+# under it, so exact checks are unaffected); a local llama.cpp server would otherwise generate
+# until its context is full.
+MAX_TOKENS = 16
 
 
 def models_op(path: str) -> Op:
     return Op("models", path, lambda p: p.models(), lambda p: p.amodels(), check_models, method="GET")
 
 
-def embed_op(path: str, check: Check = check_embeddings, **kw: Any) -> Op:
+def embed_op(path: str, check: Check = check_embeddings, *, real: bool = False, **kw: Any) -> Op:
+    """Embeddings; off in real mode by default (a real service serves a chat model under the
+    profile's model name, and its embedding model has another name)."""
     texts = ["alpha", "beta gamma"]
-    return Op("embed", path, lambda p: p.embed(texts, **kw), lambda p: p.aembed(texts, **kw), check)
+    return Op("embed", path, lambda p: p.embed(texts, **kw), lambda p: p.aembed(texts, **kw), check,
+              real=real)
 
 
 def _openai_profile(name: str, prefix: str, model: str, *, base: Callable[[Any], str],
@@ -173,16 +183,17 @@ def _openai_profile(name: str, prefix: str, model: str, *, base: Callable[[Any],
     specific: list[Op] = [
         Op(
             "complete", f"{prefix}/completions",
-            lambda p: p.complete(PROMPT), lambda p: p.acomplete(PROMPT), check_reply, real=False,
+            lambda p: p.complete(PROMPT, max_tokens=MAX_TOKENS),
+            lambda p: p.acomplete(PROMPT, max_tokens=MAX_TOKENS), check_reply, real=False,
         ),
     ]
     if embed:
         specific.append(embed_op(f"{prefix}/embeddings"))
     return Profile(
         name=name, fake="openai", model=model,
-        request=chat_op(f"{prefix}/chat/completions"),
+        request=chat_op(f"{prefix}/chat/completions", max_tokens=MAX_TOKENS),
         connect=models_op(f"{prefix}/models"),
-        stream=chat_stream_op(f"{prefix}/chat/completions"),
+        stream=chat_stream_op(f"{prefix}/chat/completions", max_tokens=MAX_TOKENS),
         specific=tuple(specific), base_url=base, real_model=real_model,
     )
 
@@ -295,13 +306,17 @@ def _s3_key() -> str:
 def _s3_put(p: Any) -> Any:
     key = _s3_key()
     p.put_object(key, b"payload-" + key.encode())
-    return key, p.get_object(key)
+    data = p.get_object(key)
+    p.delete_object(key)  # leave nothing behind in a real bucket
+    return key, data
 
 
 async def _s3_aput(p: Any) -> Any:
     key = _s3_key()
     await p.aput_object(key, b"payload-" + key.encode())
-    return key, await p.aget_object(key)
+    data = await p.aget_object(key)
+    await p.adelete_object(key)
+    return key, data
 
 
 def _s3_put_check(result: Any, strict: bool) -> None:
@@ -313,14 +328,18 @@ def _s3_multipart(p: Any) -> Any:
     data = bytes(range(256)) * (5 * 4096 + 17)  # 5 MiB + 4352 bytes: two parts
     key = _s3_key()
     r = p.upload_multipart(key, data, part_size=5 * 1024 * 1024)
-    return r, data, p.get_object(key)
+    back = p.get_object(key)
+    p.delete_object(key)
+    return r, data, back
 
 
 async def _s3_amultipart(p: Any) -> Any:
     data = bytes(range(256)) * (5 * 4096 + 17)
     key = _s3_key()
     r = await p.aupload_multipart(key, data, part_size=5 * 1024 * 1024)
-    return r, data, await p.aget_object(key)
+    back = await p.aget_object(key)
+    await p.adelete_object(key)
+    return r, data, back
 
 
 def _s3_multipart_check(result: Any, strict: bool) -> None:
@@ -337,6 +356,7 @@ def _s3_presign(p: Any) -> Any:
     status = httpx.put(put, content=b"via-presigned", trust_env=False, timeout=10).status_code
     get = p.presigned_url(key, expires_in=60)
     body = httpx.get(get, trust_env=False, timeout=10).content
+    p.delete_object(key)
     return status, body, get
 
 
@@ -349,6 +369,7 @@ async def _s3_apresign(p: Any) -> Any:
         status = (await http.put(put, content=b"via-presigned")).status_code
         get = await p.apresigned_url(key, expires_in=60)
         body = (await http.get(get)).content
+    await p.adelete_object(key)
     return status, body, get
 
 
@@ -384,11 +405,11 @@ def _s3_list_check(result: Any, strict: bool) -> None:
 
 
 def _s3_connect(p: Any) -> Any:
-    return S3_BUCKET in p.list_buckets()
+    return p.bucket in p.list_buckets()
 
 
 async def _s3_aconnect(p: Any) -> Any:
-    return S3_BUCKET in await p.alist_buckets()
+    return p.bucket in await p.alist_buckets()
 
 
 # -- the table ---------------------------------------------------------------------------------------
@@ -424,9 +445,9 @@ def _build() -> dict[str, Profile]:
         ),
         Profile(
             name="ollama", fake="ollama", model="llama3.2", real_model="llama3.2",
-            request=chat_op("/api/chat"),
+            request=chat_op("/api/chat", max_tokens=MAX_TOKENS),
             connect=Op("tags", "/api/tags", lambda p: p.tags(), lambda p: p.atags(), check_models, method="GET"),
-            stream=chat_stream_op("/api/chat"),
+            stream=chat_stream_op("/api/chat", max_tokens=MAX_TOKENS),
             specific=(
                 Op("generate", "/api/generate", lambda p: p.generate(PROMPT), lambda p: p.agenerate(PROMPT),
                    check_reply),
@@ -440,26 +461,28 @@ def _build() -> dict[str, Profile]:
         ),
         Profile(
             name="hf_tgi", fake="hf_tgi", model=None,
-            request=Op("generate", "/generate", lambda p: p.generate(PROMPT), lambda p: p.agenerate(PROMPT),
-                       _tgi_generate_check),
+            request=Op("generate", "/generate", lambda p: p.generate(PROMPT, max_tokens=MAX_TOKENS),
+                       lambda p: p.agenerate(PROMPT, max_tokens=MAX_TOKENS), _tgi_generate_check),
             connect=Op("health", "/health", lambda p: p.health(), lambda p: p.ahealth(), check_true, method="GET"),
             stream=Op("generate_stream", "/generate_stream",
-                      lambda p: _consume(p.generate_stream(PROMPT)),
-                      lambda p: _aconsume_after(p.agenerate_stream(PROMPT)), check_stream, stream=True),
+                      lambda p: _consume(p.generate_stream(PROMPT, max_tokens=MAX_TOKENS)),
+                      lambda p: _aconsume_after(p.agenerate_stream(PROMPT, max_tokens=MAX_TOKENS)),
+                      check_stream, stream=True),
             specific=(
-                chat_op("/v1/chat/completions"),
-                chat_stream_op("/v1/chat/completions"),
+                chat_op("/v1/chat/completions", max_tokens=MAX_TOKENS),
+                chat_stream_op("/v1/chat/completions", max_tokens=MAX_TOKENS),
                 Op("server_info", "/info", lambda p: p.server_info(), lambda p: p.aserver_info(),
                    lambda r, s: _assert(isinstance(r, dict) and "model_id" in r), method="GET"),
             ),
         ),
         Profile(
             name="hf_tei", fake="hf_tei", model=None,
-            request=embed_op("/embed"),
+            request=embed_op("/embed", real=True),
             connect=Op("health", "/health", lambda p: p.health(), lambda p: p.ahealth(), check_true, method="GET"),
             specific=(
                 Op("rerank", "/rerank", lambda p: p.rerank("beta", ["alpha", "beta", "gamma delta"]),
-                   lambda p: p.arerank("beta", ["alpha", "beta", "gamma delta"]), _tei_rerank_check),
+                   lambda p: p.arerank("beta", ["alpha", "beta", "gamma delta"]), _tei_rerank_check,
+                   real=False),  # a TEI server serves an embedding model or a reranker, not both
                 Op("normalize", "/embed", lambda p: p.embed(["x y", "z"], normalize=True),
                    lambda p: p.aembed(["x y", "z"], normalize=True), _tei_normalize_check),
                 Op("batching", "/embed",
@@ -469,16 +492,18 @@ def _build() -> dict[str, Profile]:
         ),
         Profile(
             name="ovms", fake="kserve", model="add_sub",
-            request=Op("infer", "/v2/models/add_sub/infer", _ovms_infer, _ovms_ainfer, _ovms_check),
+            request=Op("infer", "/v2/models/add_sub/infer", _ovms_infer, _ovms_ainfer, _ovms_check, real=False),
             connect=Op("server_ready", "/v2/health/ready", lambda p: p.server_ready(),
                        lambda p: p.aserver_ready(), check_true, method="GET"),
             specific=(
                 Op("model_ready", "/v2/models/add_sub/ready", lambda p: p.model_ready("add_sub"),
-                   lambda p: p.amodel_ready("add_sub"), check_true, method="GET"),
+                   lambda p: p.amodel_ready("add_sub"), check_true, method="GET", real=False),
                 Op("model_metadata", "/v2/models/add_sub", lambda p: p.model_metadata("add_sub"),
-                   lambda p: p.amodel_metadata("add_sub"), _ovms_meta_check, method="GET"),
-                Op("infer_int64", "/v2/models/scale_int64/infer", _ovms_int64, _ovms_aint64, _ovms_int64_check),
-                Op("infer_bytes", "/v2/models/echo_bytes/infer", _ovms_bytes, _ovms_abytes, _ovms_bytes_check),
+                   lambda p: p.amodel_metadata("add_sub"), _ovms_meta_check, method="GET", real=False),
+                Op("infer_int64", "/v2/models/scale_int64/infer", _ovms_int64, _ovms_aint64, _ovms_int64_check,
+                   real=False),
+                Op("infer_bytes", "/v2/models/echo_bytes/infer", _ovms_bytes, _ovms_abytes, _ovms_bytes_check,
+                   real=False),
             ),
             auth_enforced=False,
         ),
@@ -493,12 +518,13 @@ def _build() -> dict[str, Profile]:
             specific=(
                 embed_op("/v1/embeddings"),
                 Op("retrieve", "/v1/retrieval", lambda p: p.retrieve("What is IPFS?", k=2),
-                   lambda p: p.aretrieve("What is IPFS?", k=2), _opea_retrieve_check),
+                   lambda p: p.aretrieve("What is IPFS?", k=2), _opea_retrieve_check, real=False),
                 Op("rerank", "/v1/reranking",
                    lambda p: p.rerank("IPFS", ["OpenVINO is a toolkit", "IPFS is a network"], top_n=1),
                    lambda p: p.arerank("IPFS", ["OpenVINO is a toolkit", "IPFS is a network"], top_n=1),
-                   _opea_rerank_check),
-                chat_op("/v1/chat/completions", check_reply),
+                   _opea_rerank_check, real=False),
+                Op("chat", "/v1/chat/completions", lambda p: p.chat(PROMPT), lambda p: p.achat(PROMPT),
+                   check_reply, real=False),
             ),
         ),
         Profile(

@@ -173,8 +173,14 @@ class APISuite:
 
     # -- 2. requests ----------------------------------------------------------------------------
 
-    def _request(self, target: Target, call: Callable[..., Any]) -> None:
+    def _real_request_op(self, target: Target) -> Op:
+        """The request op, or the connection probe in real mode when the request op needs the
+        fake's models (e.g. ovms' add_sub)."""
         op = self.profile.request
+        return self.profile.connect if target.mode == "real" and not op.real else op
+
+    def _request(self, target: Target, call: Callable[..., Any]) -> None:
+        op = self._real_request_op(target)
         op.check(call(target, op), target.strict)
         if target.mode == "mock":
             recs = target.records(op.path, op.method)
@@ -205,7 +211,7 @@ class APISuite:
     # -- 3. queue and concurrency ---------------------------------------------------------------
 
     def _concurrency(self, target: Target, *, use_async: bool) -> None:
-        op = self.profile.request
+        op = self._real_request_op(target)
         n, limit = (24, 4) if target.mode == "mock" else (6, 2)
         if target.server is not None:
             target.server.latency = 0.005  # requests overlap, so the limit is what bounds them
