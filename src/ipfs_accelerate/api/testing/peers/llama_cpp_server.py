@@ -32,9 +32,12 @@ def llama_cpp_skip_reason(python: str | None = None) -> str | None:
                 "run scripts/build_llama_cpp_wheel.sh"
             )
         return None
-    rc = subprocess.run(
-        [python, "-c", "import llama_cpp.server"], capture_output=True, timeout=60
-    ).returncode
+    try:
+        rc = subprocess.run(
+            [python, "-c", "import llama_cpp.server"], capture_output=True, timeout=60
+        ).returncode
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"python {python} unusable for llama-cpp-python: {exc}"
     return None if rc == 0 else f"llama-cpp-python[server] not importable by {python}"
 
 
