@@ -9,8 +9,9 @@ length with ``inputs.samples``.
 - CTC recognition is one forward; its greedy path (argmax per frame) is returned as tokens, so
   backends must agree on the transcription ids exactly, not just on logits within tolerance.
 - Encoder-decoder recognition (Whisper, Speech2Text, Moonshine) is a greedy loop of full
-  forwards, as in `skills.generation`: EOS is not a stop condition and no KV cache is used, so
-  any backend with a dynamic decoder length runs the same loop.
+  forwards with `skills.generation`'s logits rules, i.e. `generate(max_new_tokens=N,
+  min_new_tokens=N)` (EOS masked, fixed length); no KV cache, so any backend with a dynamic
+  decoder length runs the same loop. The tests check the tokens equal `model.generate`'s.
 - Codecs (EnCodec, Mimi, DAC) run their forward, which is encode -> quantize to integer codes ->
   decode; the codes must match exactly and the reconstruction must cover the input clip.
 """
@@ -26,6 +27,7 @@ from ..hardware.backends import Arrays, Prepared
 from ..harness import assets
 from ..registry import TaskSpec
 from .base import Outputs, Skill, accepted
+from .generation import LogitsRules
 
 RATE = 16000
 
@@ -170,7 +172,7 @@ class AudioSkill(Skill):
 
     def run(self, prepared: Prepared, inputs: Arrays, built: Any, task: TaskSpec) -> Outputs:
         if "decoder_input_ids" in inputs:
-            return self._greedy(prepared, inputs, task)
+            return self._greedy(prepared, inputs, built, task)
         out = prepared(inputs)
         codes = out.get("audio_codes")
         if codes is not None and codes.ndim == 4 and codes.shape[1] == inputs["input_values"].shape[0]:
@@ -179,15 +181,17 @@ class AudioSkill(Skill):
         tokens = out["logits"].argmax(-1).astype(np.int64) if is_ctc(task) else None
         return Outputs(arrays=out, tokens=tokens)
 
-    def _greedy(self, prepared: Prepared, inputs: Arrays, task: TaskSpec) -> Outputs:
+    def _greedy(self, prepared: Prepared, inputs: Arrays, built: Any, task: TaskSpec) -> Outputs:
+        rules = LogitsRules(built, inputs, self.new_tokens(task))
         feed = dict(inputs)
         first: Arrays | None = None
         steps = []
-        for _ in range(self.new_tokens(task)):
+        for step in range(self.new_tokens(task)):
             out = prepared(feed)
             if first is None:
                 first = out
-            nxt = out["logits"][:, -1, :].argmax(-1).astype(np.int64)[:, None]
+            scores = rules(np.array(out["logits"][:, -1, :], dtype=np.float64), feed["decoder_input_ids"], step)
+            nxt = scores.argmax(-1).astype(np.int64)[:, None]
             steps.append(nxt)
             feed["decoder_input_ids"] = np.concatenate([feed["decoder_input_ids"], nxt], axis=1)
             if "decoder_attention_mask" in feed:

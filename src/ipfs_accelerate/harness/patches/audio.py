@@ -68,7 +68,41 @@ def mimi_explicit_attention_mask(model: Any, config: Any) -> Any:
     return model
 
 
+def seed_codebooks(model: Any, config: Any) -> Any:
+    """Initialisation, not convertibility: EnCodec/Mimi keep their VQ codebooks in buffers
+    (learned by EMA, not by gradients), so the harness's seeded *parameter* init leaves them
+    all-zero and every frame quantizes to code 0 — a codec test would then compare constant
+    codes. Fill each codebook from N(0, 1) with a generator seeded by the buffer's name (as
+    `seeded_init` does for parameters), keeping EMA state consistent (cluster sizes 1, so the
+    effective codebook is exactly the drawn one). Changes outputs by design: codes become real."""
+    import zlib
+
+    import torch
+
+    seeded = 0
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if type(module).__name__ not in ("EncodecEuclideanCodebook", "MimiEuclideanCodebook"):
+                continue
+            key = "embed" if hasattr(module, "embed_avg") else "embed_sum"
+            target = getattr(module, key)
+            gen = torch.Generator().manual_seed(zlib.crc32(f"codebook:{name}".encode()))
+            value = torch.randn(target.shape, generator=gen, dtype=torch.float32)
+            target.copy_(value)
+            if key == "embed":  # EnCodec: embed == embed_avg / cluster_size
+                module.embed_avg.copy_(value)
+                module.cluster_size.fill_(1.0)
+            else:  # Mimi: embed == embed_sum / cluster_usage, cached on first use
+                module.cluster_usage.fill_(1.0)
+                module._embed = None
+            seeded += 1
+    if not seeded:
+        raise ValueError(f"seed_codebooks: no Euclidean codebook in {type(model).__name__}")
+    return model
+
+
 PATCHES: dict = {
+    "seed_codebooks": seed_codebooks,
     "mimi_explicit_attention_mask": mimi_explicit_attention_mask,
     "drop_training_loss": drop_training_loss,
     "length_mask_without_index_put": length_mask_without_index_put,
