@@ -34,7 +34,7 @@ from ..hardware.backends import Arrays, Prepared
 from ..harness import assets
 from ..registry import TaskSpec
 from .base import Outputs, Skill, accepted
-from .vision import ANY, check_shapes, image_size, image_processor, pixel_values, source_images
+from .vision import ANY, check_shapes, image_processor, image_size, pixel_values, source_images
 
 ZERO_SHOT = {"zero-shot-image-classification", "zero-shot-object-detection"}
 GENERATIVE = {"image-to-text", "image-text-to-text"}
@@ -55,7 +55,9 @@ def image_token_id(built: Any, task: TaskSpec | None = None) -> int:
         value = getattr(cfg, name, None)
         if value is not None:
             return int(value)
-    raise ValueError(f"{cfg.model_type}: config has no image token id; set image_token_index in the registry")
+    raise ValueError(
+        f"{cfg.model_type}: config has no image token id; set image_token_index in the registry"
+    )
 
 
 def label_ids(built: Any, task: TaskSpec) -> np.ndarray:
@@ -80,7 +82,11 @@ def image_tokens(built: Any, task: TaskSpec, inputs: Arrays) -> int:
     if key not in built.extras:
         import torch
 
-        kw = {k: torch.from_numpy(inputs[k][:1]) for k in ("pixel_values", "image_sizes") if k in inputs}
+        kw = {
+            k: torch.from_numpy(inputs[k][:1])
+            for k in ("pixel_values", "image_sizes")
+            if k in inputs
+        }
         with torch.no_grad():
             feats = built.model.model.get_image_features(**kw)
         feats = getattr(feats, "pooler_output", feats)
@@ -169,7 +175,11 @@ class TwoPart:
 
         cfg = self.built.config
         return [
-            image_size_to_num_patches(image_size=s, grid_pinpoints=cfg.image_grid_pinpoints, patch_size=cfg.vision_config.image_size)
+            image_size_to_num_patches(
+                image_size=s,
+                grid_pinpoints=cfg.image_grid_pinpoints,
+                patch_size=cfg.vision_config.image_size,
+            )
             for s in sizes.tolist()
         ]
 
@@ -194,7 +204,9 @@ class TwoPart:
         feats = next(iter(vision({"pixel_values": self._tiles(raw)}).values()))
         device = model.get_input_embeddings().weight.device
         with torch.inference_mode():
-            per_image = torch.split(torch.from_numpy(feats).to(device), self._counts(raw["image_sizes"]), dim=0)
+            per_image = torch.split(
+                torch.from_numpy(feats).to(device), self._counts(raw["image_sizes"]), dim=0
+            )
             packed, _ = model.model.pack_image_features(
                 per_image,
                 torch.from_numpy(raw["image_sizes"]).to(device),
@@ -205,7 +217,9 @@ class TwoPart:
         emb = self.embed(raw["input_ids"])
         mask = raw["input_ids"] == image_token_id(self.built)
         if int(mask.sum()) != packed.shape[0]:
-            raise ValueError(f"{int(mask.sum())} image placeholders for {packed.shape[0]} image features")
+            raise ValueError(
+                f"{int(mask.sum())} image placeholders for {packed.shape[0]} image features"
+            )
         emb[mask] = packed
         return emb
 
@@ -228,13 +242,17 @@ class MultimodalSkill(Skill):
             cand["input_ids"] = ids
             cand["attention_mask"] = np.ones_like(ids)
             if n_image:  # Kosmos-2 marks the placeholder positions explicitly (others drop it)
-                cand["image_embeds_position_mask"] = (ids == image_token_id(built, task)).astype(np.int64)
+                cand["image_embeds_position_mask"] = (ids == image_token_id(built, task)).astype(
+                    np.int64
+                )
             # PaliGemma's prefix-LM mask, as its processor makes it: 0 = prefix (image + prompt,
             # bidirectional), 1 = generated suffix (causal); the loop appends 1s
             cand["token_type_ids"] = np.zeros_like(ids)
         elif t not in ZERO_SHOT:  # questions / document words: one text row per image
             ids = assets.token_ids(batch, int(task.inputs.get("seq_len", 8)), tok=built.tokenizer)
-            cand.update(input_ids=ids, attention_mask=np.ones_like(ids), token_type_ids=np.zeros_like(ids))
+            cand.update(
+                input_ids=ids, attention_mask=np.ones_like(ids), token_type_ids=np.zeros_like(ids)
+            )
             if t == "document-question-answering":
                 cand["bbox"] = self._boxes(ids.shape)
         return accepted(built.model, cand)
@@ -242,8 +260,13 @@ class MultimodalSkill(Skill):
     def _images(self, built: Any, task: TaskSpec, batch: int) -> Arrays:
         name = task.inputs.get("processor", "ViTImageProcessor")
         if name in ("LlavaNextImageProcessor", "LlavaOnevisionImageProcessor"):
-            out = image_processor(built, task)(images=source_images(batch, image_size(built, task)), return_tensors="np")
-            return {"pixel_values": out["pixel_values"].astype(np.float32), "image_sizes": out["image_sizes"].astype(np.int64)}
+            out = image_processor(built, task)(
+                images=source_images(batch, image_size(built, task)), return_tensors="np"
+            )
+            return {
+                "pixel_values": out["pixel_values"].astype(np.float32),
+                "image_sizes": out["image_sizes"].astype(np.int64),
+            }
         pv = pixel_values(built, task, batch)
         out: Arrays = {"pixel_values": pv}
         out["pixel_mask"] = np.ones((batch, pv.shape[-2], pv.shape[-1]), dtype=np.int64)
@@ -254,7 +277,9 @@ class MultimodalSkill(Skill):
         available offline; these are seeded stand-ins, one distinct set per image."""
         n = int(task.inputs["regions"])
         dim = built.config.visual_embedding_dim
-        feats = np.stack([np.random.default_rng(500 + i).normal(0, 1, (n, dim)) for i in range(batch)]).astype(np.float32)
+        feats = np.stack(
+            [np.random.default_rng(500 + i).normal(0, 1, (n, dim)) for i in range(batch)]
+        ).astype(np.float32)
         return {
             "visual_embeds": feats,
             "visual_attention_mask": np.ones((batch, n), dtype=np.int64),
@@ -286,7 +311,10 @@ class MultimodalSkill(Skill):
         if task.inputs.get("split") == "vision-language":  # the case's graph is the LM part
             two = self._two_part(built)
             two.example_raw = ex
-            return {"inputs_embeds": two.embeds(ex, two.vision("cpu", "fp32")), "attention_mask": ex["attention_mask"]}
+            return {
+                "inputs_embeds": two.embeds(ex, two.vision("cpu", "fp32")),
+                "attention_mask": ex["attention_mask"],
+            }
         return {**ex, **self._shared(built, task, ex)}
 
     @staticmethod
@@ -301,16 +329,26 @@ class MultimodalSkill(Skill):
             return self._run_two_part(prepared, inputs, built, task)
         feed = {**inputs, **self._shared(built, task, inputs)}
         if task.task in GENERATIVE:
-            grow = {"input_ids": 0, "attention_mask": 1, "image_embeds_position_mask": 0, "token_type_ids": 1}
+            grow = {
+                "input_ids": 0,
+                "attention_mask": 1,
+                "image_embeds_position_mask": 0,
+                "token_type_ids": 1,
+            }
             return greedy(prepared, feed, self.new_tokens(task), grow)
         return Outputs(arrays=prepared(feed))
 
-    def _run_two_part(self, prepared: Prepared, inputs: Arrays, built: Any, task: TaskSpec) -> Outputs:
+    def _run_two_part(
+        self, prepared: Prepared, inputs: Arrays, built: Any, task: TaskSpec
+    ) -> Outputs:
         two = self._two_part(built)
         if not two.example_raw:
             two.example_raw = self.inputs(built, task, 2)
         vision = two.vision(prepared.backend, prepared.precision.split("(")[0])
-        feed = {"inputs_embeds": two.embeds(inputs, vision), "attention_mask": inputs["attention_mask"]}
+        feed = {
+            "inputs_embeds": two.embeds(inputs, vision),
+            "attention_mask": inputs["attention_mask"],
+        }
         first: Arrays | None = None
         chosen = []
         for _ in range(self.new_tokens(task)):
@@ -320,7 +358,9 @@ class MultimodalSkill(Skill):
             nxt = out["logits"][:, -1, :].argmax(-1).astype(np.int64)[:, None]
             chosen.append(nxt)
             feed["inputs_embeds"] = np.concatenate([feed["inputs_embeds"], two.embed(nxt)], axis=1)
-            feed["attention_mask"] = np.concatenate([feed["attention_mask"], np.ones_like(nxt)], axis=1)
+            feed["attention_mask"] = np.concatenate(
+                [feed["attention_mask"], np.ones_like(nxt)], axis=1
+            )
         assert first is not None
         return Outputs(arrays=first, tokens=np.concatenate(chosen, axis=1))
 
@@ -331,16 +371,24 @@ class MultimodalSkill(Skill):
         if t == "zero-shot-image-classification":
             return {"logits_per_image": (batch, int(task.inputs.get("labels", LABELS)))}
         if t == "zero-shot-object-detection":
-            return {"logits": (batch, None, int(task.inputs.get("labels", LABELS))), "pred_boxes": (batch, None, 4)}
+            return {
+                "logits": (batch, None, int(task.inputs.get("labels", LABELS))),
+                "pred_boxes": (batch, None, 4),
+            }
         if t in GENERATIVE:
-            return {"logits": (batch, None, text_config(built).vocab_size), "tokens": (batch, self.new_tokens(task))}
+            return {
+                "logits": (batch, None, text_config(built).vocab_size),
+                "tokens": (batch, self.new_tokens(task)),
+            }
         if t == "visual-question-answering":
             return {"logits": (batch, cfg.num_labels)}
         if t == "document-question-answering":  # LayoutLMv3 scores text and image positions
             return {"start_logits": (batch, None), "end_logits": (batch, None)}
         return {"last_hidden_state": (batch, ANY)}
 
-    def check(self, outputs: Outputs, built: Any, task: TaskSpec, batch: int, inputs: Arrays) -> None:
+    def check(
+        self, outputs: Outputs, built: Any, task: TaskSpec, batch: int, inputs: Arrays
+    ) -> None:
         check_shapes(self.expected(built, task, batch, inputs), outputs, task.task)
         for name, value in outputs.arrays.items():
             if value.dtype.kind == "f":

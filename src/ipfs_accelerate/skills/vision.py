@@ -70,9 +70,13 @@ def check_shapes(expected: dict[str, tuple], outputs: Outputs, task: str) -> Non
         assert value is not None, f"{task}: output {name!r} missing (have {sorted(outputs.arrays)})"
         actual = value.shape
         if len(shape) == 2 and shape[1] is ANY:
-            assert actual and actual[0] == shape[0], f"{task}: output {name!r} has shape {actual}, batch {shape[0]}"
+            assert actual and actual[0] == shape[0], (
+                f"{task}: output {name!r} has shape {actual}, batch {shape[0]}"
+            )
             continue
-        ok = len(actual) == len(shape) and all(e is None or e == a for e, a in zip(shape, actual, strict=True))
+        ok = len(actual) == len(shape) and all(
+            e is None or e == a for e, a in zip(shape, actual, strict=True)
+        )
         assert ok, f"{task}: output {name!r} has shape {tuple(actual)}, expected {shape}"
 
 
@@ -82,7 +86,10 @@ class VisionSkill(Skill):
         if task.task == "mask-generation":
             # one prompt point per image, inside the (resized) picture, different per image
             h, w = image_size(built, task)
-            pts = [[[[(0.3 + 0.4 * i / max(1, batch)) * w, (0.6 - 0.2 * i / max(1, batch)) * h]]] for i in range(batch)]
+            pts = [
+                [[[(0.3 + 0.4 * i / max(1, batch)) * w, (0.6 - 0.2 * i / max(1, batch)) * h]]]
+                for i in range(batch)
+            ]
             cand["input_points"] = np.asarray(pts, dtype=np.float32)
         return accepted(built.model, cand)
 
@@ -94,15 +101,22 @@ class VisionSkill(Skill):
         if t == "image-feature-extraction":
             return {"last_hidden_state": (batch, ANY)}
         if t == "object-detection":
-            queries = getattr(cfg, "num_queries", None) or getattr(cfg, "num_detection_tokens", None)
-            return {"logits": (batch, queries, cfg.num_labels + 1), "pred_boxes": (batch, queries, 4)}
+            queries = getattr(cfg, "num_queries", None) or getattr(
+                cfg, "num_detection_tokens", None
+            )
+            return {
+                "logits": (batch, queries, cfg.num_labels + 1),
+                "pred_boxes": (batch, queries, 4),
+            }
         if t == "semantic-segmentation":
             return {"logits": (batch, cfg.num_labels, None, None)}
         if t == "mask-generation":
             return {"iou_scores": (batch, 1, None), "pred_masks": (batch, 1, None, None, None)}
         return {}
 
-    def check(self, outputs: Outputs, built: Any, task: TaskSpec, batch: int, inputs: Arrays) -> None:
+    def check(
+        self, outputs: Outputs, built: Any, task: TaskSpec, batch: int, inputs: Arrays
+    ) -> None:
         check_shapes(self.expected(built, task, batch, inputs), outputs, task.task)
         for name, value in outputs.arrays.items():
             if value.dtype.kind == "f":

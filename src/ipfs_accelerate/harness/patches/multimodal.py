@@ -15,8 +15,8 @@ def llava_one_feature_tensor(model: Any, config: Any) -> Any:
     graph was baked to the example's batch of 2 (observed: OpenVINO logits of shape (0, 0, vocab)
     for one image). Here the projector returns (1, images*tokens, dim): the list has one item, the
     concatenation is the same (images*tokens, dim) tensor, and the scatter gets identical values.
-    The returned ``image_outputs.pooler_output`` is reshaped back to (images, tokens, dim), so it
-    is one batch-leading output instead of a list whose length is the batch size.
+    The returned ``image_outputs.pooler_output`` is a one-item list holding that tensor (one output
+    at any batch size; ``generate`` can feed it back as it does the stock list).
     """
     projector = model.model.multi_modal_projector
     project = projector.forward
@@ -27,19 +27,6 @@ def llava_one_feature_tensor(model: Any, config: Any) -> Any:
         return out.reshape(1, -1, out.shape[-1])
 
     projector.forward = one_tensor
-    forward = model.forward
-
-    @functools.wraps(forward)
-    def patched(*args: Any, **kwargs: Any) -> Any:
-        out = forward(*args, **kwargs)
-        image_outputs = getattr(out, "image_outputs", None)
-        if image_outputs is not None and image_outputs.get("pooler_output") is not None:
-            (features,) = image_outputs["pooler_output"]
-            images = image_outputs["last_hidden_state"].shape[0]
-            image_outputs.pooler_output = features.reshape(images, -1, features.shape[-1])
-        return out
-
-    model.forward = patched
     return model
 
 
