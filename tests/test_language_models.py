@@ -212,3 +212,44 @@ def test_patch_keeps_cpu_outputs(model: str, lengths: tuple[int, ...]) -> None:
             a, b = plain.model(input_ids=ids).logits, patched.model(input_ids=ids).logits
         torch.testing.assert_close(b, a, atol=2e-5, rtol=1e-5)
         assert float(a.std()) > 0.1
+
+
+@pytest.mark.parametrize("seq2seq", [False, True])
+def test_logits_rules_equal_transformers_processors(seq2seq: bool) -> None:
+    """Every rule the greedy loop applies, step by step, against transformers' own processors,
+    on sequences built to repeat n-grams (so the bans really trigger)."""
+    from types import SimpleNamespace
+
+    from transformers import GenerationConfig
+    from transformers.generation import logits_process as lp
+
+    from ipfs_accelerate.skills.generation import LogitsRules
+
+    vocab, n_new, eos = 12, 6, 2
+    gen = GenerationConfig(
+        eos_token_id=eos, forced_eos_token_id=3, forced_bos_token_id=5 if seq2seq else None, no_repeat_ngram_size=2,
+        encoder_no_repeat_ngram_size=2 if seq2seq else 0,
+    )
+    built = SimpleNamespace(model=SimpleNamespace(generation_config=gen), config=SimpleNamespace(eos_token_id=eos))
+    enc = np.array([[7, 8, 7, 8, 9], [4, 4, 4, 6, 6]])
+    seq = np.array([[1], [1]]) if seq2seq else np.array([[7, 8, 7], [6, 6, 4]])
+    inputs = {"input_ids": enc, "decoder_input_ids": seq} if seq2seq else {"input_ids": seq}
+    rules = LogitsRules(built, inputs, n_new)
+    procs = [lp.NoRepeatNGramLogitsProcessor(2), lp.MinNewTokensLengthLogitsProcessor(seq.shape[1], n_new, eos)]
+    if seq2seq:
+        procs += [lp.EncoderNoRepeatNGramLogitsProcessor(2, torch.from_numpy(enc)), lp.ForcedBOSTokenLogitsProcessor(5)]
+    procs.append(lp.ForcedEOSTokenLogitsProcessor(seq.shape[1] + n_new, 3))
+    rng = np.random.default_rng(0)
+    banned_seen = 0
+    for step in range(n_new):
+        raw = rng.normal(size=(2, vocab))
+        raw[:, 8] += 3.0  # make 8 (and so repeats) attractive
+        ours = rules(raw.copy(), seq, step)
+        ref = torch.from_numpy(raw.copy())
+        for proc in procs:
+            ref = proc(torch.from_numpy(seq), ref)
+        np.testing.assert_array_equal(ours, ref.numpy())
+        if 0 < step < n_new - 1:  # not a forced step: any -inf besides EOS is an n-gram ban
+            banned_seen += int(np.isinf(np.delete(ours, eos, axis=1)).sum())
+        seq = np.concatenate([seq, ours.argmax(-1)[:, None]], axis=1)
+    assert banned_seen >= 2, "n-gram bans never triggered"
