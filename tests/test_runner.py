@@ -116,12 +116,13 @@ def test_impl_type_real_with_a_real_endpoint_runs_it(suite, log, tmp_path, monke
 
 def test_workers_spreads_files_over_processes(suite, log, tmp_path):
     assert run(suite, "--type", "model", "--hardware", "cpu", "--impl-type", "mock", "--workers", "2", out=tmp_path / "w2") == 0
-    assert len({e["pid"] for e in executions(log)}) == 2
     r = latest(tmp_path / "w2")
-    assert r.options.workers == 2 and len({t.worker for t in r.tests}) == 2
+    assert r.options.workers == 2 and len(r.workers) == 2 and len({w.pid for w in r.workers}) == 2
+    pids = {e["pid"] for e in executions(log)}
+    assert pids <= {w.pid for w in r.workers} and len({t.worker for t in r.tests}) == len(pids)  # whoever was ready took work
     log.unlink()
     assert run(suite, "--type", "model", "--hardware", "cpu", "--impl-type", "mock", "--workers", "1", out=tmp_path / "w1") == 0
-    assert len({e["pid"] for e in executions(log)}) == 1
+    assert len({e["pid"] for e in executions(log)}) == 1 and len(latest(tmp_path / "w1").workers) == 1
 
 
 def test_keyword_passes_through(suite, log, tmp_path):
@@ -280,3 +281,46 @@ def test_progress_is_rich_on_a_tty_and_plain_otherwise():
         rich_bar.close()
     assert type(progress.make(3, verbose=False, stream=io.StringIO())) is progress.Progress
     assert type(progress.make(3, verbose=False, plain=True, stream=TTY())) is progress.Progress
+
+
+def test_recycle_replaces_workers_after_n_files(suite, log, tmp_path):
+    args = ("--type", "model", "--models", "bert", "gpt2", "t5", "--hardware", "cpu", "--impl-type", "mock")
+    assert run(suite, *args, "--recycle", "1", out=tmp_path / "r1") == 0
+    assert len({e["pid"] for e in executions(log)}) == 3  # one worker per file
+    assert [w.end for w in latest(tmp_path / "r1").workers].count("recycled") >= 2
+    log.unlink()
+    assert run(suite, *args, out=tmp_path / "r25") == 0
+    assert len({e["pid"] for e in executions(log)}) == 1
+
+
+def test_threads_pin_every_runtime_in_the_workers(tmp_path, monkeypatch):
+    suite = tmp_path / "t"
+    write(suite / "test_env.py", """
+        import os
+        def test_env():
+            assert os.environ["OMP_NUM_THREADS"] == os.environ["IPFS_ACCEL_THREADS"] == os.environ["EXPECT_THREADS"]
+            assert os.environ["HF_HUB_OFFLINE"] == "1"
+    """)
+    for n in ("1", "3"):
+        monkeypatch.setenv("EXPECT_THREADS", n)
+        extra = () if n == "1" else ("--threads", n)
+        assert run(suite, str(suite / "test_env.py"), *extra, out=tmp_path / f"o{n}") == 0
+
+
+def test_benchmark_flag_reaches_the_tests(suite, log, tmp_path):
+    args = ("--type", "model", "--models", "bert", "--hardware", "cpu", "--impl-type", "mock", "-k", "infer")
+    assert run(suite, *args, out=tmp_path / "plain") == 0
+    assert run(suite, *args, "--benchmark", out=tmp_path / "bench") == 0
+    assert [e["benchmark"] for e in executions(log)] == [False, True]
+    assert latest(tmp_path / "bench").selection.benchmark is True
+
+
+def test_run_id_names_the_folder_and_resume_takes_it(suite, log, tmp_path, capsys):
+    args = ("--type", "api", "--apis", "ollama", "--impl-type", "mock")
+    assert run(suite, *args, "--run-id", "nightly-1", out=tmp_path / "o") == 0
+    assert run(suite, *args, "--run-id", "nightly-2", out=tmp_path / "o") == 0
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["nightly-1", "nightly-2"]
+    capsys.readouterr()
+    assert run(suite, "--resume", "nightly-1", out=tmp_path / "o") == 0
+    assert "resuming run nightly-1" in capsys.readouterr().out
+    assert len(executions(log)) == 2  # both already complete: nothing re-ran

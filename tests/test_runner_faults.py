@@ -89,6 +89,22 @@ def test_fault_drill_records_every_result(tmp_path):
     assert r.state == "complete" and r.not_run == 0
 
 
+def test_module_crashing_on_import_is_recorded_and_the_rest_runs(tmp_path):
+    """Workers collect the test list; a module that segfaults on import kills them all, so a
+    collector per file names the culprit and the workers restart without it."""
+    suite = tmp_path / "suite"
+    write(suite / "test_bad_import.py", """
+        import ctypes
+        ctypes.string_at(0)
+        def test_never(): pass
+    """)
+    write(suite / "test_fine.py", "def test_a(): pass\ndef test_b(): pass\n")
+    assert run(suite, str(suite / "test_bad_import.py"), str(suite / "test_fine.py"), "--workers", "2", out=tmp_path / "out") == 1
+    st = {t.nodeid: (t.status, t.reason) for t in latest(tmp_path / "out").tests}
+    assert st["test_fine.py::test_a"][0] == "passed" and st["test_fine.py::test_b"][0] == "passed"
+    assert st["test_bad_import.py"][0] == "crashed" and "collection crashed" in st["test_bad_import.py"][1]
+
+
 def test_unit_whose_tests_keep_crashing_is_cut_short(tmp_path):
     """A model whose memoised build segfaults would kill every test of its case: after two in a
     row the rest of that (file, hardware) unit is recorded as not run instead of crashing 6 times."""

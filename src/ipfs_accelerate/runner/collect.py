@@ -60,6 +60,14 @@ def _class_str(item: pytest.Item, name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _impl(params: dict[str, Any]) -> str:
+    """'real' or 'mock': the plugin's `impl_type` parameter, else any parameter whose value is
+    'mock'/'real' (the API kit's `target` fixture), else mock (a local fake or tiny weights)."""
+    if "impl_type" in params:
+        return str(params["impl_type"])
+    return next((v for v in params.values() if isinstance(v, str) and v in ("mock", "real")), "mock")
+
+
 def describe(item: pytest.Item) -> Item:
     params = getattr(getattr(item, "callspec", None), "params", {}) or {}
     model = _marker_arg(item, "model") or _class_str(item, "model")
@@ -85,7 +93,7 @@ def describe(item: pytest.Item) -> Item:
         category=category,
         task=_marker_arg(item, "task") or _class_str(item, "task"),
         hardware=str(hardware) if hardware else None,
-        impl=str(params.get("impl_type", "mock")),
+        impl=_impl(params),
     )
 
 

@@ -46,6 +46,10 @@ VERSION_PACKAGES = ("ipfs-accelerate", "torch", "transformers", "openvino", "tok
 FLUSH_EVERY_S = 5.0
 
 
+class RunFailure(Exception):
+    """The run could not proceed (workers cannot start): exit code 1."""
+
+
 @dataclass
 class RunOptions:
     """Everything `ipfs-accelerate run` accepts, after argparse."""
@@ -246,6 +250,9 @@ class Runner:
         except UsageError as exc:
             print(f"error: {exc}", file=self.err)
             return 2
+        except RunFailure as exc:
+            print(f"error: {exc}", file=self.err)
+            return 1
 
     def _run(self) -> int:
         o = self.opts
@@ -290,7 +297,7 @@ class Runner:
         started = time.monotonic()
         old = {s: signal.signal(s, lambda *_: pool.interrupt()) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            if not o.collect_only:
+            if sel.files and not o.collect_only:  # never a pytest without file arguments: it would collect the cwd
                 pool.start(pool.cfg.workers)  # imports overlap collection
             code = self._execute(sel, test_dir, env, shard, store, header, options, run_dir, started)
         finally:
@@ -306,10 +313,12 @@ class Runner:
     def _execute(self, sel: Selection, test_dir: Path, env: dict[str, str], shard: tuple[int, int] | None, store: RunStore | None,
                  header: RunResult | None, options: Options, run_dir: Path, started: float) -> int | None:
         o, pool = self.opts, self.pool
-        items, problems = collect(sel, test_dir, env)
+        items, problems = self._collect(sel, test_dir, env)
         if pool.interrupted:
             print("interrupted before any test ran", file=self.err)
             return EXIT_INTERRUPTED
+        wanted = {"mock": {"mock"}, "real": {"real"}, "all": {"mock", "real"}}[sel.impl_type]
+        items = [i for i in items if i.impl in wanted]  # API tests parametrised by their own fixture, too
         if shard and not o.resume:
             counts: dict[str, int] = {}
             for it in items:
@@ -386,6 +395,28 @@ class Runner:
         if final.not_run and code == 0:
             code = 1
         return code
+
+    def _collect(self, sel: Selection, test_dir: Path, env: dict[str, str]) -> tuple[list[Item], list[dict[str, Any]]]:
+        """The first worker's collection; if every worker dies collecting (a module crashes on
+        import), a collector process per file finds the culprits and the workers restart without them."""
+        if not sel.files:
+            return [], []
+        if self.opts.collect_only:
+            return collect(sel, test_dir, env)
+        ready = self.pool.wait_ready()
+        if ready is not None or self.pool.interrupted:
+            return ([Item(**i) for i in ready["items"]], ready["problems"]) if ready else ([], [])
+        items, problems = collect(sel, test_dir, env)
+        bad = {p["nodeid"].split("::", 1)[0] for p in problems if p["status"] == "crashed"}
+        if not bad:
+            raise RunFailure(f"workers fail to start: {self.pool.fatal or 'see the logs in ' + str(self.pool.cfg.log_dir)}")
+        keep = sel.model_copy(update={"files": [f for f in sel.files if f not in bad]})
+        self.pool.restart(pytest_args(keep, test_dir), self.pool.cfg.workers)
+        ready = self.pool.wait_ready()
+        if ready is None:
+            raise RunFailure(f"workers fail to start even without {', '.join(sorted(bad))}")
+        crashed = [p for p in problems if p["status"] == "crashed"]
+        return [Item(**i) for i in ready["items"]], [*ready["problems"], *crashed]
 
     def _preload(self, sel: Selection) -> list[str]:
         """Model test files get torch/transformers/OpenVINO imported before their first test."""

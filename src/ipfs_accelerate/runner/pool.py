@@ -154,6 +154,7 @@ class Pool:
         self.hardware: dict[str, Any] = {}
         self._interrupted = False
         self._generation = 0
+        self.collected: dict[str, Any] | None = None  # the first ready worker's collection
         self._closed = False
         self._asked_hardware = False
         self.fatal = ""
@@ -172,6 +173,33 @@ class Pool:
         self.cfg.log_dir.mkdir(parents=True, exist_ok=True)
         for _ in range(min(n, self.cfg.workers)):
             self._spawn()
+
+    def wait_ready(self) -> dict[str, Any] | None:
+        """Drive the workers until one has collected; its ready message (with `items` and
+        `problems`), or None when every worker died before that (a test module crashes on import)."""
+        while not self._interrupted and self.collected is None:
+            for key, _ in self.sel.select(timeout=0.05):
+                self._read(key.data)
+            now = self.clock()
+            for w in list(self.workers):
+                if w.proc.poll() is not None and w.state == "starting":
+                    self._on_exit(w)
+                elif w.state == "starting" and now - w.spawned > self.cfg.startup_timeout_s:
+                    self._kill(w, "crashed", f"worker did not start within {self.cfg.startup_timeout_s:.0f} s")
+            if self.collected is None and not any(w.state == "starting" for w in self.workers):
+                return None
+        return self.collected
+
+    def restart(self, pytest_args: list[str], n: int) -> None:
+        """New test list (collection culprits removed): stop everyone, start `n` fresh workers."""
+        for w in self.workers:
+            if w.state != "dead":
+                self._kill(w, "", "")
+        self.cfg.pytest_args = pytest_args
+        self.collected = None
+        self.startup_failures = 0
+        self.fatal = ""
+        self.start(n)
 
     def run(self, batches: list[Batch]) -> None:
         self.pending.extend(batches)
@@ -303,7 +331,9 @@ class Pool:
             self.startup_failures = 0
             if msg.get("hardware"):
                 self.hardware = msg["hardware"]
-            self.log(f"{w.name} ready in {w.stat.startup_s:.1f} s (imports {w.stat.import_s or 0:.1f} s, {msg.get('items', 0)} tests collected)")
+            if self.collected is None:
+                self.collected = msg
+            self.log(f"{w.name} ready in {w.stat.startup_s:.1f} s (imports {w.stat.import_s or 0:.1f} s, {msg.get('n_items', 0)} tests collected)")
         elif op == "start":
             w.current, w.current_start, w.offset = msg["nodeid"], self.clock(), int(msg.get("offset", 0))
         elif op == "test":

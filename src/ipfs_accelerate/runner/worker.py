@@ -18,11 +18,13 @@ import os
 import signal
 import sys
 import time
+from dataclasses import asdict
 from typing import Any
 
 import pytest
 
 from .channel import WorkerChannel
+from .collect import CollectPlugin
 
 OUTPUT_LIMIT = 6000
 
@@ -137,9 +139,10 @@ def _output(reports: list[pytest.TestReport], status: str) -> str:
 class WorkerPlugin:
     """Registered into the worker's pytest session: replaces the run loop, streams results."""
 
-    def __init__(self, chan: WorkerChannel, info: dict[str, Any]) -> None:
+    def __init__(self, chan: WorkerChannel, info: dict[str, Any], collector: CollectPlugin) -> None:
         self.chan = chan
         self.info = info
+        self.collector = collector
         self.items: dict[str, pytest.Item] = {}
         self.reports: dict[str, list[pytest.TestReport]] = {}
         self.collect_start = time.perf_counter()
@@ -149,8 +152,10 @@ class WorkerPlugin:
         self.items = {item.nodeid: item for item in session.items}
         gc.collect()
         gc.freeze()  # imports + collection are permanent: later collections skip them (~ms, not ~100s of ms)
-        self.chan.send({**self.info, "op": "ready", "items": len(self.items),
-                        "collect_s": time.perf_counter() - self.collect_start})
+        # the runner takes its test list from the first worker ready: no separate collection process
+        found = self.collector.result
+        self.chan.send({**self.info, "op": "ready", "n_items": len(self.items), "collect_s": time.perf_counter() - self.collect_start,
+                        "items": [asdict(i) for i in found.items], "problems": found.problems})
         while True:
             cmd = self.chan.recv()
             if cmd is None or cmd.get("op") == "stop":
@@ -249,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
             info["hardware"] = detect().to_dict() if "torch" in groups else {"cpu": asdict(probe_cpu())}
         except Exception as exc:  # detection must never stop a run
             info["hardware"] = {"error": f"{type(exc).__name__}: {exc}"}
-    rc = pytest.main(pytest_args, plugins=[WorkerPlugin(chan, info)])
+    collector = CollectPlugin()
+    rc = pytest.main(pytest_args, plugins=[collector, WorkerPlugin(chan, info, collector)])
     chan.send({"op": "exit", "rc": int(rc)})
     return 0
 
