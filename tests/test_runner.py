@@ -324,3 +324,30 @@ def test_run_id_names_the_folder_and_resume_takes_it(suite, log, tmp_path, capsy
     assert run(suite, "--resume", "nightly-1", out=tmp_path / "o") == 0
     assert "resuming run nightly-1" in capsys.readouterr().out
     assert len(executions(log)) == 2  # both already complete: nothing re-ran
+
+
+def test_impl_type_filters_api_tests_with_their_own_mock_real_fixture(tmp_path, log):
+    """The API kit parametrises its own `target` fixture over mock/real; --impl-type selects by it."""
+    suite = tmp_path / "t"
+    write(suite / "apis" / "test_ollama.py", """
+        import json, os
+        import pytest
+        pytestmark = [pytest.mark.api("ollama")]
+
+        class TestAPI_ollama:
+            @pytest.fixture(params=["mock", "real"])
+            def target(self, request):
+                return request.param
+            def test_chat(self, target):
+                with open(os.environ["RUNNER_SUITE_LOG"], "a") as fh:
+                    fh.write(json.dumps({"api": "ollama", "impl": target}) + "\\n")
+            def test_fault_injection(self):  # needs the fake: mock only
+                pass
+    """)
+    assert run(suite, "--type", "api", "--impl-type", "mock", out=tmp_path / "m") == 0
+    assert [e["impl"] for e in executions(log)] == ["mock"]
+    assert {t.nodeid.split("::")[-1]: t.impl for t in latest(tmp_path / "m").tests} == {"test_chat[mock]": "mock", "test_fault_injection": "mock"}
+    log.unlink()
+    assert run(suite, "--type", "api", "--impl-type", "real", out=tmp_path / "r") == 0
+    assert [e["impl"] for e in executions(log)] == ["real"]
+    assert [t.nodeid.split("::")[-1] for t in latest(tmp_path / "r").tests] == ["test_chat[real]"]
