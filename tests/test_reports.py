@@ -96,7 +96,7 @@ def test_markdown_matrix_reasons_and_sections(run):
     assert "| ollama | ✅ | ⏭ | 2 | real: set OLLAMA_HOST |" in md and "| claude | ❌ |" in md
     assert "### language — 2 models, 3/4 cases passed" in md and "### vision — 1 models, 0/2 cases passed" in md
     assert "| bert | 4.00 | 2.00 | 2.00× |" in md and "geometric mean (1 models)" in md
-    assert "| bert | openvino | 16 | 10.00 | 11.00 | 13.00 | 1600.0 | 420 |" in md
+    assert "| bert | mock | openvino | 16 | 10.00 | 11.00 | 13.00 | 1600.0 | 420 |" in md
     assert "| bert | 2.00× | 2.00× | 3.00× |" in md  # per-batch speed-up
     slow = md.split("## Slowest tests")[1]
     assert slow.index("test_init[openvino]") < slow.index("test_init[cpu]")

@@ -107,18 +107,24 @@ def _matrix_section(lines: list[str], run: RunResult, impl: str, title: str, not
     if impl == "mock" or not any(t.impl == "mock" and t.kind == "model" for t in run.tests):
         lines += ["", "Legend: ✅ passed · ❌ failed/error/crashed/timeout/unexpected pass · ⏭ skipped · 🔶 expected failure (known incompatibility) · – no test recorded"]
     lines.append("")
-    groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    # one line per (status, reason, set of hardware): "⏭ cuda skipped — 70 models: CUDA unavailable"
+    per_model: dict[tuple[str, str], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for m, cells in rows.items():
         for h in hws:
             st, reason = cells[h]
             if st not in ("passed", "not-run"):
-                groups[(st, h, _esc(reason.splitlines()[0] if reason else "", 220))].append(m)
+                first = (reason.splitlines()[0] if reason else "").replace(f"'{m}'", "'<model>'")  # merge per-model wording
+                per_model[(st, _esc(first, 220))][m].append(h)
+    groups: dict[tuple[str, str, tuple[str, ...]], list[str]] = defaultdict(list)
+    for (st, reason), models in per_model.items():
+        for m, hw in models.items():
+            groups[(st, reason, tuple(hw))].append(m)
     if groups:
         lines += ["### Reasons", ""]
         order = {s: i for i, s in enumerate(SEVERITY)}
-        for (st, h, reason), models in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 0), kv[0][1], kv[0][2])):
+        for (st, reason, hw), models in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 0), kv[0][2], kv[0][1])):
             who = ", ".join(models) if len(models) <= 8 else f"{len(models)} models ({', '.join(models[:5])}, …)"
-            lines.append(f"- {ICON[st]} **{h}** {st} — {who}: {reason or '(no reason recorded)'}")
+            lines.append(f"- {ICON[st]} **{', '.join(hw)}** {st} — {who}: {reason or '(no reason recorded)'}")
         lines.append("")
 
 
@@ -264,11 +270,11 @@ def render(run: RunResult) -> str:
     bench = [(t, c) for t, c in all_cases if c.metrics.batch_latency]
     if bench:
         lines += ["## Benchmark", "", "More warm-up and repetitions; batch sizes as listed. Throughput = batch / p50.", "",
-                  "| model | hardware | batch | p50 ms | p90 ms | p99 ms | throughput /s | peak RSS MB |", "|---|---|---|---|---|---|---|---|"]
-        for _t, c in sorted(bench, key=lambda tc: (tc[1].model, tc[0].impl, tc[1].hardware)):
+                  "| model | impl | hardware | batch | p50 ms | p90 ms | p99 ms | throughput /s | peak RSS MB |", "|---|---|---|---|---|---|---|---|---|"]
+        for t, c in sorted(bench, key=lambda tc: (tc[1].model, tc[0].impl, tc[1].hardware)):
             for bs, lat in sorted(c.metrics.batch_latency.items(), key=lambda kv: int(kv[0])):
                 thr = c.metrics.throughput_per_s.get(bs)
-                lines.append(f"| {c.model} | {c.hardware} | {bs} | {_fmt(lat.p50_ms)} | {_fmt(lat.p90_ms)} | {_fmt(lat.p99_ms)} | "
+                lines.append(f"| {c.model} | {t.impl} | {c.hardware} | {bs} | {_fmt(lat.p50_ms)} | {_fmt(lat.p90_ms)} | {_fmt(lat.p99_ms)} | "
                              f"{_fmt(thr, 1)} | {_fmt(c.metrics.peak_rss_mb, 0)} |")
         lines.append("")
         per_batch: list[str] = []
