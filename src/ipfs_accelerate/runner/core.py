@@ -373,6 +373,7 @@ class Runner:
         self.progress = progress_mod.make(len(todo), o.verbose, o.plain, self.out)
         if not pool.interrupted:
             pool.run(batches)
+        self.progress.close()  # the bar ends before the summary prints
         if pool.fatal:
             for b in pool.pending:
                 for nid in b.ids:

@@ -82,10 +82,13 @@ class RichProgress(Progress):
             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console, transient=False,
         )
         self.task = self.bar.add_task("tests", total=total, tally="")
+        self.closed = False
         self.bar.start()
 
     def close(self) -> None:
-        self.bar.stop()
+        if not self.closed:
+            self.closed = True
+            self.bar.stop()
 
     def _line(self, text: str) -> None:
         self.console.print(text, markup=False, highlight=False)
