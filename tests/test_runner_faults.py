@@ -105,6 +105,27 @@ def test_module_crashing_on_import_is_recorded_and_the_rest_runs(tmp_path):
     assert st["test_bad_import.py"][0] == "crashed" and "collection crashed" in st["test_bad_import.py"][1]
 
 
+def test_hang_outside_any_test_is_caught_and_not_retried_forever(tmp_path):
+    suite = tmp_path / "suite"
+    write(suite / "conftest.py", """
+        import time
+        import pytest
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_runtest_logstart(nodeid, location):
+            if nodeid.endswith("test_c"):
+                time.sleep(600)  # before the runner hears that test_c started
+    """)
+    write(suite / "test_between.py", "def test_a(): pass\ndef test_b(): pass\ndef test_c(): pass\n")
+    write(suite / "test_other.py", "def test_x(): pass\n")
+    rc = run(suite, str(suite / "test_between.py"), str(suite / "test_other.py"), "--timeout", "3", out=tmp_path / "out")
+    assert rc == 1
+    st = {t.nodeid: (t.status, t.reason) for t in latest(tmp_path / "out").tests}
+    assert st["test_between.py::test_a"][0] == st["test_between.py::test_b"][0] == st["test_other.py::test_x"][0] == "passed"
+    assert st["test_between.py::test_c"][0] == "error" and "outside any test" in st["test_between.py::test_c"][1]
+    assert "hung for 3 s between tests" in st["test_between.py::test_c"][1]
+
+
 def test_unit_whose_tests_keep_crashing_is_cut_short(tmp_path):
     """A model whose memoised build segfaults would kill every test of its case: after two in a
     row the rest of that (file, hardware) unit is recorded as not run instead of crashing 6 times."""

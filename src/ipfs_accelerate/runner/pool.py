@@ -48,6 +48,7 @@ class Batch:
     file: str
     ids: list[str]
     est_s: float = 0.0
+    blind_deaths: int = 0  # worker deaths outside any test: retried, but not forever
 
 
 @dataclass
@@ -298,6 +299,7 @@ class Pool:
             batch = self.pending.popleft()
             w.batch, w.done, w.batch_ran, w.state = batch, set(), False, "busy"
             w.batch_start, w.batch_tests_s = self.clock(), 0.0
+            w.current, w.current_start = None, w.batch_start
             self._send(w, {"op": "run", "ids": batch.ids})
 
     def _stop(self, w: _Worker, why: str) -> None:
@@ -338,7 +340,7 @@ class Pool:
             w.current, w.current_start, w.offset = msg["nodeid"], self.clock(), int(msg.get("offset", 0))
         elif op == "test":
             nodeid = msg["nodeid"]
-            w.current = None
+            w.current, w.current_start = None, self.clock()
             w.done.add(nodeid)
             w.stat.tests += 1
             w.batch_tests_s += float(msg.get("duration_s") or 0.0)
@@ -364,6 +366,9 @@ class Pool:
     def _watch(self, w: _Worker, now: float) -> None:
         if w.current and now - w.current_start > self.cfg.timeout_s:
             self._kill(w, "timeout", f"timeout: still running after {self.cfg.timeout_s:g} s (per-test limit)", dump=True)
+            return
+        if not w.current and now - w.current_start > self.cfg.timeout_s:  # stuck outside any test (batch clean-up)
+            self._kill(w, "timeout", f"worker hung for {self.cfg.timeout_s:g} s between tests", dump=True)
             return
         if now - w.last_mem < self.cfg.memory_poll_s:
             return
@@ -436,10 +441,13 @@ class Pool:
             self.unit_deaths[unit] = self.unit_deaths.get(unit, 0) + 1
             self.log(f"{w.name} {status} in {culprit}: {reason}; replacing it")
         else:
-            unit = self.unit_of(remaining[0]) if remaining else ""
-            if unit:
-                self.unit_deaths[unit] = self.unit_deaths.get(unit, 0) + 1
+            batch.blind_deaths += 1
             self.log(f"{w.name} died between tests ({reason}); replacing it")
+            if batch.blind_deaths >= MAX_UNIT_DEATHS:
+                for nodeid in remaining:
+                    self.on_test({"nodeid": nodeid, "status": "error", "duration_s": 0.0, "output": tail(w.log_path),
+                                  "reason": f"not run: its worker died {batch.blind_deaths} times outside any test in {batch.file} (last: {reason})"}, w.name)
+                return
         requeue = []
         for nodeid in remaining:
             u = self.unit_of(nodeid)
@@ -449,7 +457,7 @@ class Pool:
             else:
                 requeue.append(nodeid)
         if requeue:
-            self.pending.appendleft(Batch(batch.file, requeue, batch.est_s))
+            self.pending.appendleft(Batch(batch.file, requeue, batch.est_s, batch.blind_deaths))
 
     def _shutdown(self) -> None:
         for w in self.workers:
