@@ -202,14 +202,16 @@ class TwoPart:
         model = self.built.model
         cfg = model.config
         feats = next(iter(vision({"pixel_values": self._tiles(raw)}).values()))
-        device = model.get_input_embeddings().weight.device
+        newline = model.model.image_newline  # its device/dtype: where the glue runs (cuda, fp16)
         with torch.inference_mode():
             per_image = torch.split(
-                torch.from_numpy(feats).to(device), self._counts(raw["image_sizes"]), dim=0
+                torch.from_numpy(feats).to(newline.device, newline.dtype),
+                self._counts(raw["image_sizes"]),
+                dim=0,
             )
             packed, _ = model.model.pack_image_features(
                 per_image,
-                torch.from_numpy(raw["image_sizes"]).to(device),
+                torch.from_numpy(raw["image_sizes"]).to(newline.device),
                 vision_feature_select_strategy=cfg.vision_feature_select_strategy,
                 image_newline=model.model.image_newline,
             )
@@ -303,7 +305,7 @@ class MultimodalSkill(Skill):
             return {}
         ids = label_ids(built, task)
         if task.task == "zero-shot-object-detection":  # OWL-ViT: queries per image, flattened
-            ids = np.tile(ids, (len(next(iter(inputs.values()))), 1))
+            ids = np.tile(ids, (inputs["pixel_values"].shape[0], 1))
         return accepted(built.model, {"input_ids": ids, "attention_mask": np.ones_like(ids)})
 
     def example(self, built: Any, task: TaskSpec) -> Arrays:
