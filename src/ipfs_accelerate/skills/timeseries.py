@@ -23,7 +23,10 @@ from ..hardware.backends import Arrays
 from ..registry import TaskSpec
 from .base import Skill, accepted
 
-PATCH_HEADS = ("PatchTSMixerForPrediction", "PatchTSTForPrediction")
+
+def is_patch_model(cfg: Any) -> bool:
+    """Patch models read a (batch, context, channels) window; the others add lags and covariates."""
+    return not hasattr(cfg, "lags_sequence")
 
 
 def series(length: int, index: int = 0, channels: int = 1) -> np.ndarray:
@@ -53,7 +56,7 @@ def time_features(start: int, length: int, count: int) -> np.ndarray:
 class TimeSeriesSkill(Skill):
     def inputs(self, built: Any, task: TaskSpec, batch: int) -> Arrays:
         cfg = built.config
-        if task.head in PATCH_HEADS:
+        if is_patch_model(cfg):
             rows = [series(cfg.context_length, i, cfg.num_input_channels) for i in range(batch)]
             past = np.stack(rows)
             return accepted(built.model, {"past_values": past, "past_observed_mask": np.ones_like(past)})
@@ -76,7 +79,9 @@ class TimeSeriesSkill(Skill):
 
     def expected(self, built: Any, task: TaskSpec, batch: int, inputs: Arrays) -> dict[str, tuple]:
         cfg = built.config
-        if task.head in PATCH_HEADS:
+        if task.task == "feature-extraction":
+            return {"last_hidden_state": (batch,) + (None,) * (inputs["past_values"].ndim if is_patch_model(cfg) else 2)}
+        if is_patch_model(cfg):
             return {"prediction_outputs": (batch, cfg.prediction_length, cfg.num_input_channels)}
         # encoder-decoders: one distribution parameter tensor per horizon step (input_size 1)
         return {"params.0": (batch, cfg.prediction_length), "loc": (batch, 1), "scale": (batch, 1)}
