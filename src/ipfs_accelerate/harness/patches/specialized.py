@@ -93,7 +93,55 @@ def zoedepth_reassemble_by_chunks(model: Any, config: Any) -> Any:
     return model
 
 
+def _complex_as_real_mode() -> Any:
+    """A TorchFunctionMode computing complex ``conj`` and ``mul`` with real ops via view_as_real."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    conj_funcs = (torch.conj, torch.Tensor.conj)
+    mul_funcs = (torch.mul, torch.Tensor.mul, torch.Tensor.__mul__)
+
+    class ComplexAsReal(TorchFunctionMode):
+        def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
+            kwargs = kwargs or {}
+            if func in conj_funcs and args[0].is_complex():
+                re, im = torch.view_as_real(args[0]).unbind(-1)
+                return torch.view_as_complex(torch.stack([re, -im], dim=-1))
+            if func in mul_funcs and len(args) == 2 and all(isinstance(a, torch.Tensor) and a.is_complex() for a in args):
+                a, b = torch.view_as_real(args[0]).unbind(-1)
+                c, d = torch.view_as_real(args[1]).unbind(-1)
+                return torch.view_as_complex(torch.stack([a * c - b * d, a * d + b * c], dim=-1))
+            return func(*args, **kwargs)
+
+    return ComplexAsReal
+
+
+def autoformer_complex_as_real(model: Any, config: Any) -> Any:
+    """Autoformer's auto-correlation is ``irfft(rfft(q) * conj(rfft(k)))``; OpenVINO's PyTorch
+    frontend converts rfft/irfft but not complex ``conj``/``mul``. Inside each attention module,
+    compute those two with real arithmetic on ``view_as_real`` parts (the same formulas torch
+    uses: CPU outputs are bitwise identical, which the tests check)."""
+    mode = _complex_as_real_mode()
+    patched = 0
+    for module in model.modules():
+        if type(module).__name__ != "AutoformerAttention":
+            continue
+        original = module.forward
+
+        @functools.wraps(original)
+        def forward(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with mode():
+                return _original(*args, **kwargs)
+
+        module.forward = forward
+        patched += 1
+    if not patched:
+        raise ValueError(f"autoformer_complex_as_real: no AutoformerAttention in {type(model).__name__}")
+    return model
+
+
 PATCHES: dict = {
+    "autoformer_complex_as_real": autoformer_complex_as_real,
     "zoedepth_reassemble_by_chunks": zoedepth_reassemble_by_chunks,
     "positive_dim_unfold": positive_dim_unfold,
     "forecast_without_training_loss": forecast_without_training_loss,
