@@ -100,12 +100,20 @@ def main(argv: list[str] | None = None) -> int:
     diff = sorted(k for k in st1.keys() | st2.keys() if st1.get(k) != st2.get(k))
     o1, o2 = overhead(d1), overhead(d2)
     speedup = w1 / w2
+    # the serial part: until the first worker has imported and collected, nothing can run in parallel
+    s1 = min(w["startup_s"] for w in d1["workers"] if w.get("startup_s") is not None)
+    s2 = min(w["startup_s"] for w in d2["workers"] if w.get("startup_s") is not None)
+    phase = (d1["wall_s"] - s1) / max(d2["wall_s"] - s2, 1e-9)
+    bound = (s1 + (d1["wall_s"] - s1)) / (s1 + (d1["wall_s"] - s1) / 2)
     summary = {
         "models": models, "hardware": args.hardware, "cpus": os.cpu_count(), "wall_1_worker_s": w1, "wall_2_workers_s": w2,
-        "speedup": speedup, "overhead_1": o1, "overhead_2": o2, "status_differences": diff,
+        "speedup": speedup, "serial_start_s": [s1, s2], "test_phase_speedup": phase, "amdahl_bound": bound,
+        "overhead_1": o1, "overhead_2": o2, "status_differences": diff,
         "load_avg_end": os.getloadavg()[0],
     }
     print(f"\nspeed-up 1 -> 2 workers: {speedup:.2f}x  (target >= 1.8x)")
+    print(f"serial start (first worker imported + collected): {s1:.1f} s / {s2:.1f} s; after it, the test phase sped up {phase:.2f}x; "
+          f"with that serial part the best possible on 2 cores is {bound:.2f}x")
     print(f"fixed cost per (model, backend) on a warm worker: {o1['fixed_per_unit_s'] * 1000:.0f} ms (1 worker), "
           f"{o2['fixed_per_unit_s'] * 1000:.0f} ms (2 workers)  (target <= 300 ms); per test {o1['fixed_per_test_s'] * 1000:.0f} ms")
     print(f"one-off worker start-up: {o1['worker_startup_s']:.1f} s (imports {o1['worker_imports_s']:.1f} s), "

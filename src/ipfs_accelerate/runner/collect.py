@@ -14,9 +14,10 @@ import argparse
 import json
 import sys
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pytest
+if TYPE_CHECKING:  # the runner imports this module before spawning workers: keep pytest out of it
+    import pytest
 
 
 @dataclass
@@ -123,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="ipfs_accelerate.runner.collect")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv[:split])
+    import pytest
+
     plugin = CollectPlugin()
     rc = pytest.main(["--collect-only", "-q", *argv[split + 1 :]], plugins=[plugin])
     data = {"rc": int(rc), "items": [asdict(i) for i in plugin.result.items], "problems": plugin.result.problems}

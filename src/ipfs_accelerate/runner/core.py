@@ -67,7 +67,7 @@ class RunOptions:
     workers: int | None = None
     timeout: float = 300.0
     max_memory_mb: float | None = None
-    recycle_after: int = 25
+    recycle_after: int = 50
     threads: int = 1
     verbose: bool = False
     report: Path | None = None

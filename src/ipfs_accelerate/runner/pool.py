@@ -62,7 +62,7 @@ class PoolConfig:
     env: dict[str, str]
     preload: list[str] = field(default_factory=list)
     threads: int = 1
-    recycle_after: int = 25
+    recycle_after: int = 50
     recycle_rss_mb: float = 2048.0
     startup_timeout_s: float = 300.0
     memory_poll_s: float = 0.1
@@ -85,6 +85,7 @@ class _Worker:
     done: set[str] = field(default_factory=set)
     batch_ran: bool = False
     heavy_batches: int = 0
+    retiring: bool = False  # recycled after its current batch; its successor is already importing
     current: str | None = None
     current_start: float = 0.0
     offset: int = 0
@@ -237,7 +238,7 @@ class Pool:
 
     # ---- workers -------------------------------------------------------------------------
     def _spawn_needed(self, busy: int) -> None:
-        alive = [w for w in self.workers if w.state in ("starting", "idle", "busy")]
+        alive = [w for w in self.workers if w.state in ("starting", "idle", "busy") and not w.retiring]
         want = min(self.cfg.workers, len(self.pending) + busy)
         for _ in range(want - len(alive)):
             self._spawn()
@@ -359,9 +360,11 @@ class Pool:
             w.rss_mb = float(msg.get("rss_mb") or 0.0)
             if w.batch_ran:
                 w.heavy_batches += 1
-            if w.heavy_batches >= self.cfg.recycle_after or w.rss_mb > self.cfg.recycle_rss_mb:
+            if w.retiring or w.heavy_batches >= self.cfg.recycle_after or w.rss_mb > self.cfg.recycle_rss_mb:
                 self.log(f"{w.name} recycled after {w.heavy_batches} batches (RSS {w.rss_mb:.0f} MB)")
                 self._stop(w, "recycled")
+            elif self.pending and (w.heavy_batches >= self.cfg.recycle_after - 1 or w.rss_mb > 0.85 * self.cfg.recycle_rss_mb):
+                w.retiring = True  # one more batch; _spawn_needed starts its successor now, so no one waits for imports
 
     def _watch(self, w: _Worker, now: float) -> None:
         if w.current and now - w.current_start > self.cfg.timeout_s:
@@ -466,8 +469,8 @@ class Pool:
             if w.state in ("idle", "stopping") and not self._interrupted:
                 w.stat.end = w.stat.end or "stopped"
                 self._send(w, {"op": "stop"})
-                try:
-                    w.proc.wait(timeout=10)
+                try:  # nothing is left to save in an idle worker: don't wait for torch's slow exit
+                    w.proc.wait(timeout=0.5)
                 except subprocess.TimeoutExpired:
                     pass
             if w.proc.poll() is None:
