@@ -40,12 +40,11 @@ def render(run: RunResult) -> str:
         for t in tests:
             classname, name = _names(t)
             case = ET.SubElement(suite, "testcase", classname=classname, name=name, time=f"{t.duration_s:.3f}")
-            if t.hardware:
+            values = {k: getattr(t, k) for k in ("model", "api", "category", "hardware", "impl", "worker") if getattr(t, k)}
+            if t.model or t.api:
                 props = ET.SubElement(case, "properties")
-                for key in ("model", "api", "category", "hardware", "impl", "worker"):
-                    value = getattr(t, key)
-                    if value:
-                        ET.SubElement(props, "property", name=key, value=str(value))
+                for key, value in values.items():
+                    ET.SubElement(props, "property", name=key, value=str(value))
             msg = _clean(t.reason.splitlines()[0] if t.reason else t.status)[:500]
             if t.status in ("failed", "xpassed"):
                 el = ET.SubElement(case, "failure", message=msg, type=t.status)
