@@ -97,7 +97,8 @@ def image_tokens(built: Any, task: TaskSpec, inputs: Arrays) -> int:
 def prompt(built: Any, task: TaskSpec, batch: int, n_image: int) -> np.ndarray:
     """[BOS] [IMG]*n text... (or [IMG]*n [BOS] text... with `image_first`): one row per image."""
     text = assets.token_ids(batch, int(task.inputs.get("prompt_len", 4)), tok=built.tokenizer)
-    bos = np.full((batch, 1), text_config(built).bos_token_id or assets.BOS, dtype=np.int64)
+    bos_id = text_config(built).bos_token_id
+    bos = np.full((batch, 1), assets.BOS if bos_id is None else bos_id, dtype=np.int64)
     parts = [bos, text]
     if n_image:
         img = np.full((batch, n_image), image_token_id(built, task), dtype=np.int64)
