@@ -351,3 +351,13 @@ def test_impl_type_filters_api_tests_with_their_own_mock_real_fixture(tmp_path, 
     assert run(suite, "--type", "api", "--impl-type", "real", out=tmp_path / "r") == 0
     assert [e["impl"] for e in executions(log)] == ["real"]
     assert [t.nodeid.split("::")[-1] for t in latest(tmp_path / "r").tests] == ["test_chat[real]"]
+
+
+def test_recycled_worker_successor_starts_a_file_early(suite, log, tmp_path):
+    """--recycle 2 with one worker: the successor is spawned while the old worker runs its last
+    file, so no file waits for a cold start; every file still runs exactly once."""
+    args = ("--type", "model", "--models", "bert", "gpt2", "t5", "--hardware", "cpu", "--impl-type", "mock")
+    assert run(suite, *args, "--recycle", "2", out=tmp_path / "r") == 0
+    r = latest(tmp_path / "r")
+    assert len(r.workers) == 2 and r.workers[0].end == "recycled"
+    assert Counter((e["model"], e["test"]) for e in executions(log)) == {(m, t): 1 for m in ("bert", "gpt2", "t5") for t in ("init", "infer")}
