@@ -35,6 +35,20 @@ def core():
     return ov.Core()
 
 
+@lru_cache(maxsize=1)
+def _no_telemetry() -> None:
+    """Give the converter OpenVINO's own no-op telemetry stub (what it uses when the optional
+    openvino-telemetry package is absent). The openvino wheel depends on that package, and it
+    sends a usage event per convert_model: offline each conversion waited ~10 s on it here
+    (bert: 12.5 s -> 1.8 s wall, outputs unchanged)."""
+    try:
+        from openvino.tools.ovc import convert_impl, telemetry_stub, telemetry_utils
+    except ImportError:
+        return
+    convert_impl.tm = telemetry_stub
+    telemetry_utils.tm = telemetry_stub
+
+
 def _flat_wrapper(model: Any, order: list[str]):
     import torch
 
@@ -67,6 +81,7 @@ class OpenVINOBackend(Backend):
         import openvino as ov
         import torch
 
+        _no_telemetry()
         order = forward_order(model, list(example))
         tensors = {k: torch.from_numpy(np.ascontiguousarray(example[k])) for k in order}
         failures: list[str] = []
