@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", nargs="+", default=SPEC_MODELS)
     ap.add_argument("--hardware", nargs="+", default=["cpu"])
     ap.add_argument("--out", type=Path, default=Path("test_results") / "bench")
+    ap.add_argument("--repeat", type=int, default=1, help="alternate 1- and 2-worker runs N times; keep each one's fastest (shared boxes are noisy)")
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more runner options")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -87,13 +88,15 @@ def main(argv: list[str] | None = None) -> int:
         models = generate(args.models, test_dir)
         print(f"{len(models)} models ({len(args.models) - len(models)} of the spec's not in the registry), hardware {' '.join(args.hardware)}, "
               f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", flush=True)
-        results = {}
-        for workers in (1, 2):
-            wall, data = run_once(test_dir, Path(tmp) / f"w{workers}", workers, args.hardware, args.extra)
-            results[workers] = (wall, data)
-            s = data["summary"]
-            print(f"--workers {workers}: {wall:6.1f} s wall (runner {data['wall_s']:.1f} s), exit {data['_exit']}, "
-                  + ", ".join(f"{n} {k}" for k, n in s.items() if n), flush=True)
+        results: dict[int, tuple[float, dict]] = {}
+        for i in range(args.repeat):
+            for workers in (1, 2):
+                wall, data = run_once(test_dir, Path(tmp) / f"w{workers}-{i}", workers, args.hardware, args.extra)
+                if workers not in results or wall < results[workers][0]:
+                    results[workers] = (wall, data)
+                s = data["summary"]
+                print(f"--workers {workers}: {wall:6.1f} s wall (runner {data['wall_s']:.1f} s), exit {data['_exit']}, load {os.getloadavg()[0]:.1f}, "
+                      + ", ".join(f"{n} {k}" for k, n in s.items() if n), flush=True)
     (w1, d1), (w2, d2) = results[1], results[2]
     st1 = {t["nodeid"]: t["status"] for t in d1["tests"]}
     st2 = {t["nodeid"]: t["status"] for t in d2["tests"]}
