@@ -31,7 +31,7 @@ TASK_SKILLS: dict[str, str] = {
     "image-segmentation": "vision",
     "semantic-segmentation": "vision",
     "mask-generation": "vision",
-    "depth-estimation": "vision",
+    "depth-estimation": "depth",
     "automatic-speech-recognition": "audio",
     "audio-classification": "audio",
     "audio-feature-extraction": "audio",
