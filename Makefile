@@ -14,7 +14,7 @@ run: setup
 
 ## Every test: lint, generated files in sync, framework tests, generated model + API tests via the runner
 test: setup lint generate-check
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q -n $(WORKERS) -p no:cacheprovider
 	$(PY) -m ipfs_accelerate.cli run --type all --hardware cpu openvino --workers $(WORKERS) --output-dir $(OUT)
 
 lint: setup
