@@ -9,43 +9,19 @@ for the OpenAI family (as openai-python), 60 s for Claude (anthropic SDK) and Ge
 from __future__ import annotations
 
 import asyncio
-from email.utils import formatdate
 
 import httpx
 import pytest
 
 from ipfs_accelerate.api.core import APIStatusError, FakeClock, RateLimitError
 from ipfs_accelerate.api.providers import get_provider_class
+from ipfs_accelerate.api.testing.kit._tables import BACKOFF, GIVE_UP, RETRY_AFTER_TABLE, START_WALL
 
 from ._providers import build, provider_params
 from .conftest import Script, ok
 
-BACKOFF = "backoff"
-GIVE_UP = "give up"
-START_WALL = 1_750_000_000.0  # FakeClock's wall time at the first request
-
-
-def _cap_dependent(seconds: float):
-    return lambda cap: seconds if seconds <= cap else GIVE_UP
-
-
-TABLE = [
-    ("0", {"retry-after": "0"}, BACKOFF),
-    ("1.5", {"retry-after": "1.5"}, 1.5),
-    ("121", {"retry-after": "121"}, GIVE_UP),
-    ("-1", {"retry-after": "-1"}, BACKOFF),
-    ("inf", {"retry-after": "inf"}, GIVE_UP),
-    ("nan", {"retry-after": "nan"}, BACKOFF),
-    ("http-date-past", {"retry-after": formatdate(START_WALL - 60, usegmt=True)}, BACKOFF),
-    ("http-date-future", {"retry-after": formatdate(START_WALL + 30, usegmt=True)}, 30.0),
-    ("ms-250", {"retry-after-ms": "250"}, 0.25),
-    ("ms-wins-over-seconds", {"retry-after-ms": "250", "retry-after": "9"}, 0.25),
-    ("garbage", {"retry-after": "soon, maybe"}, BACKOFF),
-    ("absent", {}, BACKOFF),
-    ("60", {"retry-after": "60"}, 60.0),
-    ("61", {"retry-after": "61"}, _cap_dependent(61.0)),
-    ("120", {"retry-after": "120"}, _cap_dependent(120.0)),
-]
+# One table for the whole project: the kit applies the same rows over real HTTP.
+TABLE = RETRY_AFTER_TABLE
 
 
 def _expected(name: str, row_expected):
