@@ -63,8 +63,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     ex.add_argument("--max-memory", type=float, default=None, metavar="MB", dest="max_memory_mb",
                     help="per-worker RSS cap; a test above it is recorded crashed (default: 80%% of RAM / workers)")
     ex.add_argument("--recycle", type=int, default=50, metavar="N", dest="recycle_after",
-                    help="replace a worker after N test files that ran something, or sooner when its RSS passes 70%% of "
-                    "--max-memory (max 2 GB); its successor starts one file early (default 50)")
+                    help="replace a worker after N test files that ran something, or sooner when its RSS passes half of "
+                    "--max-memory (at most 4 GB); its successor starts one file early (default 50)")
     ex.add_argument("--threads", type=int, default=1, metavar="N", help="torch/OpenVINO threads per worker (default 1)")
     ex.add_argument("--benchmark", action="store_true", help="more warm-up/repetitions, batch sizes 1/4/16, throughput; same report")
     ex.add_argument("--resume", nargs="?", const="latest", default=None, metavar="RUN_ID",

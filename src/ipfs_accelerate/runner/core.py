@@ -289,7 +289,7 @@ class Runner:
             PoolConfig(workers=min(workers, max(len(sel.files), 1)), timeout_s=o.timeout, max_memory_mb=max_mem,
                        pytest_args=pytest_args(sel, test_dir), cwd=Path.cwd(), log_dir=run_dir / "workers", env=env,
                        preload=self._preload(sel), threads=o.threads, recycle_after=o.recycle_after,
-                       recycle_rss_mb=min(2048.0, 0.7 * max_mem)),
+                       recycle_rss_mb=min(4096.0, 0.5 * max_mem)),
             on_test=self._on_test, unit_of=lambda nid: self.by_id[nid].unit if nid in self.by_id else nid.split("::")[0],
             log=lambda msg: self.progress.log(msg), on_batch=lambda b: self.progress.batch_done(b.file, len(b.ids)),
         )
