@@ -92,7 +92,8 @@ def test_markdown_matrix_reasons_and_sections(run):
     assert "- ⏭ **cuda** skipped — bert, gpt2, vit: CUDA not available: CPU-only torch build" in md  # grouped, not 3 lines
     assert "- ❌ **cpu** crashed — vit: worker died: SIGSEGV (signal 11)" in md
     assert "- 🔶 **openvino** xfailed — vit: known incompatibility: dynamic shapes" in md
-    assert "## Pretrained weights (`--impl-type real`)" in md and "skipped — gpt2: no pretrained checkpoint configured for '<model>'" in md
+    assert "## Pretrained weights (`--impl-type real`)" in md and "skipped on every hardware — gpt2: no pretrained checkpoint configured for '<model>'" in md
+    assert "| bert | language | ✅ | – | – |" in md  # the real row that ran
     assert "| ollama | ✅ | ⏭ | 2 | real: set OLLAMA_HOST |" in md and "| claude | ❌ |" in md
     assert "### language — 2 models, 3/4 cases passed" in md and "### vision — 1 models, 0/2 cases passed" in md
     assert "| bert | 4.00 | 2.00 | 2.00× |" in md and "geometric mean (1 models)" in md

@@ -96,12 +96,23 @@ def _matrix_section(lines: list[str], run: RunResult, impl: str, title: str, not
     hws, rows, cats = _matrix(run, impl)
     if not rows:
         return
-    if impl == "real" and all(st == "skipped" for r in rows.values() for st, _ in r.values()):
-        reasons = sorted({_esc(rs, 200) for r in rows.values() for _, rs in r.values()})
-        lines += [f"## {title}", "", f"All {len(rows)} models skipped: " + "; ".join(reasons[:5]), ""]
-        return
-    lines += [f"## {title}", "", note, "", "| model | category | " + " | ".join(hws) + " |",
-              "|---|---|" + "---|" * len(hws)]
+    if impl == "real":  # most models have no checkpoint offline: one line for those, rows for the rest
+        idle = {m: r for m, r in rows.items() if all(st in ("skipped", "not-run") for st, _ in r.values())}
+        why: dict[str, list[str]] = defaultdict(list)
+        for m, r in idle.items():
+            first = next((rs for st, rs in r.values() if st == "skipped" and rs), "")
+            why[_esc(first.splitlines()[0].replace(f"'{m}'", "'<model>'") if first else "", 200)].append(m)
+        rows = {m: r for m, r in rows.items() if m not in idle}
+        lines += [f"## {title}", ""]
+        for reason, models in sorted(why.items(), key=lambda kv: -len(kv[1])):
+            who = ", ".join(models) if len(models) <= 8 else f"{len(models)} models ({', '.join(models[:5])}, …)"
+            lines.append(f"- ⏭ skipped on every hardware — {who}: {reason or '(no reason recorded)'}")
+        lines.append("")
+        if not rows:
+            return
+        title = ""
+    lines += ([f"## {title}", ""] if title else []) + [note, "", "| model | category | " + " | ".join(hws) + " |",
+                                                         "|---|---|" + "---|" * len(hws)]
     for m, cells in rows.items():
         lines.append(f"| {m} | {cats.get(m, '')} | " + " | ".join(ICON[cells[h][0]] for h in hws) + " |")
     if impl == "mock" or not any(t.impl == "mock" and t.kind == "model" for t in run.tests):

@@ -87,7 +87,7 @@ def options_from(args: argparse.Namespace, argv: list[str] | None = None) -> Run
 
 
 def main(args: argparse.Namespace) -> int:
-    return execute(options_from(args))
+    return execute(options_from(args, ["ipfs-accelerate", *sys.argv[1:]]))
 
 
 def execute(opts: RunOptions) -> int:
