@@ -128,3 +128,33 @@ class ChildProcess:
         with contextlib.suppress(Exception):
             self._log.close()
         return proc.returncode
+
+
+def start_on_free_port(
+    make_argv: Callable[[int], Sequence[str]],
+    ready_url: Callable[[int], str],
+    *,
+    log_dir: Path,
+    name: str,
+    timeout: float,
+    attempts: int = 2,
+) -> tuple[int, ChildProcess]:
+    """Start a peer on a free port and wait until `ready_url(port)` answers.
+
+    A second attempt covers losing the free-port race; a failed child is stopped and its last
+    error (with the log tail) is raised.
+    """
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    last: PeerError | None = None
+    for _ in range(attempts):
+        port = free_port()
+        child = ChildProcess(list(make_argv(port)), log_path=log_dir / f"{name}-{port}.log", env=env)
+        child.start()
+        try:
+            wait_http_ready(ready_url(port), timeout=timeout, alive=child.alive, describe=child.tail)
+        except PeerError as exc:
+            child.stop()
+            last = exc
+            continue
+        return port, child
+    raise last or PeerError(f"{name} failed to start")

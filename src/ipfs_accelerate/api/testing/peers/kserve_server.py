@@ -21,7 +21,7 @@ from types import TracebackType
 
 import numpy as np
 
-from ._proc import ChildProcess, PeerError, free_port, wait_http_ready
+from ._proc import ChildProcess, PeerError, start_on_free_port
 
 APP = Path(__file__).with_name("_kserve_app.py")
 # Same constants as _kserve_app.py (that file cannot import us); a test pins them equal.
@@ -77,31 +77,18 @@ class KServeServer:
         if py is None:
             raise PeerError(kserve_skip_reason() or "kserve not found")
         self._tmp = tempfile.TemporaryDirectory(prefix="kserve-peer-")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        last: PeerError | None = None
-        for _attempt in range(2):
-            self.port = free_port()
-            child = ChildProcess(
-                [py, str(APP), "--port", str(self.port)],
-                log_path=Path(self._tmp.name) / f"kserve-{self.port}.log",
-                env=env,
+        try:
+            self.port, self._child = start_on_free_port(
+                lambda port: [py, str(APP), "--port", str(port)],
+                lambda port: f"http://127.0.0.1:{port}/v2/models/tiny/ready",
+                log_dir=Path(self._tmp.name),
+                name="kserve",
+                timeout=self.startup_timeout,
             )
-            child.start()
-            try:
-                wait_http_ready(
-                    f"{self.base_url}/v2/models/tiny/ready",
-                    timeout=self.startup_timeout,
-                    alive=child.alive,
-                    describe=child.tail,
-                )
-            except PeerError as exc:
-                child.stop()
-                last = exc
-                continue
-            self._child = child
-            return self
-        self.stop()
-        raise last or PeerError("kserve failed to start")
+        except PeerError:
+            self.stop()
+            raise
+        return self
 
     def log(self) -> str:
         return "" if self._child is None else self._child.tail()

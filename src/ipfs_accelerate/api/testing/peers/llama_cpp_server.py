@@ -8,14 +8,13 @@ so a client bug that our own fake servers would share cannot hide here.
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from ._proc import ChildProcess, PeerError, free_port, wait_http_ready
+from ._proc import ChildProcess, PeerError, start_on_free_port
 
 
 def llama_cpp_skip_reason(python: str | None = None) -> str | None:
@@ -116,27 +115,22 @@ class LlamaCppServer:
             log_dir = Path(self._tmp.name)
         else:
             log_dir = self.log_dir
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        last: PeerError | None = None
-        for _attempt in range(2):  # second try covers losing the free-port race
-            self.port = free_port()
-            child = ChildProcess(self._argv(), log_path=log_dir / f"llama-{self.port}.log", env=env)
-            child.start()
-            try:
-                wait_http_ready(
-                    f"{self.base_url}/models",
-                    timeout=self.startup_timeout,
-                    alive=child.alive,
-                    describe=child.tail,
-                )
-            except PeerError as exc:
-                child.stop()
-                last = exc
-                continue
-            self._child = child
-            return self
-        self._cleanup_tmp()
-        raise last or PeerError("llama-cpp server failed to start")
+        def argv(port: int) -> list[str]:
+            self.port = port
+            return self._argv()
+
+        try:
+            self.port, self._child = start_on_free_port(
+                argv,
+                lambda port: f"http://127.0.0.1:{port}/v1/models",
+                log_dir=log_dir,
+                name="llama",
+                timeout=self.startup_timeout,
+            )
+        except PeerError:
+            self._cleanup_tmp()
+            raise
+        return self
 
     @property
     def pid(self) -> int | None:
