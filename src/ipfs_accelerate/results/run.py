@@ -86,6 +86,7 @@ class Options(BaseModel):
     max_memory_mb: float
     recycle_after: int
     threads_per_worker: int = 1
+    warm_idle_s: float = 0.0  # >0: workers were forks of a warm server kept that long when idle
     argv: list[str] = Field(default_factory=list)
 
 
@@ -95,6 +96,7 @@ class WorkerStat(BaseModel):
     startup_s: float | None = None
     import_s: float | None = None
     collect_s: float | None = None
+    forked: bool = False  # from the warm server (imports inherited), not a fresh interpreter
     batches: int = 0
     tests: int = 0
     end: str = ""  # "recycled", "stopped", "crashed", "timeout", "memory", "killed"

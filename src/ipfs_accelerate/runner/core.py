@@ -69,6 +69,7 @@ class RunOptions:
     max_memory_mb: float | None = None
     recycle_after: int = 50
     threads: int = 1
+    warm: float = 0.0
     verbose: bool = False
     report: Path | None = None
     output_dir: Path = Path("test_results")
@@ -279,8 +280,15 @@ class Runner:
         env = worker_env(o.threads)
         workers = o.workers or max(1, min(usable_cpus(), int(total_memory_mb() // 1536)))
         max_mem = o.max_memory_mb or max(1024.0, 0.8 * total_memory_mb() / max(workers, 1))
+        preload = self._preload(sel)
+        warm = None
+        if o.warm > 0 and sel.files and not o.collect_only and sys.platform.startswith("linux"):
+            from . import warm as warm_mod
+
+            warm = warm_mod.connect_or_start(env, Path.cwd(), preload, o.threads, o.warm,
+                                             log=lambda m: print(m, file=self.err) if o.verbose or "cold" in m else None)
         options = Options(workers=workers, timeout_s=o.timeout, max_memory_mb=max_mem, recycle_after=o.recycle_after,
-                          threads_per_worker=o.threads, argv=o.argv)
+                          threads_per_worker=o.threads, warm_idle_s=o.warm if warm is not None else 0.0, argv=o.argv)
         run_dir = store.dir if store is not None else o.output_dir / (o.run_id or new_run_id())
         self.records: dict[str, TestRecord] = {}
         self.by_id: dict[str, Item] = {}
@@ -288,8 +296,8 @@ class Runner:
         pool = Pool(
             PoolConfig(workers=min(workers, max(len(sel.files), 1)), timeout_s=o.timeout, max_memory_mb=max_mem,
                        pytest_args=pytest_args(sel, test_dir), cwd=Path.cwd(), log_dir=run_dir / "workers", env=env,
-                       preload=self._preload(sel), threads=o.threads, recycle_after=o.recycle_after,
-                       recycle_rss_mb=min(4096.0, 0.5 * max_mem)),
+                       preload=preload, threads=o.threads, recycle_after=o.recycle_after,
+                       recycle_rss_mb=min(4096.0, 0.5 * max_mem), warm=warm),
             on_test=self._on_test, unit_of=lambda nid: self.by_id[nid].unit if nid in self.by_id else nid.split("::")[0],
             log=lambda msg: self.progress.log(msg), on_batch=lambda b: self.progress.batch_done(b.file, len(b.ids)),
         )

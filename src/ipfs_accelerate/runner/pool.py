@@ -66,12 +66,13 @@ class PoolConfig:
     recycle_rss_mb: float = 2048.0
     startup_timeout_s: float = 300.0
     memory_poll_s: float = 0.1
+    warm: Any = None  # a warm.WarmClient: workers are forks of a server that imported already
 
 
 @dataclass
 class _Worker:
     name: str
-    proc: subprocess.Popen
+    proc: Any  # subprocess.Popen, or warm.ForkedWorker (same poll/wait/pid/returncode)
     cmd_w: int
     msg_r: int
     log_path: Path
@@ -252,31 +253,38 @@ class Pool:
         msg_r, msg_w = os.pipe()
         log_path = self.cfg.log_dir / f"{name}.log"
         log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        argv = [
-            sys.executable, "-m", "ipfs_accelerate.runner.worker",
-            "--cmd-fd", str(cmd_r), "--msg-fd", str(msg_w),
-            "--preload", ",".join(self.cfg.preload) or "none",
-            "--threads", str(self.cfg.threads),
-        ]
+        own = ["--preload", ",".join(self.cfg.preload) or "none", "--threads", str(self.cfg.threads)]
         if not self.hardware and not self._asked_hardware:
             self._asked_hardware = True
-            argv.append("--hardware-info")
-        argv += ["--", *self.cfg.pytest_args]
+            own.append("--hardware-info")
         try:
-            proc = subprocess.Popen(
-                argv, cwd=self.cfg.cwd, env=self.cfg.env, stdin=subprocess.DEVNULL,
-                stdout=log_fd, stderr=log_fd, pass_fds=(cmd_r, msg_w), start_new_session=True,
-            )
+            proc = self._fork_warm(own, (cmd_r, msg_w, log_fd)) if self.cfg.warm is not None else None
+            if proc is None:
+                argv = [sys.executable, "-m", "ipfs_accelerate.runner.worker", "--cmd-fd", str(cmd_r), "--msg-fd", str(msg_w),
+                        *own, "--", *self.cfg.pytest_args]
+                proc = subprocess.Popen(
+                    argv, cwd=self.cfg.cwd, env=self.cfg.env, stdin=subprocess.DEVNULL,
+                    stdout=log_fd, stderr=log_fd, pass_fds=(cmd_r, msg_w), start_new_session=True,
+                )
         finally:
             os.close(cmd_r)
             os.close(msg_w)
             os.close(log_fd)
         os.set_blocking(msg_r, False)
-        stat = WorkerStat(name=name, pid=proc.pid)
+        stat = WorkerStat(name=name, pid=proc.pid, forked=not isinstance(proc, subprocess.Popen))
         w = _Worker(name=name, proc=proc, cmd_w=cmd_w, msg_r=msg_r, log_path=log_path, spawned=self.clock(), stat=stat)
         self.workers.append(w)
         self.stats.append(stat)
         self.sel.register(msg_r, selectors.EVENT_READ, w)
+
+    def _fork_warm(self, own: list[str], fds: tuple[int, int, int]) -> Any:
+        """A worker forked by the warm server; None (spawn cold) if the server is gone."""
+        try:
+            return self.cfg.warm.spawn(["--cmd-fd", "{cmd}", "--msg-fd", "{msg}", *own, "--", *self.cfg.pytest_args], self.cfg.cwd, fds)
+        except OSError as exc:
+            self.log(f"warm server unavailable ({exc}); starting workers cold")
+            self.cfg.warm = None
+            return None
 
     def _send(self, w: _Worker, msg: dict[str, Any]) -> bool:
         import json
@@ -403,6 +411,7 @@ class Pool:
         w.proc.wait()
         self._read(w)
         rc = w.proc.returncode
+        getattr(w.proc, "close", lambda: None)()  # a forked worker's server connection
         try:
             self.sel.unregister(w.msg_r)
         except (KeyError, ValueError):

@@ -42,22 +42,28 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def preload(groups: list[str], threads: int) -> float:
-    """Import what every model test needs before the first test, with one thread per runtime."""
+def preload(groups: list[str], threads: int, fork_safe: bool = False) -> float:
+    """Import what every model test needs before the first test, with one thread per runtime.
+
+    `fork_safe` (the warm server, which forks workers): imports only — no thread settings, no
+    OpenVINO (its library starts a thread on load) — so the process stays single-threaded; each
+    forked worker preloads again, which costs only what was left out.
+    """
     start = time.perf_counter()
     if "torch" in groups:
         import torch
 
-        torch.set_num_threads(threads)
-        try:
-            torch.set_num_interop_threads(threads)
-        except RuntimeError:  # already set (a parallel region ran)
-            pass
+        if not fork_safe:
+            torch.set_num_threads(threads)
+            try:
+                torch.set_num_interop_threads(threads)
+            except RuntimeError:  # already set (a parallel region ran)
+                pass
     if "transformers" in groups:
         import transformers  # noqa: F401
         import transformers.modeling_utils  # noqa: F401
         from transformers import AutoConfig, AutoModel  # noqa: F401
-    if "openvino" in groups:
+    if "openvino" in groups and not fork_safe:
         try:
             from ..hardware.backends.openvino import core
 

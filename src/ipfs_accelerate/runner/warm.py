@@ -1,0 +1,463 @@
+"""A warm worker server: import torch/transformers once, fork ready workers in ~0.1 s.
+
+    ipfs-accelerate run --warm 600 ...      # this run and any run in the next 600 s idle
+    python -m ipfs_accelerate.runner.warm --socket PATH --preload torch,transformers --idle 600
+
+Why: a worker spends ~5 s importing torch + transformers before its first test (measured on the
+2-core box: torch 1.6-2.4 s, transformers' modelling core 2.5 s) — longer than half the tests of
+the spec's model set take. That start-up is serial (no test can run before it), so it caps what a
+second worker can gain, and a developer rerunning one model pays it every time. The server pays it
+once; each worker is a fork of it (copy-on-write, `gc.freeze`d) that runs the usual worker loop.
+
+Safety rules, because fork and threads do not mix:
+* the server imports modules only — it never runs a torch op or sets thread pools, and it leaves
+  OpenVINO to the workers (its native library starts a thread on import: ~0.3 s per worker);
+  after its imports it checks it is single-threaded (/proc/self/task) and refuses to serve
+  otherwise (the runner then spawns workers cold, as without --warm);
+* one server per *key*: interpreter, environment, working directory, thread count, preload
+  groups and the files of this package and of torch/transformers/openvino/pytest (mtime+size).
+  Change any of them (an edited runner module, a pip upgrade, another env var) and a new server
+  starts — a fork never runs stale code;
+* a forked worker gets its own session (`setsid`, so the runner's process-group kill works) and
+  dies when the runner dies (pidfd watch), like a cold worker with PR_SET_PDEATHSIG;
+* the server exits after `idle` seconds without a worker alive or a request.
+
+Protocol: one Unix-socket connection per worker. The client sends a JSON line with the worker's
+argv and cwd plus three fds (command pipe, message pipe, log) via SCM_RIGHTS; the server answers
+`pid N` and, when that worker exits, `exit RC` (RC < 0: killed by signal -RC, like Popen).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+THIRD_PARTY = ("torch", "transformers", "openvino", "pytest", "pluggy")
+
+
+def _tree_fingerprint(root: Path) -> list[tuple[str, int, int]]:
+    out = []
+    for p in sorted(root.rglob("*.py")):
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        out.append((str(p.relative_to(root)), st.st_mtime_ns, st.st_size))
+    return out
+
+
+def _third_party_fingerprint() -> list[tuple[str, str, int]]:
+    """Top-level files of the heavy dependencies (found without importing them)."""
+    out = []
+    for name in THIRD_PARTY:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        origin = getattr(spec, "origin", None)
+        if origin:
+            st = os.stat(origin)
+            dist = Path(origin).parent
+            out.append((name, origin, st.st_mtime_ns + dist.stat().st_mtime_ns))
+        else:
+            out.append((name, "", 0))
+    return out
+
+
+def server_key(env: dict[str, str], cwd: Path, preload: list[str], threads: int) -> str:
+    """Everything a forked worker inherits instead of computing it itself."""
+    h = hashlib.sha256()
+    parts: list[Any] = [sys.executable, sys.version, str(cwd.resolve()), sorted(env.items()), sorted(preload), threads,
+                        _tree_fingerprint(PACKAGE_DIR), _third_party_fingerprint()]
+    h.update(json.dumps(parts, default=str).encode())
+    return h.hexdigest()[:20]
+
+
+def socket_dir() -> Path:
+    """$IPFS_ACCELERATE_WARM_DIR, else a per-user folder in the temp dir (AF_UNIX paths are
+    limited to ~107 bytes, so a long temp dir falls back to /tmp)."""
+    base = os.environ.get("IPFS_ACCELERATE_WARM_DIR")
+    d = Path(base) if base else Path(tempfile.gettempdir()) / f"ipfs-accelerate-warm-{os.getuid()}"
+    if len(str(d)) > 80:
+        d = Path("/tmp") / f"ipfs-accelerate-warm-{os.getuid()}"
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return d
+
+
+# ---- client side (the runner) --------------------------------------------------------------
+
+
+class ForkedWorker:
+    """The part of `subprocess.Popen` the pool uses, for a worker forked by the server."""
+
+    def __init__(self, conn: socket.socket, pid: int) -> None:
+        self.conn = conn
+        self.pid = pid
+        self.returncode: int | None = None
+        self._buf = b""
+
+    def _consume(self, data: bytes) -> None:
+        self._buf += data
+        for line in self._buf.split(b"\n")[:-1]:
+            if line.startswith(b"exit "):
+                self.returncode = int(line.split()[1])
+        if not data and self.returncode is None:  # the server died: its children died with it
+            self.returncode = -signal.SIGKILL
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.conn.setblocking(False)
+            try:
+                self._consume(self.conn.recv(4096))
+            except BlockingIOError:
+                pass
+            except OSError:
+                self._consume(b"")
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.returncode is None:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise subprocess.TimeoutExpired("forked worker", timeout or 0.0)
+            self.conn.setblocking(True)
+            self.conn.settimeout(left)
+            try:
+                self._consume(self.conn.recv(4096))
+            except TimeoutError:
+                continue
+            except OSError:
+                self._consume(b"")
+        return self.returncode
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.close()
+
+
+class WarmClient:
+    """Connects to (or starts) the server for one key and asks it for workers."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def ping(self) -> bool:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(5)
+                s.connect(str(self.path))
+                s.sendall(b'{"op": "ping"}\n')
+                return s.recv(64).startswith(b"pong")
+        except OSError:
+            return False
+
+    def stop(self) -> bool:
+        """Ask the server to exit now (its workers finish on their own). False if none answered."""
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(5)
+                s.connect(str(self.path))
+                s.sendall(b'{"op": "stop"}\n')
+                return s.recv(64).startswith(b"bye")
+        except OSError:
+            return False
+
+    def spawn(self, argv: list[str], cwd: Path, fds: tuple[int, int, int]) -> ForkedWorker:
+        """`argv`: the worker's own arguments; `{cmd}` and `{msg}` are replaced by the fd numbers
+        the worker ends up with. `fds`: (command read end, message write end, log)."""
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            conn.settimeout(30)
+            conn.connect(str(self.path))
+            msg = json.dumps({"op": "spawn", "argv": argv, "cwd": str(cwd), "runner_pid": os.getpid()}).encode() + b"\n"
+            socket.send_fds(conn, [msg], list(fds))
+            line = b""
+            while not line.endswith(b"\n"):
+                chunk = conn.recv(64)
+                if not chunk:
+                    raise OSError("warm server closed the connection")
+                line += chunk
+            if not line.startswith(b"pid "):
+                raise OSError(f"warm server refused: {line.decode(errors='replace').strip()}")
+            rest = line.split(b"\n", 1)
+            worker = ForkedWorker(conn, int(rest[0].split()[1]))
+            worker._buf = rest[1] if len(rest) > 1 else b""
+            return worker
+        except BaseException:
+            conn.close()
+            raise
+
+
+def connect_or_start(env: dict[str, str], cwd: Path, preload: list[str], threads: int, idle_s: float,
+                     timeout_s: float = 300.0, log: Any = lambda _m: None) -> WarmClient | None:
+    """The warm server for this key, started (detached) if none answers; None if it cannot serve
+    (it found itself multi-threaded after its imports, or died): the caller spawns cold workers."""
+    key = server_key(env, cwd, preload, threads)
+    d = socket_dir()
+    path = d / f"{key}.sock"
+    client = WarmClient(path)
+    if client.ping():
+        log(f"warm server {key} ready (reused)")
+        return client
+    import fcntl
+
+    with open(d / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two runners at once: one server
+        if client.ping():
+            return client
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        log_path = d / f"{key}.log"
+        with open(log_path, "ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "ipfs_accelerate.runner.warm", "--socket", str(path), "--preload", ",".join(preload) or "none",
+                 "--threads", str(threads), "--idle", str(idle_s)],
+                cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+        start = time.monotonic()
+        while time.monotonic() - start < timeout_s:
+            if path.exists() and client.ping():
+                log(f"warm server {key} started in {time.monotonic() - start:.1f} s (idle exit after {idle_s:.0f} s)")
+                return client
+            if proc.poll() is not None:
+                tail = log_path.read_text(errors="replace")[-400:] if log_path.exists() else ""
+                log(f"warm server cannot serve (exit {proc.returncode}); starting workers cold. {tail.strip()}")
+                return None
+            time.sleep(0.05)
+        proc.kill()
+        log("warm server did not start in time; starting workers cold")
+        return None
+
+
+# ---- server side ---------------------------------------------------------------------------
+
+
+def _threads() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        import threading
+
+        return threading.active_count()
+
+
+def _watch_runner(pid: int) -> None:
+    """Forked worker: exit when the runner exits (its parent is the server, so PDEATHSIG cannot)."""
+    import threading
+
+    def wait() -> None:
+        try:
+            fd = os.pidfd_open(pid)  # readable when the process exits
+            sel = selectors.DefaultSelector()
+            sel.register(fd, selectors.EVENT_READ)
+            sel.select()
+        except (OSError, AttributeError):
+            while True:
+                time.sleep(0.5)
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                except PermissionError:
+                    pass
+        os._exit(1)
+
+    threading.Thread(target=wait, name="runner-watch", daemon=True).start()
+
+
+def _child(msg: dict[str, Any], fds: list[int], close: list[Any]) -> None:
+    """In the forked process: become a worker. Never returns."""
+    rc = 1
+    try:
+        os.setsid()
+        for s in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(s, signal.SIG_DFL)
+        signal.set_wakeup_fd(-1)
+        for obj in close:
+            with contextlib.suppress(OSError):
+                obj.close()
+        cmd_r, msg_w, log_fd = fds
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(null)
+        os.close(log_fd)
+        os.chdir(msg["cwd"])
+        _watch_runner(int(msg["runner_pid"]))
+        argv = [a.replace("{cmd}", str(cmd_r)).replace("{msg}", str(msg_w)) for a in msg["argv"]]
+        sys.argv = ["ipfs_accelerate.runner.worker", *argv]
+        from . import worker
+
+        rc = worker.main(argv)
+    except SystemExit as exc:
+        rc = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(rc)
+
+
+def _warm_pytest() -> None:
+    """One throw-away pytest session: imports the pytest11 plugins and pytest's own lazily
+    imported machinery (assertion rewriting, fixtures, terminal) once, for every fork."""
+    import io
+
+    import pytest
+
+    with tempfile.TemporaryDirectory(prefix="ipfs-warm-") as tmp:
+        (Path(tmp) / "test_warm.py").write_text("import pytest\n\n\n@pytest.mark.parametrize('x', [1])\ndef test_x(x):\n    assert x\n")
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", "--rootdir", tmp, tmp])
+
+
+def serve(path: Path, preload: list[str], threads: int, idle_s: float) -> int:
+    import gc
+
+    from .worker import preload as do_preload
+
+    start = time.perf_counter()
+    do_preload(preload, threads, fork_safe=True)
+    from . import worker  # noqa: F401  (the forked worker runs it without importing)
+
+    _warm_pytest()
+
+    n = _threads()
+    if n != 1:
+        print(f"refusing to serve: {n} threads after importing {preload} (fork would copy a locked runtime)", flush=True)
+        return 3
+    gc.collect()
+    gc.freeze()  # imported modules stay shared copy-on-write in every fork
+    tmp = path.with_name(path.name + f".{os.getpid()}")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(tmp))
+    listener.listen(64)
+    os.replace(tmp, path)  # atomic: clients see a ready server or none
+    inode = path.stat().st_ino
+    print(f"serving {path} after {time.perf_counter() - start:.1f} s of imports ({','.join(preload)})", flush=True)
+
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ, "accept")
+    sel.register(wake_r, selectors.EVENT_READ, "wake")
+    children: dict[int, socket.socket] = {}
+    last = time.monotonic()
+    try:
+        while True:
+            for key, _ in sel.select(timeout=1.0):
+                if key.data == "wake":
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(wake_r, 512)
+                elif key.data == "accept":
+                    conn, _ = listener.accept()
+                    op = _handle(conn, children, [listener, conn, sel, *children.values()], (wake_r, wake_w))
+                    if op == "stop":
+                        return 0
+                    if op == "spawn":  # a ping is not use: it must not keep an unused server alive
+                        last = time.monotonic()
+            while children:
+                try:
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+                conn = children.pop(pid, None)
+                last = time.monotonic()
+                if conn is not None:
+                    rc = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+                    with contextlib.suppress(OSError):
+                        conn.sendall(f"exit {rc}\n".encode())
+                    conn.close()
+            try:
+                replaced = path.stat().st_ino != inode
+            except FileNotFoundError:
+                replaced = True
+            if replaced and not children:
+                return 0
+            if not children and time.monotonic() - last > idle_s:
+                return 0
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_ino == inode:
+                path.unlink()
+
+
+def _handle(conn: socket.socket, children: dict[int, socket.socket], close: list[Any], pipe: tuple[int, int]) -> str:
+    conn.settimeout(10)
+    try:
+        data, fds, _flags, _addr = socket.recv_fds(conn, 1 << 16, 3)
+        while not data.endswith(b"\n"):
+            more = conn.recv(1 << 16)
+            if not more:
+                break
+            data += more
+        msg = json.loads(data)
+    except (OSError, ValueError):
+        conn.close()
+        return "error"
+    op = msg.get("op")
+    if op in ("ping", "stop"):
+        with contextlib.suppress(OSError):
+            conn.sendall(b"pong\n" if op == "ping" else b"bye\n")
+        conn.close()
+        return op
+    if op != "spawn" or len(fds) != 3:
+        for fd in fds:
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            conn.sendall(b"error bad request\n")
+        conn.close()
+        return "error"
+    pid = os.fork()
+    if pid == 0:
+        for fd in pipe:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        _child(msg, fds, close)
+    for fd in fds:
+        os.close(fd)
+    try:
+        conn.sendall(f"pid {pid}\n".encode())
+    except OSError:
+        pass
+    children[pid] = conn
+    return "spawn"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="ipfs_accelerate.runner.warm", description=__doc__.splitlines()[0])
+    ap.add_argument("--socket", type=Path, required=True)
+    ap.add_argument("--preload", default="")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--idle", type=float, default=600.0)
+    args = ap.parse_args(argv)
+    groups = [g for g in args.preload.split(",") if g and g != "none"]
+    return serve(args.socket, groups, args.threads, args.idle)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

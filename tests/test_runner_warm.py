@@ -1,0 +1,147 @@
+"""`--warm`: workers forked from a server that imported once. Forks must behave exactly like cold
+workers — same statuses in the fault drill, replaced after a crash, dead when the runner dies —
+and a server must never serve a changed environment or a multi-threaded parent."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_runner_faults import DRILL, SLOW, _wait_for_records
+from test_runner_kit import latest, run, write
+
+from ipfs_accelerate.runner import warm
+from ipfs_accelerate.runner.cli import run_from_argv
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the warm server forks and passes fds: Linux")
+
+
+@pytest.fixture
+def warm_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A short private socket folder (AF_UNIX path limit); every server started there is stopped."""
+    d = Path(tempfile.mkdtemp(prefix="ipw-", dir="/tmp"))
+    monkeypatch.setenv("IPFS_ACCELERATE_WARM_DIR", str(d))
+    yield d
+    for sock in d.glob("*.sock"):
+        warm.WarmClient(sock).stop()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _servers(d: Path) -> list[Path]:
+    return sorted(p for p in d.glob("*.sock") if warm.WarmClient(p).ping())
+
+
+def test_fault_drill_on_forked_workers(tmp_path: Path, warm_dir: Path) -> None:
+    suite = tmp_path / "suite"
+    write(suite / "test_drill.py", DRILL)
+    write(suite / "test_normal.py", "def test_a(): pass\ndef test_b(): pass\n")
+    rc = run(suite, str(suite / "test_drill.py"), str(suite / "test_normal.py"), "--timeout", "4", "--max-memory", "700",
+             "--workers", "2", "--preload", "none", "--warm", "60", out=tmp_path / "out")
+    assert rc == 1
+    r = latest(tmp_path / "out")
+    st = {t.nodeid.split("::")[-1]: t for t in r.tests}
+    assert {k: v.status for k, v in st.items()} == {
+        "test_ok_before": "passed", "test_segfault": "crashed", "test_ok_between": "passed", "test_hang": "timeout",
+        "test_abort": "crashed", "test_memory_hog": "crashed", "test_fail": "failed", "test_skipped": "skipped",
+        "test_ok_after": "passed", "test_a": "passed", "test_b": "passed",
+    }
+    assert "SIGSEGV" in st["test_segfault"].reason and "test_segfault" in st["test_segfault"].output
+    assert "SIGABRT" in st["test_abort"].reason
+    assert "in test_hang" in st["test_hang"].output
+    assert "memory cap" in st["test_memory_hog"].reason
+    assert r.options.warm_idle_s == 60
+    assert len(r.workers) >= 6 and all(w.forked for w in r.workers), r.workers  # replacements are forks too
+    assert len(_servers(warm_dir)) == 1
+
+
+def test_server_is_reused_and_workers_start_without_importing(tmp_path: Path, warm_dir: Path) -> None:
+    suite = tmp_path / "suite"
+    write(suite / "test_one.py", "import os\n\ndef test_pid():\n    print(os.getpid())\n")
+    args = [str(suite / "test_one.py"), "--workers", "1", "--preload", "torch", "--plain"]
+
+    def go(out: str, *extra: str) -> int:
+        return run_from_argv([*args, "--output-dir", str(tmp_path / out), *extra], default_test_dir=suite)
+
+    assert go("a", "--warm", "60") == 0
+    [sock] = _servers(warm_dir)
+    assert go("b", "--warm", "60") == 0
+    assert _servers(warm_dir) == [sock]  # same key, same server
+    [w] = latest(tmp_path / "b").workers
+    assert w.forked and w.import_s is not None and w.import_s < 0.2, w  # torch came with the fork
+    assert go("c") == 0  # a cold worker has to import torch itself
+    [cold] = latest(tmp_path / "c").workers
+    assert not cold.forked and cold.import_s is not None and cold.import_s > 0.5, cold
+
+
+def test_key_changes_with_environment_and_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {"A": "1"}
+    k = warm.server_key(env, tmp_path, ["torch"], 1)
+    assert k == warm.server_key(dict(env), tmp_path, ["torch"], 1)
+    assert k != warm.server_key({"A": "2"}, tmp_path, ["torch"], 1)
+    assert k != warm.server_key(env, tmp_path, ["torch", "transformers"], 1)
+    assert k != warm.server_key(env, tmp_path, ["torch"], 2)
+    assert k != warm.server_key(env, tmp_path / "x", ["torch"], 1) or not (tmp_path / "x").exists()
+    pkg = tmp_path / "pkg"
+    write(pkg / "mod.py", "x = 1\n")
+    monkeypatch.setattr(warm, "PACKAGE_DIR", pkg)
+    before = warm.server_key(env, tmp_path, ["torch"], 1)
+    os.utime(pkg / "mod.py", ns=(time.time_ns(), time.time_ns() + 10**9))  # an edited runner module
+    assert warm.server_key(env, tmp_path, ["torch"], 1) != before
+
+
+def test_multithreaded_server_refuses_and_runner_goes_cold(tmp_path: Path, warm_dir: Path) -> None:
+    sock = warm_dir / "t.sock"
+    code = ("import threading, time\n"
+            "threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
+            "from ipfs_accelerate.runner.warm import main\n"
+            f"raise SystemExit(main(['--socket', {str(sock)!r}, '--preload', 'none', '--idle', '5']))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3 and "refusing to serve: 2 threads" in proc.stdout
+    assert not sock.exists()
+
+
+def test_forked_worker_dies_with_the_runner(tmp_path: Path, warm_dir: Path) -> None:
+    suite, out, log = tmp_path / "suite", tmp_path / "out", tmp_path / "exec.jsonl"
+    write(suite / "test_slow.py", SLOW.replace("_mark('test_", "_mark(str(os.getpid()) + ':test_"))
+    env = {**os.environ, "RUNNER_SUITE_LOG": str(log)}
+    cmd = [sys.executable, "-m", "ipfs_accelerate.cli", "run", str(suite / "test_slow.py"), "--test-dir", str(suite),
+           "--output-dir", str(out), "--preload", "none", "--workers", "2", "--plain", "--warm", "60"]
+    proc = subprocess.Popen(cmd, cwd=suite, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for_records(out, 3, proc)
+    finally:
+        proc.kill()
+        proc.wait()
+    pids = {int(json.loads(line)["test"].split(":")[0]) for line in log.read_text().splitlines()}
+    assert pids and os.getpid() not in pids
+    deadline = time.monotonic() + 10
+    alive = set(pids)
+    while alive and time.monotonic() < deadline:
+        alive = {p for p in alive if Path(f"/proc/{p}").exists() and "Z" not in _state(p)}
+        time.sleep(0.1)
+    assert not alive, f"forked workers outlived the runner: {alive}"
+    assert len(_servers(warm_dir)) == 1  # the server itself stays for the next run
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
+
+
+def test_idle_server_exits(tmp_path: Path, warm_dir: Path) -> None:
+    client = warm.connect_or_start(dict(os.environ), tmp_path, [], 1, idle_s=1.0)
+    assert client is not None and client.ping()
+    deadline = time.monotonic() + 20
+    while client.ping() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not client.ping() and not client.path.exists()
