@@ -51,16 +51,22 @@ def generate(models: list[str], dest: Path) -> list[str]:
     return known
 
 
-def run_once(test_dir: Path, out: Path, workers: int, hardware: list[str], extra: list[str]) -> tuple[float, dict]:
+_RUNS = iter(range(1000))
+
+
+def run_once(test_dir: Path, out: Path, workers: int, hardware: list[str], extra: list[str], tag: str = "") -> tuple[float, dict]:
+    """One runner invocation. All runs share `out`, as a user's test_results/ does, so every run
+    after the first orders its files longest-first from the previous run's durations."""
+    run_id = f"{next(_RUNS):03d}-{tag or 'run'}-w{workers}"
     cmd = [*cli(), "run", "--type", "model", "--hardware", *hardware, "--impl-type", "mock", "--workers", str(workers),
-           "--test-dir", str(test_dir), "--output-dir", str(out), "--plain", *extra]
+           "--test-dir", str(test_dir), "--output-dir", str(out), "--run-id", run_id, "--plain", *extra]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - start
-    runs = sorted(p for p in out.iterdir() if (p / "results.json").exists())
-    if not runs:
+    results = out / run_id / "results.json"
+    if not results.exists():
         raise SystemExit(f"runner wrote no results (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    data = json.loads((runs[-1] / "results.json").read_text())
+    data = json.loads(results.read_text())
     data["_exit"] = proc.returncode
     return wall, data
 
@@ -118,12 +124,12 @@ def main(argv: list[str] | None = None) -> int:
             for mode in args.modes:
                 extra = [*args.extra, *(["--warm", "300"] if mode == "warm" else [])]
                 if mode == "warm":  # start the server (imports) outside the timed runs: that is what "warm" means
-                    wall, _ = run_once(test_dir, Path(tmp) / "warmup", 1, args.hardware, [*extra, "-k", "test_init"])
+                    wall, _ = run_once(test_dir, Path(tmp) / "runs", 1, args.hardware, [*extra, "-k", "test_init"], "warmup")
                     print(f"warm server started by an untimed run ({wall:.1f} s)", flush=True)
                 results: dict[int, tuple[float, dict]] = {}
                 for i in range(args.repeat):
                     for workers in (1, 2):
-                        wall, data = run_once(test_dir, Path(tmp) / f"{mode}-w{workers}-{i}", workers, args.hardware, extra)
+                        wall, data = run_once(test_dir, Path(tmp) / "runs", workers, args.hardware, extra, mode)
                         if workers not in results or wall < results[workers][0]:
                             results[workers] = (wall, data)
                         statuses[f"{mode}-w{workers}-{i}"] = {t["nodeid"]: t["status"] for t in data["tests"]}

@@ -282,11 +282,12 @@ class Runner:
         max_mem = o.max_memory_mb or max(1024.0, 0.8 * total_memory_mb() / max(workers, 1))
         preload = self._preload(sel)
         warm = None
+        started = time.monotonic()  # a warm server started now is part of this run's time
         if o.warm > 0 and sel.files and not o.collect_only and sys.platform.startswith("linux"):
             from . import warm as warm_mod
 
             warm = warm_mod.connect_or_start(env, Path.cwd(), preload, o.threads, o.warm,
-                                             log=lambda m: print(m, file=self.err) if o.verbose or "cold" in m else None)
+                                             log=lambda m: print(m, file=self.err) if o.verbose or "reused" not in m else None)
         options = Options(workers=workers, timeout_s=o.timeout, max_memory_mb=max_mem, recycle_after=o.recycle_after,
                           threads_per_worker=o.threads, warm_idle_s=o.warm if warm is not None else 0.0, argv=o.argv)
         run_dir = store.dir if store is not None else o.output_dir / (o.run_id or new_run_id())
@@ -302,7 +303,6 @@ class Runner:
             log=lambda msg: self.progress.log(msg), on_batch=lambda b: self.progress.batch_done(b.file, len(b.ids)),
         )
         self.pool = pool
-        started = time.monotonic()
         old = {s: signal.signal(s, lambda *_: pool.interrupt()) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             if sel.files and not o.collect_only:  # never a pytest without file arguments: it would collect the cwd
