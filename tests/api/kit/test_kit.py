@@ -37,6 +37,27 @@ def test_every_registered_provider_has_a_profile() -> None:
         assert (cls.test_stream is None) == (PROFILES[name].stream is None)
 
 
+def test_generated_files_carry_every_providers_kit_suite() -> None:
+    """The per-provider matrix runs from test/apis (generated); this proves each generated file
+    collects exactly the kit's class for its provider, so no provider's matrix can go missing."""
+    import importlib.util
+
+    for name in PROVIDER_NAMES:
+        path = REPO / "test" / "apis" / f"test_{name}.py"
+        assert path.is_file(), f"{path} missing: run ipfs-accelerate generate --type api"
+        spec = importlib.util.spec_from_file_location(f"_generated_api_{name}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        classes = {k: v for k, v in vars(module).items() if k.startswith("TestAPI_")}
+        (cls_name, kit_cls), = api_tests(name).items()
+        assert list(classes) == [cls_name], classes
+        cls = classes[cls_name]
+        assert cls.profile is PROFILES[name]
+        names = sorted(a for a in dir(kit_cls) if a.startswith("test_"))
+        assert sorted(a for a in dir(cls) if a.startswith("test_")) == names
+
+
 def test_unknown_provider_is_an_error() -> None:
     with pytest.raises(ValueError, match="no API test profile for 'nope'"):
         api_tests("nope")

@@ -9,7 +9,7 @@ loop) and ``_provider`` (the Provider base class).
 """
 
 from ._breaker import CircuitBreaker
-from ._client import APIClient, RequestOptions, default_error_message
+from ._client import APIClient, RequestOptions, default_error_message, shared_ssl_context
 from ._clock import Clock, FakeClock, SystemClock
 from ._config import (
     ANTHROPIC_RETRY,
@@ -147,5 +147,6 @@ __all__ = [
     "percentile",
     "redact_headers",
     "redact_url",
+    "shared_ssl_context",
     "status_error_class",
 ]

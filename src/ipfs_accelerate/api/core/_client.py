@@ -15,8 +15,11 @@ The seam under it is httpx's transport: pass ``transport=httpx.MockTransport(han
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import random
+import ssl
 import uuid
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, replace
@@ -134,6 +137,18 @@ def default_error_message(body: Any) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=8)
+def _ssl_context_for(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    return httpx.create_ssl_context()  # reads SSL_CERT_FILE / SSL_CERT_DIR itself
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """One verifying SSL context per CA configuration (the SSL_CERT_FILE / SSL_CERT_DIR that httpx
+    honours), shared by every client: httpx otherwise loads the CA bundle for each new client
+    (~0.05-0.1 s of CPU), which dominates short-lived clients. SSLContext is thread-safe."""
+    return _ssl_context_for(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
 class APIClient:
     """Policy around one base URL; providers call :meth:`request` / :meth:`stream` (and twins)."""
 
@@ -207,14 +222,23 @@ class APIClient:
             transport = (
                 self._transport if isinstance(self._transport, httpx.BaseTransport) else None
             )
-            self._http = httpx.Client(transport=transport, limits=self._limits(), timeout=None)
+            self._http = httpx.Client(
+                transport=transport,
+                verify=shared_ssl_context(),
+                limits=self._limits(),
+                timeout=None,
+            )
         return self._http
 
     @property
     def ahttp(self) -> httpx.AsyncClient:
         if self._ahttp is None:
+            transport = self._async_transport
             self._ahttp = httpx.AsyncClient(
-                transport=self._async_transport, limits=self._limits(), timeout=None
+                transport=transport,
+                verify=shared_ssl_context(),
+                limits=self._limits(),
+                timeout=None,
             )
         return self._ahttp
 

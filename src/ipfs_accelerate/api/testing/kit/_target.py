@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import random
-import ssl
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from ipfs_accelerate.api.core import Timeout
+from ipfs_accelerate.api.core import Timeout, shared_ssl_context
 from ipfs_accelerate.api.providers import PROVIDERS, get_provider_class
 
 from ._profiles import S3_BUCKET, Profile
@@ -23,18 +21,13 @@ KEY_PREFIX = "sk-ipfsaccel-SECRET-"
 MOCK_TIMEOUT = Timeout(connect=2.0, read=10.0, write=10.0, pool=30.0, total=300.0)  # above every Retry-After cap
 
 
-@functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    return httpx.create_ssl_context()
-
-
 def _transports() -> tuple[httpx.HTTPTransport, httpx.AsyncHTTPTransport]:
     """Real socket transports sharing one SSL context: httpx builds a context (loading the CA
     bundle, ~0.1 s) for every client otherwise, which would dominate a 1,000-test suite."""
     limits = httpx.Limits(max_connections=128, max_keepalive_connections=64)
     return (
-        httpx.HTTPTransport(verify=_ssl_context(), limits=limits),
-        httpx.AsyncHTTPTransport(verify=_ssl_context(), limits=limits),
+        httpx.HTTPTransport(verify=shared_ssl_context(), limits=limits),
+        httpx.AsyncHTTPTransport(verify=shared_ssl_context(), limits=limits),
     )
 
 
