@@ -1,8 +1,12 @@
-"""Session-scoped real peers: each starts once per test session and is skipped with a reason
-when it is not installed."""
+"""Session-scoped real peers, skipped with a reason when not installed.
+
+llama-cpp-python and kserve start once per run, shared by every pytest-xdist worker (``_shared``);
+moto runs in each worker's own process (a thread, ~0.4 s) because tests reset its state.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +21,36 @@ from ipfs_accelerate.api.testing.peers import (
     moto_skip_reason,
     write_tiny_gguf,
 )
+
+from ._shared import PeerAddress, SharedPeers
+
+
+@pytest.fixture(scope="session")
+def shared_peers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> SharedPeers:
+    """Workers of one xdist run share getbasetemp().parent; a plain run uses its own basetemp."""
+    base = tmp_path_factory.getbasetemp()
+    shared = SharedPeers(base.parent if hasattr(request.config, "workerinput") else base)
+    request.config.add_cleanup(shared.release_all)  # after the session: outside test timeouts
+    return shared
+
+
+def _digest(path: object) -> str:
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()  # noqa: SIM115 - tiny file
+
+
+def _llama(shared: SharedPeers, name: str, gguf: TinyGGUF, alias: str, embedding: bool) -> PeerAddress:
+    reason = llama_cpp_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    state = shared.get(
+        name,
+        lambda: LlamaCppServer(gguf.path, alias=alias, embedding=embedding).start(),
+        lambda srv: {"base_url": srv.base_url, "alias": srv.alias, "pid": srv.pid,
+                     "model_sha256": _digest(gguf.path)},
+    )
+    # The tests compute token ids from their own copy of the model: it must be the served one.
+    assert state["model_sha256"] == _digest(gguf.path), "workers wrote different tiny GGUFs"
+    return PeerAddress(state["base_url"], state["alias"], state["pid"])
 
 
 @pytest.fixture(scope="session")
@@ -34,21 +68,13 @@ def tiny_embed_gguf(tmp_path_factory: pytest.TempPathFactory) -> TinyGGUF:
 
 
 @pytest.fixture(scope="session")
-def llama_server(tiny_gguf: TinyGGUF) -> Iterator[LlamaCppServer]:
-    reason = llama_cpp_skip_reason()
-    if reason:
-        pytest.skip(reason)
-    with LlamaCppServer(tiny_gguf.path, alias="tiny") as srv:
-        yield srv
+def llama_server(shared_peers: SharedPeers, tiny_gguf: TinyGGUF) -> PeerAddress:
+    return _llama(shared_peers, "llama", tiny_gguf, "tiny", embedding=False)
 
 
 @pytest.fixture(scope="session")
-def llama_embed_server(tiny_embed_gguf: TinyGGUF) -> Iterator[LlamaCppServer]:
-    reason = llama_cpp_skip_reason()
-    if reason:
-        pytest.skip(reason)
-    with LlamaCppServer(tiny_embed_gguf.path, alias="tiny-embed", embedding=True) as srv:
-        yield srv
+def llama_embed_server(shared_peers: SharedPeers, tiny_embed_gguf: TinyGGUF) -> PeerAddress:
+    return _llama(shared_peers, "llama-embed", tiny_embed_gguf, "tiny-embed", embedding=True)
 
 
 @pytest.fixture(scope="session")
@@ -68,9 +94,12 @@ def moto_s3(_moto_session: MotoS3Server) -> MotoS3Server:
 
 
 @pytest.fixture(scope="session")
-def kserve_server() -> Iterator[KServeServer]:
+def kserve_server(shared_peers: SharedPeers) -> PeerAddress:
     reason = kserve_skip_reason()
     if reason:
         pytest.skip(reason)
-    with KServeServer() as srv:
-        yield srv
+    state = shared_peers.get(
+        "kserve", lambda: KServeServer().start(),
+        lambda ks: {"base_url": ks.base_url, "pid": ks.pid},
+    )
+    return PeerAddress(state["base_url"], pid=state["pid"])

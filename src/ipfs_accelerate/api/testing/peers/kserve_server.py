@@ -93,6 +93,10 @@ class KServeServer:
             raise
         return self
 
+    @property
+    def pid(self) -> int | None:
+        return None if self._child is None else self._child.pid
+
     def log(self) -> str:
         return "" if self._child is None else self._child.tail()
 
