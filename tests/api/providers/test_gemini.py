@@ -203,3 +203,33 @@ def test_api_version_and_async(routes: Routes) -> None:
         await client.aclose()
 
     asyncio.run(rest())
+
+
+def test_invalid_key_is_an_authentication_error_and_rotates() -> None:
+    """Google's 400 INVALID_ARGUMENT / API_KEY_INVALID (as the fake sends it) is typed as an
+    authentication failure: not retried with one key, the next key with several."""
+    from ipfs_accelerate.api.core import AuthenticationError, BadRequestError, RequestOptions
+    from ipfs_accelerate.api.testing import FakeGeminiServer
+
+    good, bad = "AIza-good-key-0001", "AIza-bad-key-0002"
+    with FakeGeminiServer(api_key=good) as srv:
+        with GeminiProvider(api_key=bad, base_url=srv.url, model="gemini-fake-flash", env={},
+                            clock=FakeClock()) as p:
+            with pytest.raises(AuthenticationError) as info:
+                p.chat("hi")
+        assert info.value.status == 400 and "API key not valid" in str(info.value)
+        assert bad not in str(info.value) and len(srv.requests) == 1  # one key: no retry
+        srv.reset()
+        with GeminiProvider(api_key=[bad, good], base_url=srv.url, model="gemini-fake-flash",
+                            env={}, clock=FakeClock()) as p:
+            assert p.chat("hi").text
+            assert [r.status for r in srv.requests] == [400, 200]  # rotated to the good key
+        srv.reset()
+        # any other 400 stays a bad request
+        with GeminiProvider(api_key=good, base_url=srv.url, model="gemini-fake-flash", env={}) as p:
+            with pytest.raises(BadRequestError) as other:
+                p.client.request(RequestOptions(
+                    "POST", "/v1beta/models/gemini-fake-flash:generateContent",
+                    json={"contents": [{"parts": "not a list"}]},
+                ))
+        assert not isinstance(other.value, AuthenticationError)

@@ -149,7 +149,11 @@ def test_key_errors_are_googles(srv: FakeGeminiServer) -> None:
     with pytest.raises(errors.ClientError) as exc:
         bad.models.generate_content(model=MODEL, contents="hi")
     assert exc.value.code == 400 and exc.value.status == "INVALID_ARGUMENT"
-    assert exc.value.details["error"]["details"][0]["reason"] == "API_KEY_INVALID"
+    info, localized = exc.value.details["error"]["details"]
+    assert info["reason"] == "API_KEY_INVALID"
+    assert info["metadata"] == {"service": "generativelanguage.googleapis.com"}
+    assert localized["@type"] == "type.googleapis.com/google.rpc.LocalizedMessage"
+    assert exc.value.message == localized["message"] == "API key not valid. Please pass a valid API key."
     assert KEY not in str(exc.value)
 
 

@@ -46,6 +46,7 @@ from ._errors import (
     APIError,
     APIStatusError,
     APITimeoutError,
+    AuthenticationError,
     ResponseDecodeError,
     StreamError,
     make_status_error,
@@ -174,6 +175,7 @@ class APIClient:
         request_id_headers: tuple[str, ...] = ("x-request-id", "request-id"),
         error_message: Callable[[Any], str | None] = default_error_message,
         send_idempotency_key: bool = True,
+        error_class: Callable[[int, Any], type[APIStatusError] | None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.provider = provider
@@ -204,6 +206,7 @@ class APIClient:
         self.request_id_headers = request_id_headers
         self._error_message = error_message
         self.send_idempotency_key = send_idempotency_key
+        self._error_class = error_class
         self.redact = Redactor(keys.secrets if keys else ())
 
     def __repr__(self) -> str:
@@ -322,9 +325,11 @@ class APIClient:
             (response.headers[h] for h in self.request_id_headers if h in response.headers), None
         )
         message = self.redact(f"{self.provider}: HTTP {response.status_code}: {detail}")
+        cls = self._error_class(response.status_code, body) if self._error_class else None
         return make_status_error(
             response.status_code,
             message,
+            cls=cls,
             request_id=request_id,
             body=self.redact(text[:BODY_EXCERPT]),
             headers=redact_headers(response.headers),
@@ -430,12 +435,14 @@ class APIClient:
                 rand=self._rng.random(),
             )
             rotate = False
-            if self.keys is not None and key is not None and status in (401, 429):
+            # a rejected key: 401, or what the provider's body says is one (Gemini's 400)
+            key_rejected = status == 401 or isinstance(error, AuthenticationError)
+            if self.keys is not None and key is not None and (key_rejected or status == 429):
                 rotate = True
-                if status == 401:
+                if key_rejected:
                     self.keys.mark_invalid(key)
                     if retries_taken < max_retries and self.keys.has_alternative(key, clock.now()):
-                        decision = replace(decision, retry=True, delay=0.0, reason="401: next key")
+                        decision = replace(decision, retry=True, delay=0.0, reason="key rejected: next key")
                 else:
                     wait = (
                         decision.retry_after

@@ -197,9 +197,11 @@ def make_status_error(
     url: str | None = None,
     headers: Mapping[str, str] | None = None,
     provider: str | None = None,
+    cls: type[APIStatusError] | None = None,
 ) -> APIStatusError:
-    """The one place a status becomes an exception."""
-    cls = status_error_class(status)
+    """The one place a status becomes an exception; ``cls`` overrides the status's class where a
+    provider's body says more than its status (Gemini: a bad key is 400 ``API_KEY_INVALID``)."""
+    cls = cls or status_error_class(status)
     return cls(
         message,
         status=status,

@@ -40,7 +40,7 @@ from ._config import (
     RetryPolicy,
     Timeout,
 )
-from ._errors import AuthenticationError
+from ._errors import APIStatusError, AuthenticationError
 from ._queue import RequestQueue
 from ._secret import KeyPool, Secret
 from ._stats import StatsSnapshot
@@ -148,6 +148,7 @@ class Provider:
             request_id_headers=self.request_id_headers,
             error_message=self.error_message,
             send_idempotency_key=self.send_idempotency_key,
+            error_class=self.error_class,
         )
 
     # -- hooks for subclasses --------------------------------------------------------------------
@@ -163,6 +164,10 @@ class Provider:
     def error_message(self, body: Any) -> str | None:
         """The human message inside an error body."""
         return default_error_message(body)
+
+    def error_class(self, status: int, body: Any) -> type[APIStatusError] | None:
+        """The error class when the body says more than the status (``None``: by status)."""
+        return None
 
     # -- public surface shared by all providers --------------------------------------------------
 

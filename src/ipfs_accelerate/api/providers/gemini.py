@@ -24,7 +24,9 @@ import httpx
 
 from ipfs_accelerate.api.core import (
     GOOGLE_RETRY,
+    APIStatusError,
     AsyncStream,
+    AuthenticationError,
     Call,
     ChatChoice,
     ChatChunk,
@@ -189,6 +191,17 @@ class GeminiProvider(Provider):
 
     def auth_headers(self, key: Secret) -> dict[str, str]:
         return {"x-goog-api-key": key.reveal()}
+
+    def error_class(self, status: int, body: Any) -> type[APIStatusError] | None:
+        """Google answers a bad key with 400 INVALID_ARGUMENT whose ErrorInfo reason is
+        ``API_KEY_INVALID``: that is an authentication failure (and rotates to the next key)."""
+        err = body.get("error") if isinstance(body, dict) else None
+        details = err.get("details") if isinstance(err, dict) else None
+        if isinstance(details, list) and any(
+            isinstance(d, dict) and d.get("reason") == "API_KEY_INVALID" for d in details
+        ):
+            return AuthenticationError
+        return None
 
     def _path(self, model: str, verb: str) -> tuple[str, str]:
         """(path, endpoint template) for ``models/{model}:{verb}``."""

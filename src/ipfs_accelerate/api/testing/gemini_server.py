@@ -77,12 +77,20 @@ class FakeGeminiServer(FakeServer):
             "status": STATUS_NAMES.get(status, "UNKNOWN"),
         }
         if code:
+            # As generativelanguage.googleapis.com sends it: ErrorInfo (the machine-readable
+            # reason, e.g. API_KEY_INVALID) plus a LocalizedMessage repeating the message.
             err["details"] = [
                 {
                     "@type": "type.googleapis.com/google.rpc.ErrorInfo",
                     "reason": code,
                     "domain": "googleapis.com",
-                }
+                    "metadata": {"service": "generativelanguage.googleapis.com"},
+                },
+                {
+                    "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+                    "locale": "en-US",
+                    "message": message,
+                },
             ]
         return {"error": err}
 

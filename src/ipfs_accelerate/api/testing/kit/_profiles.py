@@ -434,7 +434,9 @@ def _build() -> dict[str, Profile]:
         ),
         Profile(
             name="gemini", fake="gemini", model="gemini-2.0-flash", real_model="gemini-2.0-flash",
-            auth_error=("BadRequestError", 400),  # Google answers a bad key with 400 API_KEY_INVALID
+            # Google answers a bad key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID: the
+            # provider types it as an authentication failure (status stays 400)
+            auth_error=("AuthenticationError", 400),
             request=chat_op("*:generateContent"), connect=models_op("/v1beta/models"),
             stream=chat_stream_op("*:streamGenerateContent"),
             specific=(
