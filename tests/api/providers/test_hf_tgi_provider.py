@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from ipfs_accelerate.api.core import ServerSentEvent, StreamError
@@ -54,3 +55,15 @@ def test_chat_uses_messages_api_and_health(srv) -> None:
     sent = srv.requests_to("/v1/chat/completions")[-1].json()
     assert sent["model"] == "tgi" and sent["max_tokens"] == 3
     assert r.text == reply_text("hey", 3)
+
+
+def test_tokenize_against_the_fake_tgi_wire_format() -> None:
+    """TGI's POST /tokenize answers [{id, text, start, stop}] with offsets into ``inputs``."""
+    text = "bravo, alpha zebra!"
+    with FakeTGIServer() as srv:
+        rows = httpx.post(f"{srv.url}/tokenize", json={"inputs": text}, timeout=5).json()
+        assert [r["text"] for r in rows] == ["bravo", ",", "alpha", "zebra", "!"]
+        assert all(text[r["start"]:r["stop"]] == r["text"] for r in rows)
+        assert httpx.post(f"{srv.url}/tokenize", json={}, timeout=5).status_code == 422
+        with HFTGIProvider(base_url=srv.url, env={}) as p:
+            assert p.tokenize(text) == [r["id"] for r in rows] == [11, 3, 10, 3, 3]

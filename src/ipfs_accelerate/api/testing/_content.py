@@ -24,12 +24,12 @@ WORDS: tuple[str, ...] = (
 )  # fmt: skip
 
 DEFAULT_REPLY_TOKENS = 12
-_TOKEN_RE = re.compile(r"\w+|[^\w\s]")
+TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 
 
 def count_tokens(text: str) -> int:
     """Approximate tokenizer: one token per word and per punctuation mark."""
-    return len(_TOKEN_RE.findall(text))
+    return len(TOKEN_RE.findall(text))
 
 
 def _stream_of_bytes(seed: str, n: int) -> bytes:

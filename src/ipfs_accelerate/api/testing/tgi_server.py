@@ -1,7 +1,7 @@
 """Hugging Face Text Generation Inference fake: ``/generate``, ``/generate_stream`` (SSE, no
 [DONE]), ``POST /`` (the route InferenceClient uses: a JSON list, or SSE with ``stream``),
 ``/v1/chat/completions`` and ``/v1/completions`` (TGI's Messages API, OpenAI-shaped), ``/info``,
-``/health``.
+``/health`` and ``/tokenize`` (``[{id, text, start, stop}]``).
 
 The "prompt" is ``inputs``; ``parameters.max_new_tokens`` (default 100, as TGI) limits the reply,
 ``finish_reason`` is ``eos_token``, ``length`` or ``stop_sequence``. Token ids are the reply
@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ._content import WORDS, apply_stop, count_tokens, reply_words, split_pieces
+from ._content import TOKEN_RE, WORDS, apply_stop, count_tokens, reply_words, split_pieces
 from ._server import HTTPError, Request, Response, StreamResponse
 from .openai_server import FakeOpenAIServer
 
@@ -45,6 +45,7 @@ class FakeTGIServer(FakeOpenAIServer):
         ("GET", r"/v1/models", "list_models"),
         ("GET", r"/info", "info"),
         ("GET", r"/health", "health"),
+        ("POST", r"/tokenize", "tokenize"),
     ]
 
     def __init__(self, *args: Any, model_id: str = "fake-org/tiny-tgi", **kw: Any) -> None:
@@ -174,6 +175,22 @@ class FakeTGIServer(FakeOpenAIServer):
         if not events:
             raise HTTPError(422, "Input validation error: nothing to generate")
         return StreamResponse(events, malformed=b'data:{"index":1,"token":\n\n')
+
+    def tokenize(self, req: Request) -> Response:
+        """TGI's ``POST /tokenize``: ``[{id, text, start, stop}]`` with character offsets into
+        ``inputs``; the same word/punctuation tokens ``count_tokens`` counts."""
+        inputs = req.json_object().get("inputs")
+        if not isinstance(inputs, str):
+            raise HTTPError(
+                422,
+                "Failed to deserialize the JSON body into the target type: missing field `inputs`",
+            )
+        out = []
+        for m in TOKEN_RE.finditer(inputs):
+            word = m.group()
+            tid = WORDS.index(word) + 10 if word in WORDS else 3
+            out.append({"id": tid, "text": word, "start": m.start(), "stop": m.end()})
+        return Response(out)
 
     def generate(self, req: Request) -> Response:
         headers = {}

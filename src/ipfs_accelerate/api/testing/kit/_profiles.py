@@ -129,6 +129,17 @@ def check_models(result: Any, strict: bool) -> None:
     assert all(isinstance(m.id, str) and m.id for m in result)
 
 
+TOKENIZE_TEXT = "bravo, alpha zebra!"
+
+
+def _tgi_tokenize_check(result: Any, strict: bool) -> None:
+    """Token ids; the fake's are exact: one per word and punctuation mark, a known word's id is
+    its index in WORDS + 10 and anything else is 3."""
+    _assert(isinstance(result, list) and result and all(isinstance(t, int) for t in result))
+    if strict:
+        assert result == [11, 3, 10, 3, 3], result
+
+
 def check_true(result: Any, strict: bool) -> None:
     assert result is True
 
@@ -475,6 +486,8 @@ def _build() -> dict[str, Profile]:
                 chat_stream_op("/v1/chat/completions", max_tokens=MAX_TOKENS),
                 Op("server_info", "/info", lambda p: p.server_info(), lambda p: p.aserver_info(),
                    lambda r, s: _assert(isinstance(r, dict) and "model_id" in r), method="GET"),
+                Op("tokenize", "/tokenize", lambda p: p.tokenize(TOKENIZE_TEXT),
+                   lambda p: p.atokenize(TOKENIZE_TEXT), _tgi_tokenize_check),
             ),
         ),
         Profile(
