@@ -20,6 +20,26 @@ from ipfs_accelerate.api.testing import FakeOpenAIServer
 FAKE_KEY = "sk-fake-DO-NOT-LEAK-1234567890"
 
 
+class LazySDK:
+    """An official SDK, imported at its first use inside a test instead of at collection.
+
+    The SDKs take ~8 s to import together (anthropic's types alone ~2 s); at module level every
+    pytest-xdist worker paid that while collecting, even one that ran none of these tests. A
+    missing SDK still skips the test that needs it, with the import error as the reason.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._module: Any = None
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):  # pytest and inspect probe dunders/markers at collection
+            raise AttributeError(attr)
+        if self._module is None:
+            self._module = pytest.importorskip(self._name)
+        return getattr(self._module, attr)
+
+
 @functools.cache
 def http() -> httpx.Client:
     """One shared, thread-safe plain-http client for wire-level checks."""

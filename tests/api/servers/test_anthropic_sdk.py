@@ -14,9 +14,9 @@ from ipfs_accelerate.api.testing import (
     reply_text,
 )
 
-from .conftest import FAKE_KEY, http, sdk_http
+from .conftest import FAKE_KEY, LazySDK, http, sdk_http
 
-anthropic = pytest.importorskip("anthropic")
+anthropic = LazySDK("anthropic")
 pytestmark = pytest.mark.timeout(30)
 
 MODEL = "claude-fake-1"

@@ -8,11 +8,11 @@ import pytest
 
 from ipfs_accelerate.api.testing import FakeGeminiServer, Fault, count_tokens, embedding, reply_text
 
-from .conftest import http
+from .conftest import LazySDK, http
 
-genai = pytest.importorskip("google.genai")
-types = pytest.importorskip("google.genai.types")
-errors = pytest.importorskip("google.genai.errors")
+genai = LazySDK("google.genai")
+types = LazySDK("google.genai.types")
+errors = LazySDK("google.genai.errors")
 pytestmark = pytest.mark.timeout(30)
 
 KEY = "gk-fake-DO-NOT-LEAK"

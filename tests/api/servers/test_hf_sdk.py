@@ -21,9 +21,9 @@ from ipfs_accelerate.api.testing import (
     rerank_score,
 )
 
-from .conftest import http, sdk_http
+from .conftest import LazySDK, http, sdk_http
 
-hub = pytest.importorskip("huggingface_hub")
+hub = LazySDK("huggingface_hub")
 pytestmark = pytest.mark.timeout(30)
 MSGS = [{"role": "user", "content": "What is IPFS?"}]
 

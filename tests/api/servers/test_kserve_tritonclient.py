@@ -7,8 +7,10 @@ import pytest
 
 from ipfs_accelerate.api.testing import FakeKServeServer, Fault, embedding
 
-th = pytest.importorskip("tritonclient.http")
-tu = pytest.importorskip("tritonclient.utils")
+from .conftest import LazySDK
+
+th = LazySDK("tritonclient.http")
+tu = LazySDK("tritonclient.utils")
 pytestmark = pytest.mark.timeout(30)
 
 

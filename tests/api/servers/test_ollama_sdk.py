@@ -8,9 +8,9 @@ import pytest
 
 from ipfs_accelerate.api.testing import FakeOllamaServer, Fault, count_tokens, embedding, reply_text
 
-from .conftest import http
+from .conftest import LazySDK, http
 
-ollama = pytest.importorskip("ollama")
+ollama = LazySDK("ollama")
 pytestmark = pytest.mark.timeout(30)
 
 MSGS = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "What is IPFS?"}]
