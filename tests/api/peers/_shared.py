@@ -7,6 +7,9 @@ peer listens and which worker pids use it. The first worker to need a peer start
 deregisters everywhere — never waiting while registered, so two owners cannot wait on each other —
 then each owner waits until no live worker uses its peer and stops it. That wait runs at config
 cleanup, outside every test's pytest-timeout: an owner that ends early only idles.
+
+``prefetch`` starts peers on background threads, so the three start-ups (each mostly waiting on a
+child process) overlap instead of queueing one after another in front of the first peer tests.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import contextlib
 import fcntl
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -56,6 +60,25 @@ class SharedPeers:
         self.me = me or os.getpid()
         self._used: set[str] = set()
         self._owned: dict[str, Any] = {}
+        self._states: dict[str, dict[str, Any]] = {}
+        self._guard = threading.Lock()
+        self._name_locks: dict[str, threading.Lock] = {}
+        self._threads: list[threading.Thread] = []
+
+    def _name_lock(self, name: str) -> threading.Lock:
+        with self._guard:
+            return self._name_locks.setdefault(name, threading.Lock())
+
+    def prefetch(self, name: str, start: Callable[[], Any], facts: Callable[[Any], dict[str, Any]]) -> None:
+        """``get`` on a background thread; errors are left for the test's own ``get`` to raise."""
+
+        def run() -> None:
+            with contextlib.suppress(Exception):
+                self.get(name, start, facts)
+
+        thread = threading.Thread(target=run, name=f"peer-prefetch-{name}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
 
     @contextlib.contextmanager
     def _locked(self, name: str) -> Iterator[Path]:
@@ -69,6 +92,15 @@ class SharedPeers:
     def get(self, name: str, start: Callable[[], Any], facts: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
         """The peer's facts (``facts(peer)`` as its owner wrote them), starting it if no live
         worker has; ``start`` raising leaves no state behind, so each worker sees the error."""
+        with self._name_lock(name):  # a prefetch of this peer in flight: wait for it
+            known = self._states.get(name)
+            if known is not None and known.get("pid") and _pid_alive(known["pid"]):
+                return known
+            state = self._get(name, start, facts)
+            self._states[name] = state
+            return state
+
+    def _get(self, name: str, start: Callable[[], Any], facts: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
         with self._locked(name) as path:
             state = json.loads(path.read_text()) if path.exists() else None
             if state is not None and not (state.get("pid") and _pid_alive(state["pid"])):
@@ -83,6 +115,8 @@ class SharedPeers:
         return state
 
     def release_all(self, max_wait: float = MAX_OWNER_WAIT) -> None:
+        for thread in self._threads:  # a start still in flight would leave an orphan behind
+            thread.join()
         for name in self._used:
             with self._locked(name) as path:
                 if path.exists():
@@ -104,3 +138,4 @@ class SharedPeers:
             peer.stop()
         self._owned.clear()
         self._used.clear()
+        self._states.clear()

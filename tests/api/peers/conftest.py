@@ -7,7 +7,8 @@ moto runs in each worker's own process (a thread, ~0.4 s) because tests reset it
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -24,30 +25,61 @@ from ipfs_accelerate.api.testing.peers import (
 
 from ._shared import PeerAddress, SharedPeers
 
-
-@pytest.fixture(scope="session")
-def shared_peers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> SharedPeers:
-    """Workers of one xdist run share getbasetemp().parent; a plain run uses its own basetemp."""
-    base = tmp_path_factory.getbasetemp()
-    shared = SharedPeers(base.parent if hasattr(request.config, "workerinput") else base)
-    request.config.add_cleanup(shared.release_all)  # after the session: outside test timeouts
-    return shared
+PeerSpec = tuple[Callable[[], Any], Callable[[Any], dict[str, Any]]]
 
 
 def _digest(path: object) -> str:
     return hashlib.sha256(open(path, "rb").read()).hexdigest()  # noqa: SIM115 - tiny file
 
 
-def _llama(shared: SharedPeers, name: str, gguf: TinyGGUF, alias: str, embedding: bool) -> PeerAddress:
-    reason = llama_cpp_skip_reason()
-    if reason:
-        pytest.skip(reason)
-    state = shared.get(
-        name,
+def _llama_spec(gguf: TinyGGUF, alias: str, embedding: bool) -> PeerSpec:
+    return (
         lambda: LlamaCppServer(gguf.path, alias=alias, embedding=embedding).start(),
         lambda srv: {"base_url": srv.base_url, "alias": srv.alias, "pid": srv.pid,
                      "model_sha256": _digest(gguf.path)},
     )
+
+
+KSERVE_SPEC: PeerSpec = (
+    lambda: KServeServer().start(),
+    lambda ks: {"base_url": ks.base_url, "pid": ks.pid},
+)
+# fixture name -> (shared peer name, skip-reason probe)
+PEER_FIXTURES: dict[str, tuple[str, Callable[[], str | None]]] = {
+    "llama_server": ("llama", llama_cpp_skip_reason),
+    "llama_embed_server": ("llama-embed", llama_cpp_skip_reason),
+    "kserve_server": ("kserve", kserve_skip_reason),
+}
+
+
+@pytest.fixture(scope="session")
+def shared_peers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> SharedPeers:
+    """Workers of one xdist run share getbasetemp().parent; a plain run uses its own basetemp.
+
+    On first use it prefetches every peer some collected test needs (on threads, shared by the
+    run), so their start-ups overlap instead of each stalling the test that first needs it."""
+    base = tmp_path_factory.getbasetemp()
+    shared = SharedPeers(base.parent if hasattr(request.config, "workerinput") else base)
+    request.config.add_cleanup(shared.release_all)  # after the session: outside test timeouts
+    needed = {f for item in request.session.items for f in getattr(item, "fixturenames", ())}
+    for fixture, (name, skip_reason) in PEER_FIXTURES.items():
+        if fixture not in needed or skip_reason() is not None:
+            continue
+        if name == "kserve":
+            spec = KSERVE_SPEC
+        else:
+            embed = name == "llama-embed"
+            gguf = request.getfixturevalue("tiny_embed_gguf" if embed else "tiny_gguf")
+            spec = _llama_spec(gguf, "tiny-embed" if embed else "tiny", embedding=embed)
+        shared.prefetch(name, *spec)
+    return shared
+
+
+def _llama(shared: SharedPeers, name: str, gguf: TinyGGUF, alias: str, embedding: bool) -> PeerAddress:
+    reason = llama_cpp_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    state = shared.get(name, *_llama_spec(gguf, alias, embedding))
     # The tests compute token ids from their own copy of the model: it must be the served one.
     assert state["model_sha256"] == _digest(gguf.path), "workers wrote different tiny GGUFs"
     return PeerAddress(state["base_url"], state["alias"], state["pid"])
@@ -98,8 +130,5 @@ def kserve_server(shared_peers: SharedPeers) -> PeerAddress:
     reason = kserve_skip_reason()
     if reason:
         pytest.skip(reason)
-    state = shared_peers.get(
-        "kserve", lambda: KServeServer().start(),
-        lambda ks: {"base_url": ks.base_url, "pid": ks.pid},
-    )
+    state = shared_peers.get("kserve", *KSERVE_SPEC)
     return PeerAddress(state["base_url"], pid=state["pid"])
