@@ -361,3 +361,19 @@ def test_recycled_worker_successor_starts_a_file_early(suite, log, tmp_path):
     r = latest(tmp_path / "r")
     assert len(r.workers) == 2 and r.workers[0].end == "recycled"
     assert Counter((e["model"], e["test"]) for e in executions(log)) == {(m, t): 1 for m in ("bert", "gpt2", "t5") for t in ("init", "infer")}
+
+
+def test_pytest_args_name_a_folder_only_when_every_module_in_it_is_selected(tmp_path):
+    from ipfs_accelerate.runner.core import _compact
+
+    for name in ("test_a.py", "test_b.py", "conftest.py"):
+        (tmp_path / "skills" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "skills" / name).write_text("")
+    both = ["skills/test_a.py", "skills/test_b.py"]
+    assert _compact(both, tmp_path) == [str(tmp_path / "skills")]
+    assert _compact(both[:1], tmp_path) == [str(tmp_path / "skills" / "test_a.py")]
+    (tmp_path / "skills" / "helper.py").write_text("")  # a module nobody selected: the folder would collect it
+    assert _compact(both, tmp_path) == [str(tmp_path / f) for f in both]
+    (tmp_path / "skills" / "helper.py").unlink()
+    (tmp_path / "skills" / "sub").mkdir()  # pytest would recurse into it
+    assert _compact(both, tmp_path) == [str(tmp_path / f) for f in both]

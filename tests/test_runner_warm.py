@@ -45,18 +45,19 @@ def test_fault_drill_on_forked_workers(tmp_path: Path, warm_dir: Path) -> None:
     write(suite / "test_normal.py", "def test_a(): pass\ndef test_b(): pass\n")
     rc = run(suite, str(suite / "test_drill.py"), str(suite / "test_normal.py"), "--timeout", "4", "--max-memory", "700",
              "--workers", "2", "--preload", "none", "--warm", "60", out=tmp_path / "out")
-    assert rc == 1
     r = latest(tmp_path / "out")
     st = {t.nodeid.split("::")[-1]: t for t in r.tests}
+    why = "\n".join(f"{k}: {v.status} {v.reason[:200]}" for k, v in st.items()) + f"\n{r.workers}"
+    assert rc == 1, why
     assert {k: v.status for k, v in st.items()} == {
         "test_ok_before": "passed", "test_segfault": "crashed", "test_ok_between": "passed", "test_hang": "timeout",
         "test_abort": "crashed", "test_memory_hog": "crashed", "test_fail": "failed", "test_skipped": "skipped",
         "test_ok_after": "passed", "test_a": "passed", "test_b": "passed",
-    }
-    assert "SIGSEGV" in st["test_segfault"].reason and "test_segfault" in st["test_segfault"].output
-    assert "SIGABRT" in st["test_abort"].reason
-    assert "in test_hang" in st["test_hang"].output
-    assert "memory cap" in st["test_memory_hog"].reason
+    }, why
+    assert "SIGSEGV" in st["test_segfault"].reason and "test_segfault" in st["test_segfault"].output, why
+    assert "SIGABRT" in st["test_abort"].reason, why
+    assert "in test_hang" in st["test_hang"].output, st["test_hang"].output
+    assert "memory cap" in st["test_memory_hog"].reason, why
     assert r.options.warm_idle_s == 60
     assert len(r.workers) >= 6 and all(w.forked for w in r.workers), r.workers  # replacements are forks too
     assert len(_servers(warm_dir)) == 1
