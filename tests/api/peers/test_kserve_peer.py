@@ -9,13 +9,15 @@ import pytest
 
 from ipfs_accelerate.api.core import BadRequestError, NotFoundError
 from ipfs_accelerate.api.providers.ovms import OVMSProvider
-from ipfs_accelerate.api.testing.peers import TINY_B, TINY_W, KServeServer
+from ipfs_accelerate.api.testing.peers import TINY_B, TINY_W
+
+from ._shared import PeerAddress
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
-def ovms(kserve_server: KServeServer) -> OVMSProvider:
+def ovms(kserve_server: PeerAddress) -> OVMSProvider:
     p = OVMSProvider(base_url=kserve_server.base_url, model="tiny", env={})
     yield p
     p.close()

@@ -14,12 +14,14 @@ import pytest
 from ipfs_accelerate.api.providers import get_provider_class
 from ipfs_accelerate.api.testing.peers import LlamaCppServer, TinyGGUF
 
+from ._shared import PeerAddress
+
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(120)]
 
 OPENAI_FAMILY = ("openai_api", "vllm", "llvm")
 
 
-def _provider(name: str, server: LlamaCppServer):
+def _provider(name: str, server: PeerAddress):
     # A dummy key: llama-cpp-python ignores auth, and openai_api insists on having one.
     return get_provider_class(name)(
         api_key="sk-peer-dummy", base_url=server.base_url, model=server.alias, env={}
@@ -31,13 +33,13 @@ def _force(gguf: TinyGGUF, piece: str = "▁hello") -> dict[str, float]:
 
 
 @pytest.mark.parametrize("name", OPENAI_FAMILY)
-def test_models_lists_the_alias(name: str, llama_server: LlamaCppServer) -> None:
+def test_models_lists_the_alias(name: str, llama_server: PeerAddress) -> None:
     with _provider(name, llama_server) as p:
         assert [m.id for m in p.models()] == ["tiny"]
 
 
 @pytest.mark.parametrize("name", OPENAI_FAMILY)
-def test_chat_structure_usage_and_determinism(name: str, llama_server: LlamaCppServer) -> None:
+def test_chat_structure_usage_and_determinism(name: str, llama_server: PeerAddress) -> None:
     with _provider(name, llama_server) as p:
         a = p.chat("hello there", max_tokens=6, temperature=0)
         b = p.chat("hello there", max_tokens=6, temperature=0)
@@ -50,7 +52,7 @@ def test_chat_structure_usage_and_determinism(name: str, llama_server: LlamaCppS
 
 @pytest.mark.parametrize("name", OPENAI_FAMILY)
 def test_logit_bias_forces_known_tokens(
-    name: str, llama_server: LlamaCppServer, tiny_gguf: TinyGGUF
+    name: str, llama_server: PeerAddress, tiny_gguf: TinyGGUF
 ) -> None:
     with _provider(name, llama_server) as p:
         c = p.complete("x", max_tokens=4, temperature=0, logit_bias=_force(tiny_gguf))
@@ -61,7 +63,7 @@ def test_logit_bias_forces_known_tokens(
 
 @pytest.mark.parametrize("name", OPENAI_FAMILY)
 def test_streaming_matches_non_streaming(
-    name: str, llama_server: LlamaCppServer, tiny_gguf: TinyGGUF
+    name: str, llama_server: PeerAddress, tiny_gguf: TinyGGUF
 ) -> None:
     bias = _force(tiny_gguf, "▁cat")
     with _provider(name, llama_server) as p:
@@ -77,7 +79,7 @@ def test_streaming_matches_non_streaming(
 
 
 @pytest.mark.parametrize("name", OPENAI_FAMILY)
-def test_async_chat_and_stream(name: str, llama_server: LlamaCppServer, tiny_gguf: TinyGGUF) -> None:
+def test_async_chat_and_stream(name: str, llama_server: PeerAddress, tiny_gguf: TinyGGUF) -> None:
     bias = _force(tiny_gguf, "▁dog")
 
     async def run() -> tuple[str, str]:
@@ -95,7 +97,7 @@ def test_async_chat_and_stream(name: str, llama_server: LlamaCppServer, tiny_ggu
 
 
 @pytest.mark.parametrize("name", OPENAI_FAMILY)
-def test_embeddings(name: str, llama_embed_server: LlamaCppServer, tiny_embed_gguf: TinyGGUF) -> None:
+def test_embeddings(name: str, llama_embed_server: PeerAddress, tiny_embed_gguf: TinyGGUF) -> None:
     with _provider(name, llama_embed_server) as p:
         e = p.embed(["hello world", "the cat", "hello world"])
     assert len(e.embeddings) == 3
@@ -105,7 +107,7 @@ def test_embeddings(name: str, llama_embed_server: LlamaCppServer, tiny_embed_gg
     assert e.embeddings[0] != pytest.approx(e.embeddings[1], abs=1e-3)
 
 
-def test_errors_are_typed_and_retried_only_when_retryable(llama_server: LlamaCppServer) -> None:
+def test_errors_are_typed_and_retried_only_when_retryable(llama_server: PeerAddress) -> None:
     from ipfs_accelerate.api.core import NotFoundError, ServerError
 
     with _provider("openai_api", llama_server) as p:
@@ -121,7 +123,7 @@ def test_errors_are_typed_and_retried_only_when_retryable(llama_server: LlamaCpp
     assert snap.retries == 1 and snap.failures == 1
 
 
-def test_llvm_extras_on_llama_cpp_python(llama_server: LlamaCppServer, tiny_gguf: TinyGGUF) -> None:
+def test_llvm_extras_on_llama_cpp_python(llama_server: PeerAddress, tiny_gguf: TinyGGUF) -> None:
     with _provider("llvm", llama_server) as p:
         assert p.health() is True  # no /health here: falls back to /v1/models
         ids = p.tokenize("hello world")

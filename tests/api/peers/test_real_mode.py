@@ -18,16 +18,16 @@ import pytest
 from ipfs_accelerate.api.testing.peers import (
     FAKE_ACCESS_KEY,
     FAKE_SECRET_KEY,
-    KServeServer,
-    LlamaCppServer,
     MotoS3Server,
 )
+
+from ._shared import PeerAddress
 
 pytestmark = [pytest.mark.peer, pytest.mark.timeout(300)]
 
 
 def test_real_mode_runs_against_real_servers(
-    tmp_path: Path, llama_server: LlamaCppServer, kserve_server: KServeServer, moto_s3: MotoS3Server
+    tmp_path: Path, llama_server: PeerAddress, kserve_server: PeerAddress, moto_s3: MotoS3Server
 ) -> None:
     import boto3
 
