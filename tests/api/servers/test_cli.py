@@ -15,12 +15,14 @@ from .conftest import http
 pytestmark = pytest.mark.timeout(30)
 
 
-def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
+def _start(*args: str, ignore_sigint: bool = False) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "ipfs_accelerate.cli", "fake-server", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as a background job of a non-interactive shell (nohup, CI) starts it: SIGINT ignored
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint else None,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -75,6 +77,14 @@ def test_fake_server_cli_by_provider_alias_and_api_key() -> None:
             .status_code
             == 200
         )
+    finally:
+        assert _stop(proc) == 0
+
+
+def test_fake_server_cli_stops_on_sigint_even_when_started_with_it_ignored() -> None:
+    proc, url = _start("ollama", ignore_sigint=True)
+    try:
+        assert http().get(url + "/api/tags").status_code == 200
     finally:
         assert _stop(proc) == 0
 

@@ -59,13 +59,19 @@ def main(args: argparse.Namespace) -> int:
     )
     print("Ctrl-C to stop; faults: x-fake-fault header or POST /__fake__/faults", flush=True)
     done = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
+    # Ctrl-C (SIGINT) and SIGTERM both stop it — explicitly, because a process started as a
+    # background job of a non-interactive shell (nohup, CI scripts) inherits SIGINT *ignored*,
+    # and Python then never raises KeyboardInterrupt: `kill -INT` would leave it running.
+    previous = {
+        sig: signal.signal(sig, lambda *_: done.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         while not done.wait(0.5):
             pass
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         server.stop()
     return 0
