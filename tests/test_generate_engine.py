@@ -86,9 +86,9 @@ def test_api_file_uses_the_kit_and_provider_env() -> None:
     code = [ast.unparse(n) for n in tree.body[1:]]  # after the docstring
     assert code == [
         "import pytest",
-        f"kit = pytest.importorskip('{engine.KIT_MODULE}')",
+        f"from {engine.KIT_MODULE} import {engine.KIT_FUNCTION}",
         "pytestmark = [pytest.mark.api('ollama')]",
-        f"globals().update(kit.{engine.KIT_FUNCTION}('ollama'))",
+        f"globals().update({engine.KIT_FUNCTION}('ollama'))",
     ]
     for env in (*info.key_env, *info.url_env):
         assert env in target.content
