@@ -29,3 +29,4 @@ bench: setup
 	$(PY) bench/bench_parallel.py
 	$(PY) bench/bench_generate.py
 	$(PY) bench/bench_api_client.py
+	$(PY) bench/bench_api_suite.py

@@ -44,7 +44,7 @@ def test_whole_registry_parses_and_passes_ruff(tmp_path: Path, profile: str) -> 
         if path.parent.name == "skills":
             assert len(classes) == 1 and classes[0].name.startswith("TestHf"), path
         else:
-            assert classes == [] and "globals().update(kit.api_tests(" in text, path
+            assert classes == [] and "globals().update(api_tests(" in text, path
     proc = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "--no-cache", "--config", str(REPO / "pyproject.toml"), str(tmp_path)],
         capture_output=True, text=True,
