@@ -146,3 +146,20 @@ def test_idle_server_exits(tmp_path: Path, warm_dir: Path) -> None:
     while client.ping() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not client.ping() and not client.path.exists()
+
+
+def test_stop_lets_running_workers_finish(tmp_path: Path, warm_dir: Path) -> None:
+    suite, out, log = tmp_path / "suite", tmp_path / "out", tmp_path / "exec.jsonl"
+    write(suite / "test_slow.py", SLOW)
+    env = {**os.environ, "RUNNER_SUITE_LOG": str(log)}
+    cmd = [sys.executable, "-m", "ipfs_accelerate.cli", "run", str(suite / "test_slow.py"), "--test-dir", str(suite),
+           "--output-dir", str(out), "--preload", "none", "--workers", "2", "--plain", "--warm", "60"]
+    proc = subprocess.Popen(cmd, cwd=suite, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    _wait_for_records(out, 2, proc)
+    [sock] = _servers(warm_dir)
+    assert warm.WarmClient(sock).stop()
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, output
+    r = latest(out)
+    assert r.summary["passed"] == 16 and all(w.forked for w in r.workers), r.workers
+    assert not sock.exists() and not warm.WarmClient(sock).ping()

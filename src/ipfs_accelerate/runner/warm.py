@@ -167,7 +167,8 @@ class WarmClient:
             return False
 
     def stop(self) -> bool:
-        """Ask the server to exit now (its workers finish on their own). False if none answered."""
+        """Ask the server to stop serving: it takes no new workers and exits once the ones it
+        forked have finished (they would die with it). False if none answered."""
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                 s.settimeout(5)
@@ -374,8 +375,14 @@ def serve(path: Path, preload: list[str], threads: int, idle_s: float) -> int:
                 elif key.data == "accept":
                     conn, _ = listener.accept()
                     op = _handle(conn, children, [listener, conn, sel, *children.values()], (wake_r, wake_w))
-                    if op == "stop":
-                        return 0
+                    if op == "stop":  # no new workers; running ones finish (they die with this process)
+                        sel.unregister(listener)
+                        listener.close()
+                        with contextlib.suppress(FileNotFoundError):
+                            if path.stat().st_ino == inode:
+                                path.unlink()
+                        if not children:
+                            return 0
                     if op == "spawn":  # a ping is not use: it must not keep an unused server alive
                         last = time.monotonic()
             while children:
