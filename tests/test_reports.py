@@ -185,3 +185,12 @@ def test_status_file_reader_understands_our_results(tmp_path, run):
 
 def test_report_paths_are_relative_names(run):
     assert not Path(report_md.render(run).splitlines()[0]).is_absolute()
+
+
+def test_run_ids_sort_in_start_order_within_one_second():
+    from ipfs_accelerate.results.store import new_run_id
+
+    base = 1_800_000_000.0
+    ids = [new_run_id(base + ms / 1000) for ms in (0, 5, 99, 250, 999)]
+    assert ids == sorted(ids) and len(set(ids)) == 5
+    assert new_run_id(base + 0.999) < new_run_id(base + 1.0)

@@ -26,9 +26,11 @@ JUNIT = "junit.xml"
 
 
 def new_run_id(now: float | None = None) -> str:
-    """Sortable by time: `20261127-044112-3fa9`."""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if now is None else now))
-    return f"{stamp}-{secrets.token_hex(2)}"
+    """Sortable by start time, to the millisecond (two runs in one second must still sort in
+    order: "the latest run" feeds --resume and the duration history): `20261127-044112-345-3fa9`."""
+    t = time.time() if now is None else now
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(t))
+    return f"{stamp}-{int(t * 1000) % 1000:03d}-{secrets.token_hex(2)}"
 
 
 def write_atomic(path: Path, text: str) -> None:
