@@ -63,9 +63,10 @@ def test_fault_drill_on_forked_workers(tmp_path: Path, warm_dir: Path) -> None:
     assert len(_servers(warm_dir)) == 1
 
 
-def test_server_is_reused_and_workers_start_without_importing(tmp_path: Path, warm_dir: Path) -> None:
+def test_server_is_reused_and_workers_start_without_importing(tmp_path: Path, warm_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     suite = tmp_path / "suite"
-    write(suite / "test_one.py", "import os\n\ndef test_pid():\n    print(os.getpid())\n")
+    seen = tmp_path / "oldpwd.txt"
+    write(suite / "test_one.py", f"import os\n\ndef test_env():\n    open({str(seen)!r}, 'w').write(os.environ.get('OLDPWD', ''))\n")
     args = [str(suite / "test_one.py"), "--workers", "1", "--preload", "torch", "--plain"]
 
     def go(out: str, *extra: str) -> int:
@@ -73,8 +74,10 @@ def test_server_is_reused_and_workers_start_without_importing(tmp_path: Path, wa
 
     assert go("a", "--warm", "60") == 0
     [sock] = _servers(warm_dir)
+    monkeypatch.setenv("OLDPWD", "/second/run")  # shell bookkeeping: same server, but the fork sees the runner's env
     assert go("b", "--warm", "60") == 0
     assert _servers(warm_dir) == [sock]  # same key, same server
+    assert seen.read_text() == "/second/run"
     [w] = latest(tmp_path / "b").workers
     assert w.forked and w.import_s is not None and w.import_s < 0.2, w  # torch came with the fork
     assert go("c") == 0  # a cold worker has to import torch itself
@@ -87,6 +90,7 @@ def test_key_changes_with_environment_and_code(tmp_path: Path, monkeypatch: pyte
     k = warm.server_key(env, tmp_path, ["torch"], 1)
     assert k == warm.server_key(dict(env), tmp_path, ["torch"], 1)
     assert k != warm.server_key({"A": "2"}, tmp_path, ["torch"], 1)
+    assert k == warm.server_key({**env, "_": "/usr/bin/flock", "SHLVL": "3"}, tmp_path, ["torch"], 1)  # shell bookkeeping
     assert k != warm.server_key(env, tmp_path, ["torch", "transformers"], 1)
     assert k != warm.server_key(env, tmp_path, ["torch"], 2)
     assert k != warm.server_key(env, tmp_path / "x", ["torch"], 1) or not (tmp_path / "x").exists()

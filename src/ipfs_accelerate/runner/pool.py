@@ -280,7 +280,8 @@ class Pool:
     def _fork_warm(self, own: list[str], fds: tuple[int, int, int]) -> Any:
         """A worker forked by the warm server; None (spawn cold) if the server is gone."""
         try:
-            return self.cfg.warm.spawn(["--cmd-fd", "{cmd}", "--msg-fd", "{msg}", *own, "--", *self.cfg.pytest_args], self.cfg.cwd, fds)
+            return self.cfg.warm.spawn(["--cmd-fd", "{cmd}", "--msg-fd", "{msg}", *own, "--", *self.cfg.pytest_args],
+                                       self.cfg.cwd, fds, self.cfg.env)
         except OSError as exc:
             self.log(f"warm server unavailable ({exc}); starting workers cold")
             self.cfg.warm = None

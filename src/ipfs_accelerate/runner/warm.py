@@ -78,10 +78,19 @@ def _third_party_fingerprint() -> list[tuple[str, str, int]]:
     return out
 
 
+# Shell bookkeeping that differs between two invocations of the same command (`_` is the
+# program bash ran: `flock ... python` vs `python`). Not part of the key; a forked worker gets
+# the runner's exact environment anyway (applied after the fork).
+VOLATILE_ENV = frozenset({"_", "OLDPWD", "PWD", "SHLVL", "COLUMNS", "LINES", "PS1", "PS2", "PROMPT_COMMAND",
+                          "HISTFILE", "HISTSIZE", "SSH_CLIENT", "SSH_CONNECTION", "SSH_TTY", "TERM_SESSION_ID", "WINDOWID"})
+
+
 def server_key(env: dict[str, str], cwd: Path, preload: list[str], threads: int) -> str:
-    """Everything a forked worker inherits instead of computing it itself."""
+    """Everything a forked worker inherits instead of computing it itself: the environment the
+    imports saw (e.g. HF_HUB_OFFLINE is read at import), the code, the interpreter."""
     h = hashlib.sha256()
-    parts: list[Any] = [sys.executable, sys.version, str(cwd.resolve()), sorted(env.items()), sorted(preload), threads,
+    stable = sorted((k, v) for k, v in env.items() if k not in VOLATILE_ENV)
+    parts: list[Any] = [sys.executable, sys.version, str(cwd.resolve()), stable, sorted(preload), threads,
                         _tree_fingerprint(PACKAGE_DIR), _third_party_fingerprint()]
     h.update(json.dumps(parts, default=str).encode())
     return h.hexdigest()[:20]
@@ -178,14 +187,15 @@ class WarmClient:
         except OSError:
             return False
 
-    def spawn(self, argv: list[str], cwd: Path, fds: tuple[int, int, int]) -> ForkedWorker:
+    def spawn(self, argv: list[str], cwd: Path, fds: tuple[int, int, int], env: dict[str, str] | None = None) -> ForkedWorker:
         """`argv`: the worker's own arguments; `{cmd}` and `{msg}` are replaced by the fd numbers
-        the worker ends up with. `fds`: (command read end, message write end, log)."""
+        the worker ends up with. `fds`: (command read end, message write end, log). `env`: the
+        worker's environment (default: the server's, which differs at most in VOLATILE_ENV)."""
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             conn.settimeout(30)
             conn.connect(str(self.path))
-            msg = json.dumps({"op": "spawn", "argv": argv, "cwd": str(cwd), "runner_pid": os.getpid()}).encode() + b"\n"
+            msg = json.dumps({"op": "spawn", "argv": argv, "cwd": str(cwd), "runner_pid": os.getpid(), "env": env}).encode() + b"\n"
             socket.send_fds(conn, [msg], list(fds))
             line = b""
             while not line.endswith(b"\n"):
@@ -299,6 +309,9 @@ def _child(msg: dict[str, Any], fds: list[int], close: list[Any]) -> None:
         os.close(null)
         os.close(log_fd)
         os.chdir(msg["cwd"])
+        if isinstance(msg.get("env"), dict):
+            os.environ.clear()
+            os.environ.update(msg["env"])
         _watch_runner(int(msg["runner_pid"]))
         argv = [a.replace("{cmd}", str(cmd_r)).replace("{msg}", str(msg_w)) for a in msg["argv"]]
         sys.argv = ["ipfs_accelerate.runner.worker", *argv]
