@@ -127,15 +127,19 @@ class ForkedWorker:
         if not data and self.returncode is None:  # the server died: its children died with it
             self.returncode = -signal.SIGKILL
 
+    def _read(self, timeout: float | None) -> None:
+        """One read of the server's report; timeout 0: don't block, None: block."""
+        self.conn.settimeout(timeout)
+        try:
+            self._consume(self.conn.recv(4096))
+        except (BlockingIOError, TimeoutError):
+            pass
+        except OSError:
+            self._consume(b"")
+
     def poll(self) -> int | None:
         if self.returncode is None:
-            self.conn.setblocking(False)
-            try:
-                self._consume(self.conn.recv(4096))
-            except BlockingIOError:
-                pass
-            except OSError:
-                self._consume(b"")
+            self._read(0.0)
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
@@ -144,14 +148,7 @@ class ForkedWorker:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise subprocess.TimeoutExpired("forked worker", timeout or 0.0)
-            self.conn.setblocking(True)
-            self.conn.settimeout(left)
-            try:
-                self._consume(self.conn.recv(4096))
-            except TimeoutError:
-                continue
-            except OSError:
-                self._consume(b"")
+            self._read(left)
         return self.returncode
 
     def close(self) -> None:
