@@ -126,7 +126,8 @@ def _plugin_registered() -> bool:
 
 def _compact(files: list[str], test_dir: Path) -> list[str]:
     """A folder instead of its files when every Python file in it is selected: pytest lists the
-    parent folder once per file argument (92 files: 8,464 collect_file calls, ~1 s), once per folder."""
+    parent folder once per file argument (34 files: 1,122 collect_file calls; collection took
+    0.26 s vs 0.18 s for the folder in a warm process), once per folder argument."""
     by_dir: dict[Path, list[str]] = {}
     for f in files:
         by_dir.setdefault((test_dir / f).parent, []).append(f)
