@@ -5,15 +5,13 @@ convertibility (CPU outputs equal the stock model's)."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
+from model_kit import tiny_build
 
 from ipfs_accelerate import registry
 from ipfs_accelerate.hardware.backends import flatten_outputs, get_backend
-from ipfs_accelerate.harness import build
 from ipfs_accelerate.skills.base import get_skill
 from ipfs_accelerate.skills.timeseries import series, time_features
 
@@ -21,16 +19,8 @@ AUDIO = [m.name for m in registry.list_models(category="audio")]
 SPECIALIZED = [m.name for m in registry.list_models(category="specialized")]
 
 
-def _built(model: str, task: str | None = None, patches: tuple[str, ...] | None = None):
-    spec = registry.get(model)
-    if patches is not None:
-        spec = dataclasses.replace(spec, patches=patches)
-    task_spec = spec.task_spec(task)
-    return spec, task_spec, build.build_tiny(spec, task_spec)
-
-
 def _run(model: str, batch: int = 2):
-    _, task_spec, built = _built(model)
+    _, task_spec, built = tiny_build(model)
     skill = get_skill(task_spec.skill)
     inputs = skill.inputs(built, task_spec, batch)
     prepared = get_backend("cpu").prepare(built.model, inputs, [])
@@ -53,7 +43,7 @@ def test_categories_hold_the_spec_models_and_enough_types() -> None:
 
 @pytest.mark.parametrize("model", ["whisper", "encodec", "dac", "patchtsmixer", "zoedepth"])
 def test_entry_builds_the_architecture_it_names(model: str) -> None:
-    spec, _, built = _built(model)
+    spec, _, built = tiny_build(model)
     assert built.model.config.model_type == spec.name
     assert type(built.model).__name__ == spec.default.head
 
@@ -77,7 +67,7 @@ def test_speech_greedy_loop_matches_generate(model: str) -> None:
 
 
 def test_whisper_features_fill_the_encoder_window() -> None:
-    _, task_spec, built = _built("whisper")
+    _, task_spec, built = tiny_build("whisper")
     inputs = get_skill(task_spec.skill).inputs(built, task_spec, 2)
     cfg = built.config
     assert inputs["input_features"].shape == (2, cfg.num_mel_bins, 2 * cfg.max_source_positions)
@@ -120,9 +110,9 @@ def test_codec_codes_decode_to_the_reconstruction(model: str) -> None:
 
 @pytest.mark.parametrize("model", ["encodec", "mimi"])
 def test_seeded_codebooks_are_deterministic_and_used(model: str) -> None:
-    spec, _, seeded = _built(model)
-    _, _, again = _built(model)
-    _, _, zero = _built(model, patches=tuple(p for p in spec.patches if p != "seed_codebooks"))
+    spec, _, seeded = tiny_build(model)
+    _, _, again = tiny_build(model)
+    _, _, zero = tiny_build(model, patches=tuple(p for p in spec.patches if p != "seed_codebooks"))
     books = {n: b for n, b in seeded.model.named_buffers() if n.endswith(("embed", "embed_sum"))}
     assert books and all(b.std() > 0.5 for b in books.values())
     for name, value in again.model.named_buffers():
@@ -201,8 +191,8 @@ PATCHED = sorted(
 
 @pytest.mark.parametrize("model", PATCHED)
 def test_patch_keeps_cpu_outputs(model: str) -> None:
-    spec, task_spec, patched = _built(model)
-    _, _, stock = _built(model, patches=tuple(p for p in spec.patches if p in INIT_PATCHES))
+    spec, task_spec, patched = tiny_build(model)
+    _, _, stock = tiny_build(model, patches=tuple(p for p in spec.patches if p in INIT_PATCHES))
     skill = get_skill(task_spec.skill)
     if model == "speech_to_text":
         inputs = _s2t_padded_inputs(stock)

@@ -9,6 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from model_kit import tiny_build
 
 from ipfs_accelerate import registry
 from ipfs_accelerate.hardware.backends import get_backend
@@ -18,14 +19,6 @@ from ipfs_accelerate.skills.base import Outputs, get_skill
 from ipfs_accelerate.skills.text import MASK_POSITION
 
 LANGUAGE = [m.name for m in registry.list_models(category="language")]
-
-
-def _built(model: str, task: str | None = None, patches: tuple[str, ...] | None = None):
-    spec = registry.get(model)
-    if patches is not None:
-        spec = dataclasses.replace(spec, patches=patches)
-    task_spec = spec.task_spec(task)
-    return spec, task_spec, build.build_tiny(spec, task_spec)
 
 
 # ---- (1) our greedy loop == transformers' generate ---------------------------------------------
@@ -44,7 +37,7 @@ def _built(model: str, task: str | None = None, patches: tuple[str, ...] | None 
     ],
 )
 def test_greedy_loop_matches_generate(model: str, task: str | None) -> None:
-    _, task_spec, built = _built(model, task)
+    _, task_spec, built = tiny_build(model, task)
     skill = get_skill(task_spec.skill)
     inputs = skill.inputs(built, task_spec, 2)
     prepared = get_backend("cpu").prepare(built.model, inputs, [])
@@ -67,7 +60,7 @@ def test_greedy_loop_matches_generate(model: str, task: str | None) -> None:
 
 def test_greedy_loop_masks_eos_like_min_new_tokens() -> None:
     """Force EOS to be every step's argmax: the loop must still emit N non-EOS tokens."""
-    _, task_spec, built = _built("gpt2")
+    _, task_spec, built = tiny_build("gpt2")
     skill = get_skill(task_spec.skill)
     eos = built.config.eos_token_id
     inputs = skill.inputs(built, task_spec, 1)
@@ -168,7 +161,7 @@ def test_registry_heads_are_transformers_heads_for_their_type() -> None:
 def test_built_model_is_its_architecture(model: str) -> None:
     import transformers
 
-    spec, task_spec, built = _built(model)
+    spec, task_spec, built = tiny_build(model)
     assert built.model.config.model_type == model
     assert type(built.model) is getattr(transformers, task_spec.head)
     assert type(built.model).__module__ == f"transformers.models.{model.replace('-', '_')}.modeling_{model.replace('-', '_')}"
@@ -188,7 +181,7 @@ def test_per_task_config_overrides_apply_to_that_task_only() -> None:
 
 
 def test_sinusoidal_positions_are_not_randomised() -> None:
-    _, _, built = _built("pegasus")
+    _, _, built = tiny_build("pegasus")
     table = built.model.model.encoder.embed_positions.weight.detach()
     half = table.shape[1] // 2
     pos = torch.arange(table.shape[0], dtype=torch.float64)[:, None]
@@ -204,8 +197,8 @@ def test_sinusoidal_positions_are_not_randomised() -> None:
 def test_patch_keeps_cpu_outputs(model: str, lengths: tuple[int, ...]) -> None:
     spec = registry.get(model)
     assert spec.patches
-    _, _, plain = _built(model, patches=())
-    _, _, patched = _built(model)
+    _, _, plain = tiny_build(model, patches=())
+    _, _, patched = tiny_build(model)
     for length in lengths:
         ids = torch.randint(7, 1000, (2, length), generator=torch.Generator().manual_seed(length))
         with torch.no_grad():
