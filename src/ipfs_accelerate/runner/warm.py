@@ -162,27 +162,23 @@ class WarmClient:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def ping(self) -> bool:
+    def _ask(self, op: str, answer: bytes) -> bool:
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                 s.settimeout(5)
                 s.connect(str(self.path))
-                s.sendall(b'{"op": "ping"}\n')
-                return s.recv(64).startswith(b"pong")
+                s.sendall(json.dumps({"op": op}).encode() + b"\n")
+                return s.recv(64).startswith(answer)
         except OSError:
             return False
+
+    def ping(self) -> bool:
+        return self._ask("ping", b"pong")
 
     def stop(self) -> bool:
         """Ask the server to stop serving: it takes no new workers and exits once the ones it
         forked have finished (they would die with it). False if none answered."""
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-                s.settimeout(5)
-                s.connect(str(self.path))
-                s.sendall(b'{"op": "stop"}\n')
-                return s.recv(64).startswith(b"bye")
-        except OSError:
-            return False
+        return self._ask("stop", b"bye")
 
     def spawn(self, argv: list[str], cwd: Path, fds: tuple[int, int, int], env: dict[str, str] | None = None) -> ForkedWorker:
         """`argv`: the worker's own arguments; `{cmd}` and `{msg}` are replaced by the fd numbers
