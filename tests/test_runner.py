@@ -120,6 +120,8 @@ def test_workers_spreads_files_over_processes(suite, log, tmp_path):
     assert r.options.workers == 2 and len(r.workers) == 2 and len({w.pid for w in r.workers}) == 2
     pids = {e["pid"] for e in executions(log)}
     assert pids <= {w.pid for w in r.workers} and len({t.worker for t in r.tests}) == len(pids)  # whoever was ready took work
+    assert r.batches and all(b.cpu_s is not None and 0 <= b.cpu_s <= b.wall_s * 1.1 + 0.05 for b in r.batches)  # one thread each
+    assert all(b.page_faults is not None and b.page_faults >= 0 for b in r.batches)
     log.unlink()
     assert run(suite, "--type", "model", "--hardware", "cpu", "--impl-type", "mock", "--workers", "1", out=tmp_path / "w1") == 0
     assert len({e["pid"] for e in executions(log)}) == 1 and len(latest(tmp_path / "w1").workers) == 1
@@ -377,3 +379,12 @@ def test_pytest_args_name_a_folder_only_when_every_module_in_it_is_selected(tmp_
     (tmp_path / "skills" / "helper.py").unlink()
     (tmp_path / "skills" / "sub").mkdir()  # pytest would recurse into it
     assert _compact(both, tmp_path) == [str(tmp_path / f) for f in both]
+
+
+def test_the_runner_launches_workers_before_it_imports_pydantic():
+    """Importing pydantic and building the result validators costs ~0.3 s: the runner pays it while
+    its workers start, so nothing it imports before `Pool.start` may pull pydantic in."""
+    code = ("import sys; import ipfs_accelerate.runner.cli, ipfs_accelerate.runner.core, ipfs_accelerate.results.store, "
+            "ipfs_accelerate.runner.progress; print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"

@@ -8,7 +8,8 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 
-from .run import FAILING, RunResult, TestRecord
+from .plain import FAILING
+from .run import RunResult, TestRecord
 from .schema import CaseResult
 
 ICON = {"passed": "✅", "failed": "❌", "error": "❌", "crashed": "❌", "timeout": "❌", "xpassed": "❌",

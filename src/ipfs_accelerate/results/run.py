@@ -10,20 +10,17 @@ from __future__ import annotations
 from collections import Counter
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from .schema import SCHEMA_VERSION, CaseResult, Status
+from .plain import FAILING, RAN, Selection
+from .schema import SCHEMA_VERSION, CaseResult, Record, Status
 
 Kind = Literal["model", "api", "other"]
 RunState = Literal["running", "interrupted", "complete"]
 
-FAILING: frozenset[str] = frozenset({"failed", "error", "xpassed", "crashed", "timeout"})
-"""Statuses that make a run exit 1 (an unexpected pass means the registry says something false)."""
-RAN: frozenset[str] = frozenset({"passed", "failed", "error", "xfailed", "xpassed", "crashed", "timeout"})
-"""Statuses of tests that actually executed (everything but skipped)."""
 
 
-class TestRecord(BaseModel):
+class TestRecord(Record):
     """One pytest test (node id) after setup, call and teardown — or after its worker died."""
 
     __test__ = False  # not a pytest class despite the name
@@ -47,7 +44,7 @@ class TestRecord(BaseModel):
     finished_at: float = 0.0
 
 
-class Environment(BaseModel):
+class Environment(Record):
     python: str
     platform: str
     machine: str
@@ -58,27 +55,7 @@ class Environment(BaseModel):
     cwd: str
 
 
-class Selection(BaseModel):
-    """What was asked for, as resolved; `--resume` reuses it verbatim."""
-
-    type: Literal["model", "api", "all"] = "all"
-    models: list[str] = Field(default_factory=list)
-    apis: list[str] = Field(default_factory=list)
-    category: str = "all"
-    limit: int | None = None
-    hardware: list[str] = Field(default_factory=list)
-    impl_type: Literal["real", "mock", "all"] = "all"
-    keyword: str | None = None
-    benchmark: bool = False
-    shard: str | None = None
-    test_dir: str = ""
-    files: list[str] = Field(default_factory=list)
-    missing: list[str] = Field(default_factory=list)  # selected names with no generated test file
-    paths: list[str] = Field(default_factory=list)  # explicit test files/folders given on the command line
-    pytest_args: list[str] = Field(default_factory=list)
-
-
-class Options(BaseModel):
+class Options(Record):
     """How it ran (does not change what runs)."""
 
     workers: int
@@ -90,7 +67,7 @@ class Options(BaseModel):
     argv: list[str] = Field(default_factory=list)
 
 
-class WorkerStat(BaseModel):
+class WorkerStat(Record):
     name: str
     pid: int
     startup_s: float | None = None
@@ -102,7 +79,7 @@ class WorkerStat(BaseModel):
     end: str = ""  # "recycled", "stopped", "crashed", "timeout", "memory", "killed"
 
 
-class BatchStat(BaseModel):
+class BatchStat(Record):
     """One dispatched file batch: wall time seen by the runner vs time inside its tests; the
     difference is the runner's fixed cost (dispatch, pytest protocol, result messages)."""
 
@@ -112,9 +89,11 @@ class BatchStat(BaseModel):
     units: int
     wall_s: float
     tests_s: float
+    cpu_s: float | None = None  # the worker's CPU time (user + sys) for the batch: wall much above it = CPU taken by others
+    page_faults: int | None = None  # minor faults in the batch (forked workers copy inherited pages on first write)
 
 
-class RunResult(BaseModel):
+class RunResult(Record):
     schema_version: int = SCHEMA_VERSION
     run_id: str
     state: RunState = "running"

@@ -8,14 +8,33 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
+
+
+class Record(BaseModel):
+    """Base of every result model. Validators are built at first use or by `build_validators`,
+    not at import: the runner starts its workers first, then pays pydantic (~0.3 s) meanwhile."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+def build_validators() -> None:
+    """Build every result model's validator now (the runner calls this while its workers start)."""
+    from . import run  # noqa: F401  (defines the rest of the models)
+
+    todo = list(Record.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        cls.model_rebuild()
+        todo += cls.__subclasses__()
+
 
 Status = Literal["passed", "failed", "skipped", "xfailed", "xpassed", "error", "crashed", "timeout"]
 
 
-class Latency(BaseModel):
+class Latency(Record):
     """Latency summary in milliseconds over `n` timed runs after `warmup` runs."""
 
     n: int
@@ -28,7 +47,7 @@ class Latency(BaseModel):
     max_ms: float
 
 
-class ArrayStats(BaseModel):
+class ArrayStats(Record):
     shape: list[int]
     dtype: str
     mean: float | None = None
@@ -38,7 +57,7 @@ class ArrayStats(BaseModel):
     head: list[float] = Field(default_factory=list)
 
 
-class Fingerprint(BaseModel):
+class Fingerprint(Record):
     """Compact CPU fingerprint of one case's outputs, committed under test/expected_results."""
 
     model: str
@@ -48,7 +67,7 @@ class Fingerprint(BaseModel):
     tokens: list[list[int]] | None = None
 
 
-class OutputParity(BaseModel):
+class OutputParity(Record):
     name: str
     max_abs: float
     max_rel: float
@@ -57,7 +76,7 @@ class OutputParity(BaseModel):
     flat: bool = False
 
 
-class Parity(BaseModel):
+class Parity(Record):
     """Backend outputs vs CPU on identical inputs."""
 
     reference: str = "cpu"
@@ -70,7 +89,7 @@ class Parity(BaseModel):
     ok: bool = False
 
 
-class BatchCheck(BaseModel):
+class BatchCheck(Record):
     """Batch result vs single results, row by row."""
 
     batch_size: int
@@ -80,7 +99,7 @@ class BatchCheck(BaseModel):
     tokens_match: bool | None = None
 
 
-class PrecisionVariant(BaseModel):
+class PrecisionVariant(Record):
     """Another precision of the same prepared model (e.g. OpenVINO's default), vs CPU fp32."""
 
     precision: str
@@ -90,7 +109,7 @@ class PrecisionVariant(BaseModel):
     p50_ms: float | None = None
 
 
-class Metrics(BaseModel):
+class Metrics(Record):
     build_s: float | None = None
     prepare_s: float | None = None
     first_inference_ms: float | None = None
@@ -102,7 +121,7 @@ class Metrics(BaseModel):
     params: int | None = None
 
 
-class CaseResult(BaseModel):
+class CaseResult(Record):
     model: str
     task: str
     category: str

@@ -15,10 +15,10 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
-from .run import RunResult, TestRecord
+if TYPE_CHECKING:  # pydantic (~0.2 s) loads at first use: the runner imports this before it starts workers
+    from .run import RunResult, TestRecord
 
 RECORDS = "results.jsonl"
 RESULTS = "results.json"
@@ -98,6 +98,10 @@ class RunStore:
 
     def load_records(self) -> list[TestRecord]:
         """Records in file order, last one per node id wins; unparsable (torn) lines are skipped."""
+        from pydantic import ValidationError
+
+        from .run import TestRecord
+
         out: dict[str, TestRecord] = {}
         if not self.records_path.exists():
             return []
@@ -118,6 +122,8 @@ class RunStore:
         write_atomic(self.dir / HEADER, header.model_dump_json(indent=1))
 
     def load_header(self) -> RunResult:
+        from .run import RunResult
+
         return RunResult.model_validate_json((self.dir / HEADER).read_text(encoding="utf-8"))
 
     def save_results(self, run: RunResult) -> None:
@@ -126,6 +132,8 @@ class RunStore:
 
 def load_results(path: Path) -> RunResult:
     """Read and validate a results.json (or a run folder containing one)."""
+    from .run import RunResult
+
     if path.is_dir():
         path = path / RESULTS
     return RunResult.model_validate_json(path.read_text(encoding="utf-8"))

@@ -8,6 +8,7 @@ written and `--resume` continues it).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -22,24 +23,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from ..results import junit, report_md
-from ..results.run import (
-    Environment,
-    Options,
-    RunResult,
-    Selection,
-    TestRecord,
-    exit_code,
-    summarize,
-)
+from ..results.plain import Selection
 from ..results.store import RunStore, find_run, new_run_id
 from . import progress as progress_mod
-from . import shard as shard_mod
 from .collect import Item
 from .pool import Batch, Pool, PoolConfig
 from .selection import UsageError, find_test_dir, parse_shard, resolve
+
+if TYPE_CHECKING:  # pydantic (~0.2 s to import) loads only once the workers are launched
+    from ..results.run import Environment, Options, RunResult, TestRecord
 
 EXIT_INTERRUPTED = 130
 VERSION_PACKAGES = ("ipfs-accelerate", "torch", "transformers", "openvino", "tokenizers", "numpy", "pytest", "pydantic", "httpx", "rich")
@@ -98,6 +92,8 @@ def total_memory_mb() -> float:
 
 
 def environment() -> Environment:
+    from ..results.run import Environment
+
     return Environment(
         python=sys.version.split()[0],
         platform=platform.platform(),
@@ -188,7 +184,7 @@ def collect(sel: Selection, test_dir: Path, env: dict[str, str]) -> tuple[list[I
         return items, problems
     items, problems = [], []
     for f in sel.files:
-        one = sel.model_copy(update={"files": [f]})
+        one = dataclasses.replace(sel, files=[f])
         i, p, ok = _collect_files(one, test_dir, env, [f])
         if ok:
             items += i
@@ -221,6 +217,8 @@ def _unit_order(ids: list[str], items: dict[str, Item]) -> list[str]:
 
 
 def _problem_record(p: dict[str, Any], test_dir: Path) -> TestRecord:
+    from ..results.run import TestRecord
+
     nodeid = p["nodeid"]
     file = nodeid.split("::", 1)[0]
     kind = "model" if file.startswith("skills/") else "api" if file.startswith("apis/") else "other"
@@ -310,8 +308,6 @@ class Runner:
 
             warm = warm_mod.connect_or_start(env, Path.cwd(), preload, o.threads, o.warm,
                                              log=lambda m: print(m, file=self.err) if o.verbose or "reused" not in m else None)
-        options = Options(workers=workers, timeout_s=o.timeout, max_memory_mb=max_mem, recycle_after=o.recycle_after,
-                          threads_per_worker=o.threads, warm_idle_s=o.warm if warm is not None else 0.0, argv=o.argv)
         run_dir = store.dir if store is not None else o.output_dir / (o.run_id or new_run_id())
         self.records: dict[str, TestRecord] = {}
         self.by_id: dict[str, Item] = {}
@@ -329,6 +325,12 @@ class Runner:
         try:
             if sel.files and not o.collect_only:  # never a pytest without file arguments: it would collect the cwd
                 pool.start(pool.cfg.workers)  # imports overlap collection
+            from ..results.run import Options
+            from ..results.schema import build_validators
+
+            build_validators()  # pydantic's import and schema builds overlap the workers' start too
+            options = Options(workers=workers, timeout_s=o.timeout, max_memory_mb=max_mem, recycle_after=o.recycle_after,
+                              threads_per_worker=o.threads, warm_idle_s=o.warm if warm is not None else 0.0, argv=o.argv)
             code = self._execute(sel, test_dir, env, shard, store, header, options, run_dir, started)
         finally:
             for s, h in old.items():
@@ -342,6 +344,9 @@ class Runner:
 
     def _execute(self, sel: Selection, test_dir: Path, env: dict[str, str], shard: tuple[int, int] | None, store: RunStore | None,
                  header: RunResult | None, options: Options, run_dir: Path, started: float) -> int | None:
+        from ..results.run import RunResult, exit_code
+        from . import shard as shard_mod
+
         o, pool = self.opts, self.pool
         items, problems = self._collect(sel, test_dir, env)
         if pool.interrupted:
@@ -359,7 +364,7 @@ class Runner:
             mine = set(shard_mod.pick(counts, shard_mod.durations_by_file(history_run), *shard))
             items = [i for i in items if i.file in mine]
             problems = [p for p in problems if p["nodeid"].split("::", 1)[0] in mine]
-            sel = sel.model_copy(update={"files": [f for f in sel.files if f in mine]})
+            sel = dataclasses.replace(sel, files=[f for f in sel.files if f in mine])
         by_id = {i.nodeid: i for i in items}
         self.by_id.update(by_id)
         selected = len(items) + len(problems)
@@ -441,7 +446,7 @@ class Runner:
         bad = {p["nodeid"].split("::", 1)[0] for p in problems if p["status"] == "crashed"}
         if not bad:
             raise RunFailure(f"workers fail to start: {self.pool.fatal or 'see the logs in ' + str(self.pool.cfg.log_dir)}")
-        keep = sel.model_copy(update={"files": [f for f in sel.files if f not in bad]})
+        keep = dataclasses.replace(sel, files=[f for f in sel.files if f not in bad])
         self.pool.restart(pytest_args(keep, test_dir), self.pool.cfg.workers)
         ready = self.pool.wait_ready()
         if ready is None:
@@ -461,6 +466,8 @@ class Runner:
         return groups
 
     def _batches(self, todo: list[Item], by_id: dict[str, Item], output_dir: Path, run_dir: Path) -> list[Batch]:
+        from . import shard as shard_mod
+
         per_file: dict[str, list[str]] = {}
         for it in todo:
             per_file.setdefault(it.file, []).append(it.nodeid)
@@ -473,6 +480,8 @@ class Runner:
 
     # ---- results -------------------------------------------------------------------------
     def _on_test(self, msg: dict[str, Any], worker: str) -> None:
+        from ..results.run import TestRecord
+
         nodeid = msg["nodeid"]
         it = self.by_id.get(nodeid) or Item(nodeid=nodeid, file=nodeid.split("::", 1)[0])
         rec = TestRecord(
@@ -489,6 +498,9 @@ class Runner:
 
     def _flush(self, state: str) -> RunResult:
         """Rewrite results.json, report.md and junit.xml atomically from what is recorded now."""
+        from ..results import junit, report_md
+        from ..results.run import RunResult, summarize
+
         self._last_flush = time.monotonic()
         tests = list(self.records.values())
         run = self.header.model_copy(update={"tests": tests, "state": state, "summary": summarize(tests),

@@ -33,10 +33,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..results.run import BatchStat, WorkerStat
 from .channel import LineBuffer
+
+if TYPE_CHECKING:  # pydantic loads after the first workers are launched (it costs ~0.2 s)
+    from ..results.run import BatchStat, WorkerStat
 
 MAX_UNIT_DEATHS = 2
 MAX_STARTUP_FAILURES = 3
@@ -172,10 +174,11 @@ class Pool:
         return self._interrupted
 
     def start(self, n: int) -> None:
-        """Spawn workers now, so their imports overlap collection (the runner's serial part)."""
+        """Spawn workers now, so their imports overlap collection (the runner's serial part).
+        All are launched before any bookkeeping, which imports pydantic."""
         self.cfg.log_dir.mkdir(parents=True, exist_ok=True)
-        for _ in range(min(n, self.cfg.workers)):
-            self._spawn()
+        for launched in [self._launch() for _ in range(min(n, self.cfg.workers))]:
+            self._register(*launched)
 
     def wait_ready(self) -> dict[str, Any] | None:
         """Drive the workers until one has collected; its ready message (with `items` and
@@ -245,6 +248,11 @@ class Pool:
             self._spawn()
 
     def _spawn(self) -> None:
+        self._register(*self._launch())
+
+    def _launch(self) -> tuple[str, Any, int, int, Path, float]:
+        """Start one worker process: (name, process, command pipe, message pipe, log path, when)."""
+        spawned = self.clock()
         if self._generation == 0 and self.cfg.log_dir.is_dir():  # a resumed run keeps earlier workers' logs
             self._generation = len(list(self.cfg.log_dir.glob("w*.log")))
         self._generation += 1
@@ -271,8 +279,13 @@ class Pool:
             os.close(msg_w)
             os.close(log_fd)
         os.set_blocking(msg_r, False)
+        return name, proc, cmd_w, msg_r, log_path, spawned
+
+    def _register(self, name: str, proc: Any, cmd_w: int, msg_r: int, log_path: Path, spawned: float) -> None:
+        from ..results.run import WorkerStat
+
         stat = WorkerStat(name=name, pid=proc.pid, forked=not isinstance(proc, subprocess.Popen))
-        w = _Worker(name=name, proc=proc, cmd_w=cmd_w, msg_r=msg_r, log_path=log_path, spawned=self.clock(), stat=stat)
+        w = _Worker(name=name, proc=proc, cmd_w=cmd_w, msg_r=msg_r, log_path=log_path, spawned=spawned, stat=stat)
         self.workers.append(w)
         self.stats.append(stat)
         self.sel.register(msg_r, selectors.EVENT_READ, w)
@@ -360,9 +373,11 @@ class Pool:
             self.on_test(msg, w.name)
         elif op == "batch_done":
             if w.batch is not None:
+                from ..results.run import BatchStat
+
                 self.batch_stats.append(BatchStat(
                     file=w.batch.file, worker=w.name, tests=len(w.batch.ids), units=len({self.unit_of(i) for i in w.batch.ids}),
-                    wall_s=self.clock() - w.batch_start, tests_s=w.batch_tests_s))
+                    wall_s=self.clock() - w.batch_start, tests_s=w.batch_tests_s, cpu_s=msg.get("cpu_s"), page_faults=msg.get("page_faults")))
                 self.on_batch(w.batch)
             w.state, w.batch = "idle", None
             w.stat.batches += 1

@@ -5,9 +5,12 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from ..results.run import FAILING, TestRecord
+from ..results.plain import FAILING
+
+if TYPE_CHECKING:
+    from ..results.run import TestRecord
 
 ICON = {"passed": "✅", "failed": "❌", "error": "❌", "crashed": "💥", "timeout": "⏱", "xpassed": "❗",
         "skipped": "⏭", "xfailed": "🔶"}

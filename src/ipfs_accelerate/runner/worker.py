@@ -15,6 +15,7 @@ import argparse
 import faulthandler
 import gc
 import os
+import resource
 import signal
 import sys
 import time
@@ -171,7 +172,7 @@ class WorkerPlugin:
         return True
 
     def _run_batch(self, ids: list[str]) -> None:
-        start = time.perf_counter()
+        start, usage = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
         for i, nodeid in enumerate(ids):
             item = self.items.get(nodeid)
             if item is None:
@@ -185,7 +186,10 @@ class WorkerPlugin:
             cases._CASES.clear()
         gc.collect()
         gc.freeze()  # what survived (modelling modules imported by this batch) is long-lived too
-        self.chan.send({"op": "batch_done", "wall_s": time.perf_counter() - start, "rss_mb": _rss_mb()})
+        end = resource.getrusage(resource.RUSAGE_SELF)
+        self.chan.send({"op": "batch_done", "wall_s": time.perf_counter() - start, "rss_mb": _rss_mb(),
+                        "cpu_s": end.ru_utime + end.ru_stime - usage.ru_utime - usage.ru_stime,
+                        "page_faults": end.ru_minflt - usage.ru_minflt})
 
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
         for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):

@@ -1,0 +1,34 @@
+"""The result types the runner needs before it imports pydantic (~0.2 s, paid while its workers
+start): status groups and the run's `Selection`, a stdlib dataclass that pydantic validates as a
+field of `RunResult`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+FAILING: frozenset[str] = frozenset({"failed", "error", "xpassed", "crashed", "timeout"})
+"""Statuses that make a run exit 1 (an unexpected pass means the registry says something false)."""
+RAN: frozenset[str] = frozenset({"passed", "failed", "error", "xfailed", "xpassed", "crashed", "timeout"})
+"""Statuses of tests that actually executed (everything but skipped)."""
+
+
+@dataclass
+class Selection:
+    """What was asked for, as resolved; `--resume` reuses it verbatim."""
+
+    type: Literal["model", "api", "all"] = "all"
+    models: list[str] = field(default_factory=list)
+    apis: list[str] = field(default_factory=list)
+    category: str = "all"
+    limit: int | None = None
+    hardware: list[str] = field(default_factory=list)
+    impl_type: Literal["real", "mock", "all"] = "all"
+    keyword: str | None = None
+    benchmark: bool = False
+    shard: str | None = None
+    test_dir: str = ""
+    files: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # selected names with no generated test file
+    paths: list[str] = field(default_factory=list)  # explicit test files/folders given on the command line
+    pytest_args: list[str] = field(default_factory=list)
