@@ -167,22 +167,26 @@ def main(argv: list[str] | None = None) -> int:
                 results: dict[int, tuple[float, dict]] = {}
                 walls: dict[int, list[float]] = {1: [], 2: []}
                 cpu: dict[int, list[float]] = {1: [], 2: []}  # the workers' CPU seconds inside batches
+                on_cpu: dict[int, list[float]] = {1: [], 2: []}  # CPU / wall while holding a batch: < 1 = runnable but not running
                 for i in range(args.repeat):
                     for workers in ((1, 2) if i % 2 == 0 else (2, 1)):  # ABBA: a drifting host load hits both sides alike
                         wall, data = run_once(test_dir, Path(tmp) / "runs", workers, args.hardware, extra, mode)
                         walls[workers].append(wall)
                         cpu[workers].append(sum(b.get("cpu_s") or 0.0 for b in data["batches"]))
+                        busy = sum(b["wall_s"] for b in data["batches"])  # the workers' time with a batch in hand
+                        on_cpu[workers].append(cpu[workers][-1] / max(busy, 1e-9))
                         if workers not in results or wall < results[workers][0]:
                             results[workers] = (wall, data)
                         statuses[f"{mode}-w{workers}-{i}"] = {t["nodeid"]: t["status"] for t in data["tests"]}
                         s = data["summary"]
-                        print(f"{mode} --workers {workers}: {wall:6.1f} s wall (runner {data['wall_s']:.1f} s, worker CPU {cpu[workers][-1]:.1f} s), exit {data['_exit']}, "
+                        print(f"{mode} --workers {workers}: {wall:6.1f} s wall (runner {data['wall_s']:.1f} s, worker CPU {cpu[workers][-1]:.1f} s, on CPU {on_cpu[workers][-1]:.0%} of their busy time), exit {data['_exit']}, "
                               f"load {os.getloadavg()[0]:.1f}, " + ", ".join(f"{n} {k}" for k, n in s.items() if n), flush=True)
                 summary[mode] = _mode_summary(results)
                 summary[mode]["walls"] = walls
                 summary[mode]["speedup_of_medians"] = statistics.median(walls[1]) / statistics.median(walls[2])
                 summary[mode]["speedup_paired_median"] = statistics.median(a / b for a, b in zip(walls[1], walls[2], strict=True))
                 summary[mode]["worker_cpu_s"] = cpu
+                summary[mode]["on_cpu"] = on_cpu
         finally:
             from ipfs_accelerate.runner.warm import WarmClient
 
@@ -200,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{mode}] speed-up 1 -> 2 workers: {m['speedup']:.2f}x fastest vs fastest, {m['speedup_of_medians']:.2f}x median vs median, "
               f"{m['speedup_paired_median']:.2f}x median of back-to-back pairs (target >= 1.8x): {m['wall_1_worker_s']:.1f} s -> {m['wall_2_workers_s']:.1f} s")
         c1, c2 = (statistics.median(m["worker_cpu_s"][k]) for k in (1, 2))
+        o1, o2 = (statistics.median(m["on_cpu"][k]) for k in (1, 2))
+        print(f"[{mode}]   with a batch in hand, a worker was on a CPU {o1:.0%} of the time alone and {o2:.0%} with two "
+              "(the rest it waited for a CPU: other load on the host or in this VM)")
         print(f"[{mode}]   the tests' CPU time: {c1:.1f} s with 1 worker, {c2:.1f} s with 2 (median): "
               + ("the same work" if c2 <= 1.05 * c1 else f"{c2 / c1:.2f}x — each test cost more CPU while two ran (shared caches/host); "
                  f"at equal CPU the speed-up would be ~{m['speedup_of_medians'] * c2 / c1:.2f}x"))
