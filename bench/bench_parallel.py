@@ -204,8 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{mode}] speed-up 1 -> 2 workers: {m['speedup']:.2f}x fastest vs fastest, {m['speedup_of_medians']:.2f}x median vs median, "
               f"{m['speedup_paired_median']:.2f}x median of back-to-back pairs (target >= 1.8x): {m['wall_1_worker_s']:.1f} s -> {m['wall_2_workers_s']:.1f} s")
         c1, c2 = (statistics.median(m["worker_cpu_s"][k]) for k in (1, 2))
-        o1, o2 = (statistics.median(m["on_cpu"][k]) for k in (1, 2))
-        print(f"[{mode}]   with a batch in hand, a worker was on a CPU {o1:.0%} of the time alone and {o2:.0%} with two "
+        on1, on2 = (statistics.median(m["on_cpu"][k]) for k in (1, 2))
+        print(f"[{mode}]   with a batch in hand, a worker was on a CPU {on1:.0%} of the time alone and {on2:.0%} with two "
               "(the rest it waited for a CPU: other load on the host or in this VM)")
         print(f"[{mode}]   the tests' CPU time: {c1:.1f} s with 1 worker, {c2:.1f} s with 2 (median): "
               + ("the same work" if c2 <= 1.05 * c1 else f"{c2 / c1:.2f}x — each test cost more CPU while two ran (shared caches/host); "
