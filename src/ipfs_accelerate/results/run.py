@@ -19,7 +19,6 @@ Kind = Literal["model", "api", "other"]
 RunState = Literal["running", "interrupted", "complete"]
 
 
-
 class TestRecord(Record):
     """One pytest test (node id) after setup, call and teardown — or after its worker died."""
 
