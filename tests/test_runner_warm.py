@@ -167,3 +167,50 @@ def test_stop_lets_running_workers_finish(tmp_path: Path, warm_dir: Path) -> Non
     r = latest(out)
     assert r.summary["passed"] == 16 and all(w.forked for w in r.workers), r.workers
     assert not sock.exists() and not warm.WarmClient(sock).ping()
+
+
+def _wait_spares(sock: Path, n: int) -> list[int]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        st = warm.WarmClient(sock).status()
+        if len(st["spares"]) >= n and not st["running"]:
+            return st["spares"]
+        time.sleep(0.1)
+    raise AssertionError(f"no {n} spares: {warm.WarmClient(sock).status()}")
+
+
+def test_spares_serve_the_next_run_but_never_a_changed_suite(tmp_path: Path, warm_dir: Path) -> None:
+    """After a run the server keeps as many collected forks as it used; the next identical run
+    gets them (no collection), runs the same tests with the same statuses — a crash in a spare is a
+    crash like any other — and a changed test file or another selection never gets a stale one."""
+    suite = tmp_path / "suite"
+    write(suite / "test_a.py", "import os\n\ndef test_ok(): pass\n\ndef test_crash(): os.abort()\n")
+    write(suite / "test_b.py", "def test_b1(): pass\n\ndef test_b2(): assert 1 + 1 == 2\n")
+    files = [str(suite / "test_a.py"), str(suite / "test_b.py")]
+
+    def go(out: str, *paths: str) -> object:
+        run(suite, *(paths or files), "--workers", "2", "--preload", "none", "--warm", "60", out=tmp_path / out)
+        return latest(tmp_path / out)
+
+    first = go("1")
+    assert not any(w.spare for w in first.workers)
+    [sock] = _servers(warm_dir)
+    spares = _wait_spares(sock, 2)
+    second = go("2")
+    statuses = {t.nodeid: t.status for t in first.tests}
+    assert {t.nodeid: t.status for t in second.tests} == statuses
+    assert statuses[next(k for k in statuses if k.endswith("test_crash"))] == "crashed"
+    claimed = [w for w in second.workers if w.spare]
+    assert len(claimed) == 2 and {w.pid for w in claimed} == set(spares), second.workers
+    assert all(w.startup_s is not None and w.startup_s < min(x.startup_s for x in first.workers if x.startup_s) for w in claimed)
+    assert second.hardware, "one claimed spare still reports the hardware"
+
+    _wait_spares(sock, 2)
+    write(suite / "test_b.py", "def test_b1(): pass\n\ndef test_b2(): pass\n\ndef test_b3(): pass\n")  # edited after they collected
+    third = go("3")
+    assert not any(w.spare for w in third.workers)
+    assert any(t.nodeid.endswith("test_b3") for t in third.tests)
+
+    _wait_spares(sock, 2)
+    fourth = go("4", files[1])  # another selection: other pytest arguments
+    assert not any(w.spare for w in fourth.workers) and len(fourth.tests) == 3

@@ -73,6 +73,7 @@ class WorkerStat(Record):
     import_s: float | None = None
     collect_s: float | None = None
     forked: bool = False  # from the warm server (imports inherited), not a fresh interpreter
+    spare: bool = False  # a fork that had collected before the run asked for it (warm server)
     batches: int = 0
     tests: int = 0
     end: str = ""  # "recycled", "stopped", "crashed", "timeout", "memory", "killed"

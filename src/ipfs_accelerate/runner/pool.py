@@ -353,6 +353,7 @@ class Pool:
             w.stat.startup_s = self.clock() - w.spawned
             w.stat.import_s = msg.get("import_s")
             w.stat.collect_s = msg.get("collect_s")
+            w.stat.spare = bool(msg.get("spare"))
             self.startup_failures = 0
             if msg.get("hardware"):
                 self.hardware = msg["hardware"]

@@ -25,6 +25,8 @@ Safety rules, because fork and threads do not mix:
 Protocol: one Unix-socket connection per worker. The client sends a JSON line with the worker's
 argv and cwd plus three fds (command pipe, message pipe, log) via SCM_RIGHTS; the server answers
 `pid N` and, when that worker exits, `exit RC` (RC < 0: killed by signal -RC, like Popen).
+Between runs the server keeps *spares*: forks that already collected the last run's tests (see
+`_Server`), so the next run's workers skip pytest's collection too.
 """
 
 from __future__ import annotations
@@ -175,6 +177,20 @@ class WarmClient:
     def ping(self) -> bool:
         return self._ask("ping", b"pong")
 
+    def status(self) -> dict[str, list[int]]:
+        """Pids of the server's running workers and of its spares (collected, waiting for a run)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(str(self.path))
+            s.sendall(b'{"op": "status"}\n')
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        return json.loads(data)
+
     def stop(self) -> bool:
         """Ask the server to stop serving: it takes no new workers and exits once the ones it
         forked have finished (they would die with it). False if none answered."""
@@ -283,8 +299,8 @@ def _watch_runner(pid: int) -> None:
     threading.Thread(target=wait, name="runner-watch", daemon=True).start()
 
 
-def _child(msg: dict[str, Any], fds: list[int], close: list[Any]) -> None:
-    """In the forked process: become a worker. Never returns."""
+def _child(msg: dict[str, Any], fds: list[int], close: list[Any], spare: socket.socket | None = None) -> None:
+    """In the forked process: become a worker (a spare: collect, then wait to be claimed). Never returns."""
     rc = 1
     try:
         os.setsid()
@@ -294,7 +310,11 @@ def _child(msg: dict[str, Any], fds: list[int], close: list[Any]) -> None:
         for obj in close:
             with contextlib.suppress(OSError):
                 obj.close()
-        cmd_r, msg_w, log_fd = fds
+        if spare is None:
+            cmd_r, msg_w, log_fd = fds
+        else:  # no runner yet: its pipes and log arrive with the claim
+            cmd_r = msg_w = -1
+            log_fd = os.open(os.devnull, os.O_WRONLY)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(log_fd, 1)
@@ -305,8 +325,11 @@ def _child(msg: dict[str, Any], fds: list[int], close: list[Any]) -> None:
         if isinstance(msg.get("env"), dict):
             os.environ.clear()
             os.environ.update(msg["env"])
-        _watch_runner(int(msg["runner_pid"]))
         argv = [a.replace("{cmd}", str(cmd_r)).replace("{msg}", str(msg_w)) for a in msg["argv"]]
+        if spare is None:
+            _watch_runner(int(msg["runner_pid"]))
+        else:
+            argv = ["--spare-fd", str(spare.fileno()), *(a for a in argv if a != "--hardware-info")]
         sys.argv = ["ipfs_accelerate.runner.worker", *argv]
         from . import worker
 
@@ -322,6 +345,60 @@ def _child(msg: dict[str, Any], fds: list[int], close: list[Any]) -> None:
             with contextlib.suppress(Exception):
                 stream.flush()
         os._exit(rc)
+
+
+def collection_inputs(pytest_args: list[str]) -> list[tuple[str, int, int]]:
+    """(path, mtime, size) of what a collection read besides this package (which keys the server):
+    the Python and config files under the rootdir and the path arguments. A spare whose inputs
+    changed since it collected is discarded, never handed out."""
+    roots = [a for a in pytest_args if not a.startswith("-") and os.path.exists(a)]
+    if "--rootdir" in pytest_args:
+        roots.append(pytest_args[pytest_args.index("--rootdir") + 1])
+    out = []
+    for root in sorted(set(roots)):
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__" and not d.startswith("."))
+            for name in sorted(filenames):
+                if name.endswith((".py", ".ini", ".toml", ".cfg")):
+                    with contextlib.suppress(OSError):
+                        st = os.stat(os.path.join(dirpath, name))
+                        out.append((os.path.join(dirpath, name), st.st_mtime_ns, st.st_size))
+    return out
+
+
+def claim_spare(ctrl_fd: int, groups: list[str]) -> tuple[Any, dict[str, Any]]:
+    """In a spare, after its collection: block until the server hands it a runner's pipes and log,
+    then become that runner's worker. Exits quietly if the server drops it instead."""
+    from .channel import WorkerChannel
+    from .worker import hardware_info
+
+    ctrl = socket.socket(fileno=ctrl_fd)
+    ctrl.settimeout(None)
+    try:
+        data, fds, _flags, _addr = socket.recv_fds(ctrl, 1 << 16, 3)
+        while data and not data.endswith(b"\n"):
+            data += ctrl.recv(1 << 16)
+        msg = json.loads(data) if data else None
+    except (OSError, ValueError):
+        msg = None
+    if msg is None or len(fds) != 3:
+        os._exit(0)
+    ctrl.close()
+    cmd_r, msg_w, log_fd = fds
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    if isinstance(msg.get("env"), dict):
+        os.environ.clear()
+        os.environ.update(msg["env"])
+    _watch_runner(int(msg["runner_pid"]))
+    info: dict[str, Any] = {"pid": os.getpid(), "spare": True}
+    if "--hardware-info" in msg["argv"]:
+        info["hardware"] = hardware_info(groups)
+    return WorkerChannel(cmd_r, msg_w), info
 
 
 def _warm_pytest() -> None:
@@ -370,8 +447,9 @@ def serve(path: Path, preload: list[str], threads: int, idle_s: float) -> int:
     sel = selectors.DefaultSelector()
     sel.register(listener, selectors.EVENT_READ, "accept")
     sel.register(wake_r, selectors.EVENT_READ, "wake")
-    children: dict[int, socket.socket] = {}
+    srv = _Server(sel, listener, (wake_r, wake_w))
     last = time.monotonic()
+    stopping = False
     try:
         while True:
             for key, _ in sel.select(timeout=1.0):
@@ -380,85 +458,175 @@ def serve(path: Path, preload: list[str], threads: int, idle_s: float) -> int:
                         os.read(wake_r, 512)
                 elif key.data == "accept":
                     conn, _ = listener.accept()
-                    op = _handle(conn, children, [listener, conn, sel, *children.values()], (wake_r, wake_w))
+                    op = srv.handle(conn)
                     if op == "stop":  # no new workers; running ones finish (they die with this process)
+                        stopping = True
+                        srv.drop_spares()
                         sel.unregister(listener)
                         listener.close()
                         with contextlib.suppress(FileNotFoundError):
                             if path.stat().st_ino == inode:
                                 path.unlink()
-                        if not children:
+                        if not srv.running:
                             return 0
                     if op == "spawn":  # a ping is not use: it must not keep an unused server alive
                         last = time.monotonic()
-            while children:
-                try:
-                    pid, status = os.waitpid(-1, os.WNOHANG)
-                except ChildProcessError:
-                    break
-                if pid == 0:
-                    break
-                conn = children.pop(pid, None)
+            if srv.reap():
                 last = time.monotonic()
-                if conn is not None:
-                    rc = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-                    with contextlib.suppress(OSError):
-                        conn.sendall(f"exit {rc}\n".encode())
-                    conn.close()
             try:
                 replaced = path.stat().st_ino != inode
             except FileNotFoundError:
                 replaced = True
-            if replaced and not children:
+            if (replaced or time.monotonic() - last > idle_s) and not srv.running:
                 return 0
-            if not children and time.monotonic() - last > idle_s:
-                return 0
+            if not stopping and not replaced:
+                srv.refill()
     finally:
+        srv.drop_spares()
         with contextlib.suppress(FileNotFoundError):
             if path.stat().st_ino == inode:
                 path.unlink()
 
 
-def _handle(conn: socket.socket, children: dict[int, socket.socket], close: list[Any], pipe: tuple[int, int]) -> str:
-    conn.settimeout(10)
-    try:
-        data, fds, _flags, _addr = socket.recv_fds(conn, 1 << 16, 3)
-        while not data.endswith(b"\n"):
-            more = conn.recv(1 << 16)
-            if not more:
-                break
-            data += more
-        msg = json.loads(data)
-    except (OSError, ValueError):
-        conn.close()
-        return "error"
-    op = msg.get("op")
-    if op in ("ping", "stop"):
-        with contextlib.suppress(OSError):
-            conn.sendall(b"pong\n" if op == "ping" else b"bye\n")
-        conn.close()
-        return op
-    if op != "spawn" or len(fds) != 3:
+class _Server:
+    """The server's workers: running ones (each reports its exit to its runner's connection) and
+    *spares* — forks that already collected the last run's tests and wait for the next run.
+
+    Why spares: a fork is ready in ~0.1 s, but pytest's collection of the spec's 34 model files
+    takes another ~0.3 s, before any test and in every worker: serial time again. After a run's
+    workers have all exited, the server forks as many spares as that run used (at most
+    `MAX_SPARES`), with the same worker arguments. The next run asking for workers with those
+    arguments gets a spare — its collection is done — if the files that collection read
+    (`collection_inputs`) are unchanged; otherwise the spare is dropped and a fresh fork collects.
+    """
+
+    MAX_SPARES = 8
+
+    def __init__(self, sel: selectors.BaseSelector, listener: socket.socket, pipe: tuple[int, int]) -> None:
+        self.sel, self.listener, self.pipe = sel, listener, pipe
+        self.running: dict[int, socket.socket] = {}  # pid -> its runner's connection
+        self.spares: dict[int, socket.socket] = {}  # pid -> the control socket that hands it a runner's fds
+        self.last: tuple[str, dict[str, Any]] | None = None  # the latest request's (kind, message)
+        self.kind_of: dict[int, str] = {}
+        self.want = 0
+        self.spare_inputs: list[tuple[str, int, int]] = []
+
+    @staticmethod
+    def kind(msg: dict[str, Any]) -> str:
+        """Requests a spare can serve: same worker arguments (bar which one reports the hardware) and cwd."""
+        return json.dumps([[a for a in msg["argv"] if a != "--hardware-info"], msg["cwd"]])
+
+    def handle(self, conn: socket.socket) -> str:
+        conn.settimeout(10)
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(conn, 1 << 16, 3)
+            while not data.endswith(b"\n"):
+                more = conn.recv(1 << 16)
+                if not more:
+                    break
+                data += more
+            msg = json.loads(data)
+        except (OSError, ValueError):
+            conn.close()
+            return "error"
+        op = msg.get("op")
+        if op in ("ping", "stop", "status"):
+            reply = {"ping": b"pong\n", "stop": b"bye\n"}.get(op) or (json.dumps(
+                {"running": sorted(self.running), "spares": sorted(self.spares)}) + "\n").encode()
+            with contextlib.suppress(OSError):
+                conn.sendall(reply)
+            conn.close()
+            return op
+        if op != "spawn" or len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
+            with contextlib.suppress(OSError):
+                conn.sendall(b"error bad request\n")
+            conn.close()
+            return "error"
+        kind = self.kind(msg)
+        pid = self._claim(kind, msg, fds) or self._fork(msg, fds)
         for fd in fds:
             os.close(fd)
         with contextlib.suppress(OSError):
-            conn.sendall(b"error bad request\n")
-        conn.close()
-        return "error"
-    pid = os.fork()
-    if pid == 0:
-        for fd in pipe:
+            conn.sendall(f"pid {pid}\n".encode())
+        self.running[pid] = conn
+        self.kind_of[pid] = kind
+        if self.last is None or self.last[0] != kind:
+            self.drop_spares()  # another runner's kind of worker now: the next run is likelier to be like it
+            self.last, self.want = (kind, msg), 0
+        self.want = min(self.MAX_SPARES, max(self.want, sum(1 for k in self.kind_of.values() if k == kind)))
+        return "spawn"
+
+    def _fork(self, msg: dict[str, Any], fds: list[int], spare: socket.socket | None = None) -> int:
+        pid = os.fork()
+        if pid == 0:
+            for fd in self.pipe:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            _child(msg, fds, [self.listener, self.sel, *self.running.values(), *self.spares.values()], spare)
+        return pid
+
+    def _claim(self, kind: str, msg: dict[str, Any], fds: list[int]) -> int | None:
+        """Hand the runner's fds to a spare of this kind; None if there is none (or they are stale)."""
+        if not self.spares or self.last is None or self.last[0] != kind:
+            return None
+        if collection_inputs(msg["argv"][msg["argv"].index("--") + 1 :] if "--" in msg["argv"] else []) != self.spare_inputs:
+            self.drop_spares()  # a test file changed since they collected
+            return None
+        while self.spares:
+            pid, ctrl = self.spares.popitem()
+            try:
+                socket.send_fds(ctrl, [json.dumps(msg).encode() + b"\n"], fds)
+            except OSError:  # it died meanwhile; reap() collects it
+                continue
+            finally:
+                ctrl.close()
+            return pid
+        return None
+
+    def refill(self) -> None:
+        """Between runs (none of the last kind running), keep `want` spares of that kind."""
+        if self.last is None or self.want == 0 or any(k == self.last[0] for k in self.kind_of.values()):
+            return
+        _kind, msg = self.last
+        if not self.spares:
+            argv = msg["argv"]
+            self.spare_inputs = collection_inputs(argv[argv.index("--") + 1 :] if "--" in argv else [])
+        while len(self.spares) < self.want:
+            mine, theirs = socket.socketpair()
+            pid = self._fork(msg, [], spare=theirs)
+            theirs.close()
+            self.spares[pid] = mine
+
+    def drop_spares(self) -> None:
+        for pid, ctrl in self.spares.items():
+            ctrl.close()
             with contextlib.suppress(OSError):
-                os.close(fd)
-        _child(msg, fds, close)
-    for fd in fds:
-        os.close(fd)
-    try:
-        conn.sendall(f"pid {pid}\n".encode())
-    except OSError:
-        pass
-    children[pid] = conn
-    return "spawn"
+                os.killpg(pid, signal.SIGKILL)
+        self.spares.clear()
+
+    def reap(self) -> bool:
+        """Collect exited children; report a running worker's exit to its runner. True if any."""
+        any_ = False
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return any_
+            if pid == 0:
+                return any_
+            any_ = True
+            self.kind_of.pop(pid, None)
+            ctrl = self.spares.pop(pid, None)
+            if ctrl is not None:
+                ctrl.close()
+            conn = self.running.pop(pid, None)
+            if conn is not None:
+                rc = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+                with contextlib.suppress(OSError):
+                    conn.sendall(f"exit {rc}\n".encode())
+                conn.close()
 
 
 def main(argv: list[str] | None = None) -> int:

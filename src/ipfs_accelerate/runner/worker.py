@@ -19,6 +19,7 @@ import resource
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -146,10 +147,12 @@ def _output(reports: list[pytest.TestReport], status: str) -> str:
 class WorkerPlugin:
     """Registered into the worker's pytest session: replaces the run loop, streams results."""
 
-    def __init__(self, chan: WorkerChannel, info: dict[str, Any], collector: CollectPlugin) -> None:
+    def __init__(self, chan: WorkerChannel | None, info: dict[str, Any], collector: CollectPlugin,
+                 claim: Callable[[], tuple[WorkerChannel, dict[str, Any]]] | None = None) -> None:
         self.chan = chan
         self.info = info
         self.collector = collector
+        self.claim = claim  # a spare: collected ahead of any run, blocks here until a runner claims it
         self.items: dict[str, pytest.Item] = {}
         self.reports: dict[str, list[pytest.TestReport]] = {}
         self.collect_start = time.perf_counter()
@@ -159,9 +162,14 @@ class WorkerPlugin:
         self.items = {item.nodeid: item for item in session.items}
         gc.collect()
         gc.freeze()  # imports + collection are permanent: later collections skip them (~ms, not ~100s of ms)
+        collect_s = time.perf_counter() - self.collect_start
+        if self.claim is not None:
+            self.chan, more = self.claim()
+            self.info.update(more)
+        assert self.chan is not None
         # the runner takes its test list from the first worker ready: no separate collection process
         found = self.collector.result
-        self.chan.send({**self.info, "op": "ready", "n_items": len(self.items), "collect_s": time.perf_counter() - self.collect_start,
+        self.chan.send({**self.info, "op": "ready", "n_items": len(self.items), "collect_s": collect_s,
                         "items": [asdict(i) for i in found.items], "problems": found.problems})
         while True:
             cmd = self.chan.recv()
@@ -243,31 +251,43 @@ def main(argv: list[str] | None = None) -> int:
     else:
         own, pytest_args = argv, []
     ap = argparse.ArgumentParser(prog="ipfs_accelerate.runner.worker")
-    ap.add_argument("--cmd-fd", type=int, required=True)
-    ap.add_argument("--msg-fd", type=int, required=True)
+    ap.add_argument("--cmd-fd", type=int, default=-1)
+    ap.add_argument("--msg-fd", type=int, default=-1)
     ap.add_argument("--preload", default="")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--hardware-info", action="store_true")
+    ap.add_argument("--spare-fd", type=int, default=None, help=argparse.SUPPRESS)  # warm server: collect now, claimed later
     args = ap.parse_args(own)
     _die_with_parent()
     faulthandler.enable(file=sys.stderr, all_threads=True)
     faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)  # runner asks before a timeout kill
-    chan = WorkerChannel(args.cmd_fd, args.msg_fd)
     groups = [g for g in args.preload.split(",") if g and g != "none"]
     info: dict[str, Any] = {"pid": os.getpid(), "import_s": preload(groups, args.threads)}
     if args.hardware_info:
-        try:  # the full probe imports torch: only where the preload paid for it already
-            from dataclasses import asdict
-
-            from ..hardware.detect import detect, probe_cpu
-
-            info["hardware"] = detect().to_dict() if "torch" in groups else {"cpu": asdict(probe_cpu())}
-        except Exception as exc:  # detection must never stop a run
-            info["hardware"] = {"error": f"{type(exc).__name__}: {exc}"}
+        info["hardware"] = hardware_info(groups)
     collector = CollectPlugin()
-    rc = pytest.main(pytest_args, plugins=[collector, WorkerPlugin(chan, info, collector)])
-    chan.send({"op": "exit", "rc": int(rc)})
+    if args.spare_fd is not None:
+        from .warm import claim_spare
+
+        plugin = WorkerPlugin(None, info, collector, claim=lambda: claim_spare(args.spare_fd, groups))
+    else:
+        plugin = WorkerPlugin(WorkerChannel(args.cmd_fd, args.msg_fd), info, collector)
+    rc = pytest.main(pytest_args, plugins=[collector, plugin])
+    if plugin.chan is not None:
+        plugin.chan.send({"op": "exit", "rc": int(rc)})
     return 0
+
+
+def hardware_info(groups: list[str]) -> dict[str, Any]:
+    """What the run's report shows as its hardware; asked of one worker per run."""
+    try:  # the full probe imports torch: only where the preload paid for it already
+        from dataclasses import asdict
+
+        from ..hardware.detect import detect, probe_cpu
+
+        return detect().to_dict() if "torch" in groups else {"cpu": asdict(probe_cpu())}
+    except Exception as exc:  # detection must never stop a run
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 if __name__ == "__main__":
