@@ -9,7 +9,8 @@ with 2, alternating, in two modes:
 * cold — every run starts fresh interpreters that import torch + transformers (~5 s here)
   before the first test; that start-up is serial, so it bounds the speed-up (Amdahl);
 * warm — `--warm`: workers are forks of a server started (untimed) before the measured runs, as
-  on a developer's second run; a worker is ready in ~0.5 s (fork + collection).
+  on a developer's second run; a worker is ready in ~0.5 s (fork + collection), or sooner when it
+  is one of the server's spares (forked and collected after the previous identical run).
 
 The 1- and 2-worker runs go in ABBA order (1 2, 2 1, ...), so a host load that drifts during the
 bench weighs on both sides; the speed-up is given fastest vs fastest, median vs median and as the
@@ -215,9 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{mode}]   worker start-up {o1['worker_startup_s']:.2f} s (imports {o1['worker_imports_s']:.2f} s); fixed cost per (model, backend) "
               f"on a warm worker {o1['fixed_per_unit_s'] * 1000:.0f} ms (1 worker), {o2['fixed_per_unit_s'] * 1000:.0f} ms (2 workers) (target <= 300 ms); "
               f"start-up amortised over {o1['units']} cases: {o1['worker_startup_s'] / o1['units'] * 1000:.0f} ms each")
-    print(f"control: two copies of a fixed tiny-torch job ran {cores['speedup']:.2f}x faster than one on this machine just now "
+    print(f"control, measured after the runs: two copies of a fixed tiny-torch job ran {cores['speedup']:.2f}x faster than one "
           f"({statistics.median(cores['alone_s']):.2f} s alone, {statistics.median(cores['together_s']):.2f} s two at once): "
-          "the ceiling for any 2-worker speed-up")
+          "the ceiling for any 2-worker speed-up, as far as this shared host holds still between the runs and it")
     for mode in args.modes:
         m = summary[mode]
         print(f"[{mode}] the runner reached {m['speedup_of_medians'] / cores['speedup']:.0%} of that ceiling (median vs median)")
