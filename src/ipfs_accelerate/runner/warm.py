@@ -109,6 +109,36 @@ def socket_dir() -> Path:
     return d
 
 
+def _recv_line(sock: socket.socket, maxfds: int = 0) -> tuple[bytes, list[int]]:
+    """One newline-terminated message (and up to `maxfds` fds sent with its first bytes); b"" if
+    the peer closed first. Every message of this protocol, either way, is one JSON line."""
+    data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, maxfds) if maxfds else (sock.recv(1 << 16), [], 0, None)
+    while data and not data.endswith(b"\n"):
+        more = sock.recv(1 << 16)
+        if not more:
+            break
+        data += more
+    return data, fds
+
+
+def _adopt(log_fd: int, env: Any) -> None:
+    """In a worker: the runner's log becomes stdout/stderr, the runner's env becomes os.environ."""
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    if isinstance(env, dict):
+        os.environ.clear()
+        os.environ.update(env)
+
+
+def _pytest_args(msg: dict[str, Any]) -> list[str]:
+    argv = msg["argv"]
+    return argv[argv.index("--") + 1 :] if "--" in argv else []
+
+
 # ---- client side (the runner) --------------------------------------------------------------
 
 
@@ -164,37 +194,28 @@ class WarmClient:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def _ask(self, op: str, answer: bytes) -> bool:
+    def _ask(self, op: str) -> bytes:
+        """One request without fds; the server's one-line answer (b"" if none answered)."""
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                 s.settimeout(5)
                 s.connect(str(self.path))
                 s.sendall(json.dumps({"op": op}).encode() + b"\n")
-                return s.recv(64).startswith(answer)
+                return _recv_line(s)[0]
         except OSError:
-            return False
+            return b""
 
     def ping(self) -> bool:
-        return self._ask("ping", b"pong")
+        return self._ask("ping").startswith(b"pong")
 
     def status(self) -> dict[str, list[int]]:
         """Pids of the server's running workers and of its spares (collected, waiting for a run)."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(5)
-            s.connect(str(self.path))
-            s.sendall(b'{"op": "status"}\n')
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-        return json.loads(data)
+        return json.loads(self._ask("status") or b'{"running": [], "spares": []}')
 
     def stop(self) -> bool:
         """Ask the server to stop serving: it takes no new workers and exits once the ones it
         forked have finished (they would die with it). False if none answered."""
-        return self._ask("stop", b"bye")
+        return self._ask("stop").startswith(b"bye")
 
     def spawn(self, argv: list[str], cwd: Path, fds: tuple[int, int, int], env: dict[str, str] | None = None) -> ForkedWorker:
         """`argv`: the worker's own arguments; `{cmd}` and `{msg}` are replaced by the fd numbers
@@ -317,14 +338,9 @@ def _child(msg: dict[str, Any], fds: list[int], close: list[Any], spare: socket.
             log_fd = os.open(os.devnull, os.O_WRONLY)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
-        os.dup2(log_fd, 1)
-        os.dup2(log_fd, 2)
         os.close(null)
-        os.close(log_fd)
+        _adopt(log_fd, msg.get("env"))
         os.chdir(msg["cwd"])
-        if isinstance(msg.get("env"), dict):
-            os.environ.clear()
-            os.environ.update(msg["env"])
         argv = [a.replace("{cmd}", str(cmd_r)).replace("{msg}", str(msg_w)) for a in msg["argv"]]
         if spare is None:
             _watch_runner(int(msg["runner_pid"]))
@@ -375,25 +391,15 @@ def claim_spare(ctrl_fd: int, groups: list[str]) -> tuple[Any, dict[str, Any]]:
     ctrl = socket.socket(fileno=ctrl_fd)
     ctrl.settimeout(None)
     try:
-        data, fds, _flags, _addr = socket.recv_fds(ctrl, 1 << 16, 3)
-        while data and not data.endswith(b"\n"):
-            data += ctrl.recv(1 << 16)
+        data, fds = _recv_line(ctrl, 3)
         msg = json.loads(data) if data else None
     except (OSError, ValueError):
-        msg = None
+        msg, fds = None, []
     if msg is None or len(fds) != 3:
         os._exit(0)
     ctrl.close()
     cmd_r, msg_w, log_fd = fds
-    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os.dup2(log_fd, 1)
-    os.dup2(log_fd, 2)
-    os.close(log_fd)
-    if isinstance(msg.get("env"), dict):
-        os.environ.clear()
-        os.environ.update(msg["env"])
+    _adopt(log_fd, msg.get("env"))
     _watch_runner(int(msg["runner_pid"]))
     info: dict[str, Any] = {"pid": os.getpid(), "spare": True}
     if "--hardware-info" in msg["argv"]:
@@ -519,12 +525,7 @@ class _Server:
     def handle(self, conn: socket.socket) -> str:
         conn.settimeout(10)
         try:
-            data, fds, _flags, _addr = socket.recv_fds(conn, 1 << 16, 3)
-            while not data.endswith(b"\n"):
-                more = conn.recv(1 << 16)
-                if not more:
-                    break
-                data += more
+            data, fds = _recv_line(conn, 3)
             msg = json.loads(data)
         except (OSError, ValueError):
             conn.close()
@@ -571,7 +572,7 @@ class _Server:
         """Hand the runner's fds to a spare of this kind; None if there is none (or they are stale)."""
         if not self.spares or self.last is None or self.last[0] != kind:
             return None
-        if collection_inputs(msg["argv"][msg["argv"].index("--") + 1 :] if "--" in msg["argv"] else []) != self.spare_inputs:
+        if collection_inputs(_pytest_args(msg)) != self.spare_inputs:
             self.drop_spares()  # a test file changed since they collected
             return None
         while self.spares:
@@ -590,9 +591,8 @@ class _Server:
         if self.last is None or self.want == 0 or any(k == self.last[0] for k in self.kind_of.values()):
             return
         _kind, msg = self.last
-        if not self.spares:
-            argv = msg["argv"]
-            self.spare_inputs = collection_inputs(argv[argv.index("--") + 1 :] if "--" in argv else [])
+        if not self.spares:  # snapshot before they collect; topping up keeps the older (stricter) one
+            self.spare_inputs = collection_inputs(_pytest_args(msg))
         while len(self.spares) < self.want:
             mine, theirs = socket.socketpair()
             pid = self._fork(msg, [], spare=theirs)

@@ -281,8 +281,6 @@ def main(argv: list[str] | None = None) -> int:
 def hardware_info(groups: list[str]) -> dict[str, Any]:
     """What the run's report shows as its hardware; asked of one worker per run."""
     try:  # the full probe imports torch: only where the preload paid for it already
-        from dataclasses import asdict
-
         from ..hardware.detect import detect, probe_cpu
 
         return detect().to_dict() if "torch" in groups else {"cpu": asdict(probe_cpu())}
