@@ -3,28 +3,33 @@ PY := .venv/bin/python
 OUT ?= test_results
 WORKERS ?= 2
 
-.PHONY: setup run test lint generate-check bench
+.PHONY: setup setup-test run test lint generate-check bench
 
+## What the main job needs (model matrix, cache, reports): no API SDKs, peers or browser
 setup:
 	./scripts/setup.sh
+
+## Everything the tests need on top: dev tools, API SDKs and real peers, chromium, npm IPFS peers
+setup-test:
+	./scripts/setup_test.sh
 
 ## Main job: the whole model registry on CPU + OpenVINO -> $(OUT)/<run-id>/{results.json,report.md,junit.xml}
 run: setup
 	$(PY) -m ipfs_accelerate.cli run --type model --hardware cpu openvino --workers $(WORKERS) --output-dir $(OUT)
 
 ## Every test: lint, generated files in sync, framework tests, generated model + API tests via the runner
-test: setup lint generate-check
+test: setup-test lint generate-check
 	$(PY) -m pytest tests -q -n $(WORKERS) -p no:cacheprovider
 	$(PY) -m ipfs_accelerate.cli run --type all --hardware cpu openvino --workers $(WORKERS) --output-dir $(OUT)
 
-lint: setup
+lint: setup-test
 	.venv/bin/ruff check src tests test bench
 
 ## Generated tests and the status file must match the registry (writes nothing; exit 1 on drift)
-generate-check: setup
+generate-check: setup-test
 	$(PY) -m ipfs_accelerate.cli generate --type all --check
 
-bench: setup
+bench: setup-test
 	$(PY) bench/bench_matrix.py
 	$(PY) bench/bench_parallel.py
 	$(PY) bench/bench_generate.py
