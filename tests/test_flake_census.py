@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 SPEC = importlib.util.spec_from_file_location(
     "flake_census", Path(__file__).resolve().parents[1] / "bench" / "flake_census.py"
 )
 fc = importlib.util.module_from_spec(SPEC)
+sys.modules["flake_census"] = fc  # dataclasses resolve their module by name
 SPEC.loader.exec_module(fc)
 
 
