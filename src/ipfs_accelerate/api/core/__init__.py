@@ -4,11 +4,12 @@ Modules are private (``_x.py``); this package re-exports the public surface. Lay
 ``_errors`` (typed error tree), ``_secret`` (Secret, KeyPool, redaction), ``_clock`` (injectable
 time), ``_config`` (Timeout, RetryPolicy, BreakerConfig, QueueConfig), ``_retry`` (pure retry
 decisions), ``_queue`` (priority request queue), ``_breaker``, ``_stats``, ``_types`` (typed
-results), ``_streaming`` (SSE/NDJSON framing and streams), ``_client`` (APIClient: the one retry
-loop) and ``_provider`` (the Provider base class).
+results), ``_streaming`` (SSE/NDJSON framing and streams), ``_loop`` (the one retry loop, any
+transport), ``_client`` (APIClient: httpx over that loop) and ``_provider`` (the Provider base
+class).
 """
 
-from ._breaker import CircuitBreaker
+from ._breaker import BreakerSet, CircuitBreaker
 from ._client import APIClient, RequestOptions, default_error_message, shared_ssl_context
 from ._clock import Clock, FakeClock, SystemClock
 from ._config import (
@@ -44,6 +45,7 @@ from ._errors import (
     make_status_error,
     status_error_class,
 )
+from ._loop import Attempt, Outcome, adrive, attempts, drive, total_spent
 from ._provider import Call, Provider, StreamCall
 from ._queue import RequestQueue, Ticket
 from ._retry import RetryDecision, decide_retry, parse_retry_after
@@ -82,9 +84,11 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AsyncStream",
+    "Attempt",
     "AuthenticationError",
     "BadRequestError",
     "BreakerConfig",
+    "BreakerSet",
     "Call",
     "ChatChoice",
     "ChatChunk",
@@ -108,6 +112,7 @@ __all__ = [
     "NDJSONDecoder",
     "NotFoundError",
     "OPENAI_RETRY",
+    "Outcome",
     "PermissionDeniedError",
     "Priority",
     "Provider",
@@ -136,10 +141,13 @@ __all__ = [
     "Timeout",
     "TokenCount",
     "Usage",
+    "adrive",
     "aiter_ndjson",
     "aiter_sse",
+    "attempts",
     "decide_retry",
     "default_error_message",
+    "drive",
     "iter_ndjson",
     "iter_sse",
     "make_status_error",
@@ -149,4 +157,5 @@ __all__ = [
     "redact_url",
     "shared_ssl_context",
     "status_error_class",
+    "total_spent",
 ]

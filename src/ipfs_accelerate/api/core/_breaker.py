@@ -16,7 +16,7 @@ from ._clock import Clock
 from ._config import BreakerConfig
 from ._errors import CircuitOpenError
 
-__all__ = ["CircuitBreaker"]
+__all__ = ["BreakerSet", "CircuitBreaker"]
 
 State = Literal["closed", "open", "half_open"]
 
@@ -99,3 +99,22 @@ class CircuitBreaker:
         self._failures = 0
         self._trials = 0
         self.times_opened += 1
+
+
+class BreakerSet:
+    """One breaker per endpoint name, made on first use (None when breakers are off)."""
+
+    def __init__(self, config: BreakerConfig | None, clock: Clock) -> None:
+        self.config = config
+        self._clock = clock
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._lock = threading.Lock()
+
+    def get(self, endpoint: str) -> CircuitBreaker | None:
+        if self.config is None:
+            return None
+        with self._lock:
+            b = self._breakers.get(endpoint)
+            if b is None:
+                b = self._breakers[endpoint] = CircuitBreaker(endpoint, self.config, self._clock)
+            return b

@@ -27,7 +27,8 @@ from typing import Any, NamedTuple, TypeVar
 
 import httpx
 
-from ._breaker import CircuitBreaker
+from . import _loop
+from ._breaker import BreakerSet, CircuitBreaker
 from ._clock import Clock, SystemClock
 from ._config import (
     DEFAULT_BREAKER,
@@ -46,13 +47,11 @@ from ._errors import (
     APIError,
     APIStatusError,
     APITimeoutError,
-    AuthenticationError,
     ResponseDecodeError,
     StreamError,
     make_status_error,
 )
 from ._queue import RequestQueue, Ticket
-from ._retry import decide_retry
 from ._secret import KeyPool, Redactor, Secret, redact_headers, redact_url
 from ._stats import StatsRegistry, StatsSnapshot
 from ._streaming import AsyncStream, ChunkDecoder, Stream
@@ -192,8 +191,7 @@ class APIClient:
             self.queue = queue
         else:
             self.queue = RequestQueue(queue or QueueConfig(), self.clock)
-        self._breaker_config = breaker
-        self._breakers: dict[str, CircuitBreaker] = {}
+        self._breakers = BreakerSet(breaker, self.clock)
         self._stats = StatsRegistry()
         self._transport = transport
         self._async_transport = async_transport
@@ -262,14 +260,7 @@ class APIClient:
         return f"{self.base_url}/{path.lstrip('/')}" if path else self.base_url
 
     def breaker(self, endpoint: str) -> CircuitBreaker | None:
-        if self._breaker_config is None:
-            return None
-        b = self._breakers.get(endpoint)
-        if b is None:
-            b = self._breakers.setdefault(
-                endpoint, CircuitBreaker(endpoint, self._breaker_config, self.clock)
-            )
-        return b
+        return self._breakers.get(endpoint)
 
     def endpoint_name(self, opts: RequestOptions) -> str:
         return f"{self.provider} {opts.method.upper()} {opts.endpoint or opts.path}"
@@ -344,198 +335,114 @@ class APIClient:
         err.__cause__ = exc
         return err
 
-    # -- the retry loop --------------------------------------------------------------------------
+    # -- the retry loop: httpx's attempt and classifier over the one loop of ``_loop`` ---------
 
     def _attempts(self, opts: RequestOptions) -> Generator[Any, Any, httpx.Response]:
-        """Decide every step of one logical request; yields actions, returns the 2xx response.
+        """The loop for one logical request; returns the 2xx response.
 
         For a streaming request the returned response is open and still holds its queue slot;
         the :class:`Stream` releases it.
         """
-        clock = self.clock
         policy = self.retry_policy
-        max_retries = policy.max_retries if opts.max_retries is None else opts.max_retries
-        timeout = opts.timeout or self.timeout
         endpoint = self.endpoint_name(opts)
-        stats = self._stats.get(endpoint)
-        breaker = self.breaker(endpoint)
-        deadline = clock.now() + timeout.total if timeout.total is not None else None
         idem = opts.idempotency_key
         if idem is None and self.send_idempotency_key and opts.method.upper() != "GET":
             idem = f"ipfs-accelerate-retry-{uuid.uuid4()}"
-        ticket = self.queue.ticket(opts.priority)
-        key = self.keys.next(clock.now()) if self.keys else None
-        retries_taken = 0
-        last_error: APIError | None = None
-        while True:
-            remaining = deadline - clock.now() if deadline is not None else None
-            if remaining is not None and remaining <= 0:
-                raise APITimeoutError(
-                    f"{self.provider}: total timeout of {timeout.total:g}s spent",
-                    **self._context(opts),
-                )
-            yield _Acquire(ticket, retries_taken == 0, remaining)
-            holding = True
-            admitted = False
-            response: httpx.Response | None = None
-            error: APIError
-            try:
-                if breaker is not None:
-                    try:
-                        breaker.before_request()
-                    except APIError as exc:
-                        exc.__dict__.update(self._context(opts))
-                        if last_error is not None:  # opened by our own failed attempts
-                            raise exc from last_error
-                        raise
-                    admitted = True
-                if deadline is not None:
-                    remaining = deadline - clock.now()
-                request = self._build_request(opts, key, retries_taken, idem, remaining)
-                stats.attempted()
-                try:
-                    response = yield _Send(request, opts.stream)
-                except httpx.RequestError as exc:
-                    error = self._transport_error(exc, opts)
-                    if breaker is not None:
-                        breaker.record_failure()
-                else:
-                    if response.is_success:
-                        if breaker is not None:
-                            breaker.record_success()
-                        if opts.stream:
-                            holding = False  # the Stream owns the slot now
-                        return response
-                    if opts.stream:
-                        yield _ReadClose(response)
-                    error = self.status_error(response, opts)
-                    if breaker is not None:
-                        if response.status_code >= 500 or response.status_code == 408:
-                            breaker.record_failure()
-                        else:
-                            breaker.record_success()
-            except BaseException:
-                if breaker is not None and admitted:
-                    breaker.release_trial()
+
+        def build(retries_taken: int, key: Secret | None, remaining: float | None) -> httpx.Request:
+            return self._build_request(opts, key, retries_taken, idem, remaining)
+
+        return _loop.attempts(
+            endpoint=endpoint,
+            context=self._context(opts),
+            clock=self.clock,
+            ticket=self.queue.ticket(opts.priority),
+            breaker=self.breaker(endpoint),
+            stats=self._stats.get(endpoint),
+            policy=policy,
+            max_retries=policy.max_retries if opts.max_retries is None else opts.max_retries,
+            total=(opts.timeout or self.timeout).total,
+            rng=self._rng,
+            build=build,
+            classify=functools.partial(self._classify, opts),
+            release=self.queue.release,
+            keys=self.keys,
+            hold=opts.stream,
+        )
+
+    def _classify(
+        self, opts: RequestOptions, response: httpx.Response | None, exc: Exception | None
+    ) -> _loop.Outcome:
+        """httpx's verdict: a 2xx is the result; a status or transport error, typed."""
+        if exc is not None:
+            if isinstance(exc, APIError):  # a deadline spent while reading the body
+                return _loop.Outcome(error=exc, breaker_failure=True, final=True)
+            if isinstance(exc, httpx.RequestError):
+                return _loop.Outcome(error=self._transport_error(exc, opts), breaker_failure=True)
+            raise exc
+        assert response is not None
+        if response.is_success:
+            return _loop.Outcome(result=response)
+        status = response.status_code
+        return _loop.Outcome(
+            error=self.status_error(response, opts),
+            status=status,
+            headers=response.headers,
+            breaker_failure=status >= 500 or status == 408,
+        )
+
+    def _check_deadline(self, response: httpx.Response, action: _loop.Attempt) -> None:
+        """Between two body chunks: past the call's total deadline, stop reading."""
+        context = {"method": response.request.method, "url": redact_url(str(response.request.url)),
+                   "provider": self.provider}
+        action.check(self.clock, "reading the body", context)
+
+    def _perform(self, stream: bool, action: _loop.Attempt) -> httpx.Response:
+        """One attempt, sync: send, then read the body chunk by chunk under the deadline (a
+        server trickling bytes cannot outlive it). A stream's 2xx body is left to the Stream."""
+        response = self.http.send(action.arg, stream=True)
+        if stream and response.is_success:
+            return response
+        try:
+            chunks: list[bytes] = []
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                self._check_deadline(response, action)
+            response._content = b"".join(chunks)
+        except httpx.HTTPError:
+            if not stream:
                 raise
-            finally:
-                if holding:
-                    self.queue.release()
+            response._content = b""  # an error response of a stream: its body is best effort
+        finally:
+            response.close()
+        return response
 
-            last_error = error
-            status = response.status_code if response is not None else None
-            headers = response.headers if response is not None else None
-            decision = decide_retry(
-                policy,
-                status=status,
-                headers=headers,
-                retries_taken=retries_taken,
-                max_retries=max_retries,
-                wall_now=clock.time(),
-                rand=self._rng.random(),
-            )
-            rotate = False
-            # a rejected key: 401, or what the provider's body says is one (Gemini's 400)
-            key_rejected = status == 401 or isinstance(error, AuthenticationError)
-            if self.keys is not None and key is not None and (key_rejected or status == 429):
-                rotate = True
-                if key_rejected:
-                    self.keys.mark_invalid(key)
-                    if retries_taken < max_retries and self.keys.has_alternative(key, clock.now()):
-                        decision = replace(decision, retry=True, delay=0.0, reason="key rejected: next key")
-                else:
-                    wait = (
-                        decision.retry_after
-                        if decision.retry_after and decision.retry_after > 0
-                        else decision.delay
-                    )
-                    self.keys.cool_down(key, clock.now() + max(wait, policy.initial_delay))
-            if not decision.retry:
-                if retries_taken:
-                    log.info(
-                        "%s: giving up after %d retries: %s (%s)",
-                        endpoint,
-                        retries_taken,
-                        type(error).__name__,
-                        decision.reason,
-                    )
-                raise error
-            if deadline is not None and clock.now() + decision.delay >= deadline:
-                log.info("%s: not retrying, the total timeout would pass first", endpoint)
-                raise error
-            log.info(
-                "%s: retry %d/%d in %.3fs after %s (%s)",
-                endpoint,
-                retries_taken + 1,
-                max_retries,
-                decision.delay,
-                status if status is not None else type(error).__name__,
-                decision.reason,
-            )
-            stats.retried()
-            if decision.delay > 0:
-                yield _Sleep(decision.delay)
-            retries_taken += 1
-            if rotate and self.keys is not None:
-                key = self.keys.next(clock.now())
+    async def _aperform(self, stream: bool, action: _loop.Attempt) -> httpx.Response:
+        """One attempt on the event loop; the same deadline rule as :meth:`_perform`."""
+        response = await self.ahttp.send(action.arg, stream=True)
+        if stream and response.is_success:
+            return response
+        try:
+            chunks: list[bytes] = []
+            async for chunk in response.aiter_bytes():
+                chunks.append(chunk)
+                self._check_deadline(response, action)
+            response._content = b"".join(chunks)
+        except httpx.HTTPError:
+            if not stream:
+                raise
+            response._content = b""
+        finally:
+            await response.aclose()
+        return response
 
-    def _drive(self, gen: Generator[Any, Any, httpx.Response]) -> httpx.Response:
-        """Perform the loop's actions synchronously."""
-        value: Any = None
-        exc: BaseException | None = None
-        while True:
-            try:
-                action = gen.throw(exc) if exc is not None else gen.send(value)
-            except StopIteration as stop:
-                return stop.value
-            value, exc = None, None
-            try:
-                kind = type(action)
-                if kind is _Send:
-                    value = self.http.send(action.request, stream=action.stream)
-                elif kind is _Acquire:
-                    self.queue.acquire(action.ticket, first=action.first, timeout=action.timeout)
-                elif kind is _Sleep:
-                    self.clock.sleep(action.seconds)
-                elif kind is _ReadClose:
-                    try:
-                        action.response.read()
-                    except httpx.HTTPError:
-                        pass
-                    finally:
-                        action.response.close()
-            except BaseException as e:  # handed back to the loop, which decides
-                exc = e
+    def _drive(self, gen: Generator[Any, Any, httpx.Response], stream: bool = False) -> httpx.Response:
+        return _loop.drive(gen, self.queue, self.clock, functools.partial(self._perform, stream))
 
-    async def _adrive(self, gen: Generator[Any, Any, httpx.Response]) -> httpx.Response:
-        """Perform the loop's actions on the event loop."""
-        value: Any = None
-        exc: BaseException | None = None
-        while True:
-            try:
-                action = gen.throw(exc) if exc is not None else gen.send(value)
-            except StopIteration as stop:
-                return stop.value
-            value, exc = None, None
-            try:
-                kind = type(action)
-                if kind is _Send:
-                    value = await self.ahttp.send(action.request, stream=action.stream)
-                elif kind is _Acquire:
-                    await self.queue.aacquire(
-                        action.ticket, first=action.first, timeout=action.timeout
-                    )
-                elif kind is _Sleep:
-                    await self.clock.asleep(action.seconds)
-                elif kind is _ReadClose:
-                    try:
-                        await action.response.aread()
-                    except httpx.HTTPError:
-                        pass
-                    finally:
-                        await action.response.aclose()
-            except BaseException as e:
-                exc = e
+    async def _adrive(
+        self, gen: Generator[Any, Any, httpx.Response], stream: bool = False
+    ) -> httpx.Response:
+        return await _loop.adrive(gen, self.queue, self.clock, functools.partial(self._aperform, stream))
 
     # -- public entry points ---------------------------------------------------------------------
 
@@ -626,7 +533,7 @@ class APIClient:
         started = self.clock.now()
         self._stats.get(self.endpoint_name(opts)).started()
         try:
-            response = self._drive(self._attempts(opts))
+            response = self._drive(self._attempts(opts), stream=True)
         except BaseException as exc:
             self._finish(opts, started, exc, None)
             raise
@@ -643,7 +550,7 @@ class APIClient:
         started = self.clock.now()
         self._stats.get(self.endpoint_name(opts)).started()
         try:
-            response = await self._adrive(self._attempts(opts))
+            response = await self._adrive(self._attempts(opts), stream=True)
         except BaseException as exc:
             self._finish(opts, started, exc, None)
             raise

@@ -108,7 +108,19 @@ class APIConnectionError(APIError):
 
 
 class APITimeoutError(APIConnectionError):
-    """A connect/read/write/pool timeout, or the request's total time budget was spent."""
+    """A connect/read/write/pool timeout, or one of the call's deadlines was spent.
+
+    ``limit`` names the limit that fired when it is one of ours: ``"total"`` (the whole call),
+    ``"first_event"`` / ``"gap"`` (a stream's time to its first event / longest silence);
+    ``elapsed`` is how long the call (or, for ``gap``, the silence) had lasted when it fired.
+    """
+
+    def __init__(
+        self, message: str, *, limit: str | None = None, elapsed: float | None = None, **kw: Any
+    ) -> None:
+        super().__init__(message, **kw)
+        self.limit = limit
+        self.elapsed = elapsed
 
 
 class APIStatusError(APIError):

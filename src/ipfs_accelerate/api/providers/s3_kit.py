@@ -5,10 +5,10 @@ provider does not sit on the httpx client. It reuses every *policy* piece of the
 the :class:`RequestQueue` (concurrency limit, priorities), one :class:`CircuitBreaker` per
 operation, per-operation stats, :func:`decide_retry` (so 429/5xx/``SlowDown``, Retry-After in
 all its forms, resets and timeouts are handled exactly as for the HTTP providers) and the typed
-error tree. boto3's own retries are switched off (``total_max_attempts=1``) so there is exactly
-one retry loop here: :meth:`S3KitProvider._attempts` decides, two small drivers act (sync, and
-async where the blocking boto3 call runs on a worker thread while the queue wait and the
-backoff sleeps stay on the event loop).
+error tree. boto3's own retries are switched off (``total_max_attempts=1``); the retry loop is
+the core's (:func:`~ipfs_accelerate.api.core.attempts`), with botocore as its second classifier
+(:meth:`S3KitProvider._classify`) beside httpx's. Async runs the blocking boto3 call on a worker
+thread while the queue wait and the backoff sleeps stay on the event loop.
 
 Credentials come from arguments or ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` /
 ``AWS_SESSION_TOKEN``; the endpoint from ``endpoint_url`` or ``AWS_ENDPOINT_URL_S3`` /
@@ -31,7 +31,7 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any, NamedTuple, TypeVar
+from typing import IO, Any, TypeVar
 
 from ipfs_accelerate.api.core import (
     DEFAULT_TIMEOUT,
@@ -41,11 +41,14 @@ from ipfs_accelerate.api.core import (
     APIConnectionError,
     APIError,
     APITimeoutError,
+    Attempt,
     AuthenticationError,
     BadRequestError,
     BreakerConfig,
-    CircuitBreaker,
+    BreakerSet,
     Clock,
+    EndpointStats,
+    Outcome,
     Priority,
     QueueConfig,
     Redactor,
@@ -57,7 +60,9 @@ from ipfs_accelerate.api.core import (
     StatsSnapshot,
     SystemClock,
     Timeout,
-    decide_retry,
+    adrive,
+    attempts,
+    drive,
     make_status_error,
     redact_headers,
     redact_url,
@@ -95,37 +100,25 @@ class IntegrityError(ResponseDecodeError):
     """An object body that does not match its ETag (MD5): corrupted in transit; retried."""
 
 
-class _Acquire(NamedTuple):
-    first: bool
-    timeout: float | None
-
-
-class _Invoke(NamedTuple):
-    fn: Callable[[], Any]
-    headers: dict[str, str]
-
-
-# Headers for the attempt running on this thread; a botocore ``before-sign`` hook adds them, so
-# every attempt of one logical operation carries the same idempotency key (as the HTTP providers
-# do) and its retry count, and a server can prove it never delivered one operation twice.
-_attempt_headers = threading.local()
+# The attempt running on this thread (its headers and deadline). A botocore ``before-sign`` hook
+# adds the headers, so every attempt of one logical operation carries the same idempotency key
+# (as the HTTP providers do) and its retry count, and a server can prove it never delivered one
+# operation twice; a body read checks the deadline between chunks.
+_attempt = threading.local()
 
 
 def _add_attempt_headers(request: Any, **_: Any) -> None:
-    for name, value in (getattr(_attempt_headers, "value", None) or {}).items():
+    action: Attempt | None = getattr(_attempt, "value", None)
+    for name, value in (action.arg if action else {}).items():
         request.headers[name] = value
 
 
-def _invoke(action: _Invoke) -> Any:
-    _attempt_headers.value = action.headers
+def _invoke(fn: Callable[[], T], action: Attempt) -> T:
+    _attempt.value = action
     try:
-        return action.fn()
+        return fn()
     finally:
-        _attempt_headers.value = None
-
-
-class _Sleep(NamedTuple):
-    seconds: float
+        _attempt.value = None
 
 
 _session_lock = threading.Lock()
@@ -200,8 +193,7 @@ class S3KitProvider:
         self.queue = queue or RequestQueue(
             QueueConfig(max_concurrency, max_waiting, aging_interval), self.clock
         )
-        self._breaker_config = breaker
-        self._breakers: dict[str, CircuitBreaker] = {}
+        self._breakers = BreakerSet(breaker, self.clock)
         self._stats = StatsRegistry()
         self.addressing_style = addressing_style
         if part_size < MIN_PART_SIZE:
@@ -298,15 +290,6 @@ class S3KitProvider:
     def stats(self) -> dict[str, StatsSnapshot]:
         return self._stats.snapshot()
 
-    def _breaker(self, endpoint: str) -> CircuitBreaker | None:
-        if self._breaker_config is None:
-            return None
-        with self._client_lock:
-            b = self._breakers.get(endpoint)
-            if b is None:
-                b = self._breakers[endpoint] = CircuitBreaker(endpoint, self._breaker_config, self.clock)
-            return b
-
     def _bucket(self, bucket: str | None) -> str:
         chosen = bucket or self.bucket
         if not chosen:
@@ -363,101 +346,44 @@ class S3KitProvider:
             return APIConnectionError(self.redact(f"{self.name}: {op}: {type(exc).__name__}: {exc}"), **ctx), None, None
         raise exc
 
-    # -- the retry loop (decides; the drivers below act) -----------------------------------------
+    # -- botocore's classifier over the core's one retry loop -----------------------------------
+
+    def _classify(self, op: str, bucket: str | None, key: str | None, result: Any,
+                  exc: Exception | None) -> Outcome:
+        if exc is None:
+            return Outcome(result=result)
+        error, status, headers = self._map_error(exc, op, bucket, key)  # unknown errors propagate
+        error.__cause__ = exc
+        local = isinstance(error, AuthenticationError | BadRequestError | ResponseDecodeError)
+        spent = isinstance(error, APITimeoutError) and error.limit is not None
+        return Outcome(
+            error=error, status=status, headers=headers,
+            breaker_failure=status is None or status >= 500 or status == 408,
+            # local failures (no credentials, invalid params) and a spent deadline: never retried
+            final=spent or (local and status is None and not isinstance(error, IntegrityError)),
+        )
 
     def _attempts(self, op: str, fn: Callable[[], T], bucket: str | None, key: str | None,
-                  retryable: bool = True) -> Generator[Any, Any, T]:
-        clock, policy = self.clock, self.retry_policy
+                  retryable: bool) -> Generator[Any, Any, T]:
         endpoint = f"{self.name} {op}"
-        stats = self._stats.get(endpoint)
-        breaker = self._breaker(endpoint)
-        total = self.timeout.total
-        deadline = clock.now() + total if total is not None else None
-        max_retries = policy.max_retries if retryable else 0
         idem = f"ipfs-accelerate-retry-{uuid.uuid4()}"
-        retries = 0
-        last: APIError | None = None
-        while True:
-            remaining = deadline - clock.now() if deadline is not None else None
-            if remaining is not None and remaining <= 0:
-                raise APITimeoutError(f"{self.name}: total timeout of {total:g}s spent", **self._context(op, bucket, key))
-            yield _Acquire(retries == 0, remaining)
-            admitted = False
-            try:
-                if breaker is not None:
-                    try:
-                        breaker.before_request()
-                    except APIError as exc:
-                        exc.__dict__.update(self._context(op, bucket, key))
-                        if last is not None:
-                            raise exc from last
-                        raise
-                    admitted = True
-                stats.attempted()
-                try:
-                    result = yield _Invoke(fn, {IDEMPOTENCY_HEADER: idem, RETRY_COUNT_HEADER: str(retries)})
-                except Exception as exc:  # mapped at the boundary; unknown errors propagate
-                    error, status, headers = self._map_error(exc, op, bucket, key)
-                    error.__cause__ = exc
-                    if breaker is not None:
-                        if status is None or status >= 500 or status == 408:
-                            breaker.record_failure()
-                        else:
-                            breaker.record_success()
-                else:
-                    if breaker is not None:
-                        breaker.record_success()
-                    return result
-            except BaseException:
-                if breaker is not None and admitted:
-                    breaker.release_trial()
-                raise
-            finally:
-                self.queue.release()
-            last = error
-            local = isinstance(error, AuthenticationError | BadRequestError | ResponseDecodeError)
-            if local and status is None and not isinstance(error, IntegrityError):
-                raise error  # local failures (no credentials, invalid params): never retried
-            decision = decide_retry(policy, status=status, headers=headers, retries_taken=retries,
-                                    max_retries=max_retries, wall_now=clock.time(), rand=self._rng.random())
-            if not decision.retry or (deadline is not None and clock.now() + decision.delay >= deadline):
-                if retries:
-                    log.info("%s: giving up after %d retries: %s (%s)", endpoint, retries,
-                             type(error).__name__, decision.reason)
-                raise error
-            log.info("%s: retry %d/%d in %.3fs after %s (%s)", endpoint, retries + 1, max_retries,
-                     decision.delay, status if status is not None else type(error).__name__, decision.reason)
-            stats.retried()
-            if decision.delay > 0:
-                yield _Sleep(decision.delay)
-            retries += 1
+        policy = self.retry_policy
+        return attempts(
+            endpoint=endpoint, context=self._context(op, bucket, key), clock=self.clock,
+            ticket=self.queue.ticket(self._priority), breaker=self._breakers.get(endpoint),
+            stats=self._stats.get(endpoint), policy=policy,
+            max_retries=policy.max_retries if retryable else 0, total=self.timeout.total,
+            rng=self._rng, release=self.queue.release,
+            build=lambda retries, _key, _remaining: {IDEMPOTENCY_HEADER: idem, RETRY_COUNT_HEADER: str(retries)},
+            classify=functools.partial(self._classify, op, bucket, key),
+        )
 
     def _run(self, op: str, fn: Callable[[], T], bucket: str | None = None, key: str | None = None,
              retryable: bool = True) -> T:
-        started = self.clock.now()
-        stats = self._stats.get(f"{self.name} {op}")
-        stats.started()
-        gen = self._attempts(op, fn, bucket, key, retryable)
-        ticket = self.queue.ticket(self._priority)
-        value: Any = None
-        exc: BaseException | None = None
+        stats, started = self._started(op)
         try:
-            while True:
-                try:
-                    action = gen.throw(exc) if exc is not None else gen.send(value)
-                except StopIteration as stop:
-                    result = stop.value
-                    break
-                value, exc = None, None
-                try:
-                    if isinstance(action, _Invoke):
-                        value = _invoke(action)
-                    elif isinstance(action, _Acquire):
-                        self.queue.acquire(ticket, first=action.first, timeout=action.timeout)
-                    elif isinstance(action, _Sleep):
-                        self.clock.sleep(action.seconds)
-                except BaseException as e:
-                    exc = e
+            result = drive(self._attempts(op, fn, bucket, key, retryable), self.queue, self.clock,
+                           functools.partial(_invoke, fn))
         except BaseException as error:
             stats.finished(self.clock.now() - started, error=error)
             raise
@@ -466,36 +392,24 @@ class S3KitProvider:
 
     async def _arun(self, op: str, fn: Callable[[], T], bucket: str | None = None, key: str | None = None,
                     retryable: bool = True) -> T:
-        started = self.clock.now()
-        stats = self._stats.get(f"{self.name} {op}")
-        stats.started()
-        gen = self._attempts(op, fn, bucket, key, retryable)
-        ticket = self.queue.ticket(self._priority)
+        stats, started = self._started(op)
         loop = asyncio.get_running_loop()
-        value: Any = None
-        exc: BaseException | None = None
+
+        async def perform(action: Attempt) -> T:
+            return await loop.run_in_executor(self._pool(), _invoke, fn, action)
+
         try:
-            while True:
-                try:
-                    action = gen.throw(exc) if exc is not None else gen.send(value)
-                except StopIteration as stop:
-                    result = stop.value
-                    break
-                value, exc = None, None
-                try:
-                    if isinstance(action, _Invoke):
-                        value = await loop.run_in_executor(self._pool(), _invoke, action)
-                    elif isinstance(action, _Acquire):
-                        await self.queue.aacquire(ticket, first=action.first, timeout=action.timeout)
-                    elif isinstance(action, _Sleep):
-                        await self.clock.asleep(action.seconds)
-                except BaseException as e:
-                    exc = e
+            result = await adrive(self._attempts(op, fn, bucket, key, retryable), self.queue, self.clock, perform)
         except BaseException as error:
             stats.finished(self.clock.now() - started, error=error)
             raise
         stats.finished(self.clock.now() - started)
         return result
+
+    def _started(self, op: str) -> tuple[EndpointStats, float]:
+        stats = self._stats.get(f"{self.name} {op}")
+        stats.started()
+        return stats, self.clock.now()
 
     # -- operations: each is (op name, a zero-argument boto3 call, how to map its result) ----------
 
@@ -563,8 +477,16 @@ class S3KitProvider:
             if range_:
                 kw["Range"] = range_
             r = self.client.get_object(**kw)
-            with r["Body"] as body:
-                data = body.read()  # read inside the attempt: a reset mid-body is retried
+            action: Attempt | None = getattr(_attempt, "value", None)
+            parts: list[bytes] = []
+            with r["Body"] as body:  # read inside the attempt: a reset mid-body is retried
+                # read1: what has arrived (urllib3 still enforces the content length at EOF)
+                read = getattr(getattr(body, "_raw_stream", None), "read1", None) or body.read
+                while part := read(64 * 1024):
+                    parts.append(part)
+                    if action is not None:  # a trickling server cannot outlive the deadline
+                        action.check(self.clock, "reading the body", self._context("GetObject", b, key))
+            data = b"".join(parts)
             etag = (r.get("ETag") or "").strip('"')
             # A single-part ETag is the body's MD5; check it on whole-object reads.
             if not range_ and len(etag) == 32 and "-" not in etag:
