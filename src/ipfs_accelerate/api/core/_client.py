@@ -543,6 +543,9 @@ class APIClient:
             on_finish=self._on_stream_finish(opts, started),
             redact=self.redact,
             context=self._context(opts),
+            clock=self.clock,
+            timeout=opts.timeout or self.timeout,
+            started=started,
         )
 
     async def astream(self, opts: RequestOptions, decoder: ChunkDecoder[T]) -> AsyncStream[T]:
@@ -560,4 +563,7 @@ class APIClient:
             on_finish=self._on_stream_finish(opts, started),
             redact=self.redact,
             context=self._context(opts),
+            clock=self.clock,
+            timeout=opts.timeout or self.timeout,
+            started=started,
         )

@@ -30,10 +30,17 @@ SHOULD_RETRY_HEADER = "x-should-retry"
 
 @dataclass(frozen=True, slots=True)
 class Timeout:
-    """Per-attempt connect/read/write/pool limits plus an optional total budget.
+    """Per-attempt connect/read/write/pool limits, a total budget, and two stream limits.
 
-    ``total`` bounds one logical call end to end: queue wait, every attempt and every backoff
-    sleep. Each attempt's socket timeouts are clipped to what is left of it.
+    ``total`` is a deadline for one logical call end to end: queue wait, every attempt, every
+    backoff sleep, and reading the body or the stream (checked between chunks, so a server
+    trickling bytes cannot outlive it). Each attempt's socket timeouts are clipped to what is
+    left of it. A plain number given as ``timeout=`` sets every phase and the total.
+
+    Streams have two more limits: ``first_event`` (default 120 s, from sending the request to the
+    first event: covers a model's load and prefill) and ``gap`` (default 60 s, the longest silence
+    between two events). Each expiry raises :class:`StreamTimeoutError` naming the limit; None
+    turns a limit off.
     """
 
     connect: float | None = 5.0
@@ -41,6 +48,8 @@ class Timeout:
     write: float | None = 600.0
     pool: float | None = 600.0
     total: float | None = None
+    first_event: float | None = 120.0
+    gap: float | None = 60.0
 
     @classmethod
     def of(cls, value: Timeout | float | None) -> Timeout:
@@ -48,7 +57,7 @@ class Timeout:
         if isinstance(value, Timeout):
             return value
         if value is None:
-            return cls(None, None, None, None, None)
+            return cls(None, None, None, None, None, None, None)
         v = float(value)
         return cls(v, v, v, v, v)
 

@@ -15,6 +15,8 @@ The tree (one factory, :func:`make_status_error`, maps an HTTP status to its cla
     │   └── ServerError           5xx (529 "overloaded" included)
     ├── ResponseDecodeError       a 2xx whose body is not what the protocol promises (bad JSON)
     ├── StreamError               a stream that is malformed, truncated, or failed mid-way
+    │   └── StreamTimeoutError    a stream limit passed (also an APITimeoutError): total, first
+    │                             event, or gap between events
     ├── CircuitOpenError          the endpoint's breaker is open: nothing was sent
     └── QueueFullError            the request queue is at its limit: nothing was sent
 
@@ -44,6 +46,7 @@ __all__ = [
     "ResponseDecodeError",
     "ServerError",
     "StreamError",
+    "StreamTimeoutError",
     "make_status_error",
 ]
 
@@ -164,6 +167,10 @@ class StreamError(APIError):
 
     Raised instead of ending the iteration quietly: a partial answer is never a success.
     """
+
+
+class StreamTimeoutError(StreamError, APITimeoutError):
+    """A stream outlived one of its limits (``limit``: total, first_event or gap)."""
 
 
 class CircuitOpenError(APIError):

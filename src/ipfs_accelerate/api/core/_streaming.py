@@ -12,6 +12,11 @@ Layers, each small:
 Never a silent partial success: bytes after the last line end, an event without its blank line,
 a malformed JSON payload, a transport error mid-body, or EOF before the terminal event all raise
 :class:`StreamError`.
+
+Never a stream that outlives its limits: the call's ``Timeout.total``, ``first_event`` and
+``gap`` are checked after every chunk of bytes (a server trickling bytes cannot keep a stream
+alive) and a watchdog cuts a silent connection when the nearest limit passes; either way
+:class:`StreamTimeoutError` names the limit and how long it had run.
 """
 
 from __future__ import annotations
@@ -24,8 +29,11 @@ from typing import Any, Generic, Literal, TypeVar
 
 import httpx
 
-from ._errors import APIError, StreamError
+from ._clock import Clock, SystemClock
+from ._config import Timeout
+from ._errors import APIError, StreamError, StreamTimeoutError
 from ._types import Usage
+from ._watchdog import WATCHDOG, shutdown_socket
 
 __all__ = [
     "AsyncStream",
@@ -214,6 +222,9 @@ class ChunkDecoder(Generic[T]):
 
 
 OnFinish = Callable[[BaseException | None, Usage | None], None]
+NO_LIMITS = Timeout.of(None)
+#: a socket cut by the watchdog surfaces a moment after the limit it enforced
+CUT_TOLERANCE = 0.05
 
 
 class _StreamBase(Generic[T]):
@@ -225,6 +236,9 @@ class _StreamBase(Generic[T]):
         on_finish: OnFinish | None = None,
         redact: Callable[[str], str] = lambda s: s,
         context: dict[str, Any] | None = None,
+        clock: Clock | None = None,
+        timeout: Timeout | None = None,
+        started: float | None = None,
     ) -> None:
         self.response = response
         self.decoder = decoder
@@ -234,6 +248,11 @@ class _StreamBase(Generic[T]):
         self._finished = False
         self._text: list[str] = []
         self.chunks = 0
+        self._clock: Clock = clock or SystemClock()
+        self._limits = timeout or NO_LIMITS
+        self._started = self._clock.now() if started is None else started
+        self._last_event: float | None = None
+        self._dog: list[Any] | None = None
 
     @property
     def usage(self) -> Usage | None:
@@ -271,7 +290,58 @@ class _StreamBase(Generic[T]):
         if exc.body:
             exc.body = self._redact(exc.body)
 
+    # -- limits ------------------------------------------------------------------------------------
+
+    def _over_limit(self, tolerance: float = 0.0) -> StreamTimeoutError | None:
+        """The error for the first limit that has passed (None if none has)."""
+        now = self._clock.now()
+        t, ran = self._limits, now - self._started
+        if t.total is not None and ran + tolerance >= t.total:
+            limit, value, elapsed = "total", t.total, ran
+        elif self._last_event is None and t.first_event is not None and ran + tolerance >= t.first_event:
+            limit, value, elapsed = "first_event", t.first_event, ran
+        elif (self._last_event is not None and t.gap is not None
+              and now - self._last_event + tolerance >= t.gap):
+            limit, value, elapsed = "gap", t.gap, now - self._last_event
+        else:
+            return None
+        provider = self._context.get("provider") or "api"
+        what = {"total": "total timeout", "first_event": "time to first event", "gap": "gap between events"}
+        return StreamTimeoutError(
+            f"{provider}: stream {what[limit]} limit of {value:g}s passed (after {elapsed:.2f}s)",
+            limit=limit, elapsed=elapsed, **self._context,
+        )
+
+    def _check(self) -> None:
+        error = self._over_limit()
+        if error is not None:
+            raise error
+
+    def _arm(self, event_seen: bool) -> None:
+        """After an event (or at the start): (re)arm the watchdog for the nearest limit."""
+        now = self._clock.now()
+        if event_seen:
+            self._last_event = now
+        t = self._limits
+        ends = [self._started + t.total] if t.total is not None else []
+        if self._last_event is None and t.first_event is not None:
+            ends.append(self._started + t.first_event)
+        elif self._last_event is not None and t.gap is not None:
+            ends.append(self._last_event + t.gap)
+        WATCHDOG.cancel(self._dog)
+        self._dog = None
+        if ends:
+            cut = shutdown_socket(self.response.extensions.get("network_stream"))
+            self._dog = WATCHDOG.arm(min(ends) - now, cut)
+
+    def _failed(self, exc: httpx.HTTPError) -> APIError:
+        """A transport error mid-body: a limit that passed (the watchdog's cut), or a failure."""
+        return self._over_limit(CUT_TOLERANCE) or self._error(
+            f"stream failed mid-body: {type(exc).__name__}: {exc}"
+        )
+
     def _decode(self, item: Any) -> Iterable[T]:
+        self._arm(event_seen=True)
         try:
             chunks = list(self.decoder.decode(item))
         except APIError:
@@ -291,6 +361,7 @@ class _StreamBase(Generic[T]):
             raise self._error("stream ended before its terminal event (truncated)")
 
     def _finish(self, error: BaseException | None) -> None:
+        WATCHDOG.cancel(self._dog)
         if self._finished:
             return
         self._finished = True
@@ -327,14 +398,16 @@ class Stream(_StreamBase[T]):
         try:
             self._check_content_type()
             framer = SSEDecoder() if self.decoder.framing == "sse" else NDJSONDecoder()
+            self._arm(event_seen=False)
             try:
                 for raw in self.response.iter_bytes():
+                    self._check()
                     for item in framer.feed(raw):
                         yield from self._decode(item)
                 for item in framer.close():
                     yield from self._decode(item)
             except httpx.HTTPError as exc:
-                raise self._error(f"stream failed mid-body: {type(exc).__name__}: {exc}") from exc
+                raise self._failed(exc) from exc
             self._end_check()
         except GeneratorExit:
             raise
@@ -384,8 +457,10 @@ class AsyncStream(_StreamBase[T]):
         try:
             self._check_content_type()
             framer = SSEDecoder() if self.decoder.framing == "sse" else NDJSONDecoder()
+            self._arm(event_seen=False)
             try:
                 async for raw in self.response.aiter_bytes():
+                    self._check()
                     for item in framer.feed(raw):
                         for chunk in self._decode(item):
                             yield chunk
@@ -393,7 +468,7 @@ class AsyncStream(_StreamBase[T]):
                     for chunk in self._decode(item):
                         yield chunk
             except httpx.HTTPError as exc:
-                raise self._error(f"stream failed mid-body: {type(exc).__name__}: {exc}") from exc
+                raise self._failed(exc) from exc
             self._end_check()
         except GeneratorExit:
             raise
