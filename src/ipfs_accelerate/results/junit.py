@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 
 from .run import RunResult, TestRecord
+from .status import Status
 
 _BAD_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
@@ -46,18 +47,19 @@ def render(run: RunResult) -> str:
                 for key, value in values.items():
                     ET.SubElement(props, "property", name=key, value=str(value))
             msg = _clean(t.reason.splitlines()[0] if t.reason else t.status)[:500]
-            if t.status in ("failed", "xpassed"):
+            kind = Status(t.status).junit
+            if kind == "failure":
                 el = ET.SubElement(case, "failure", message=msg, type=t.status)
                 el.text = _clean(t.reason + ("\n\n" + t.output if t.output else ""))
                 counts["failures"] += 1
-            elif t.status in ("error", "crashed", "timeout"):
+            elif kind == "error":
                 el = ET.SubElement(case, "error", message=msg, type=t.status)
                 el.text = _clean(t.reason + ("\n\n" + t.output if t.output else ""))
                 counts["errors"] += 1
-            elif t.status in ("skipped", "xfailed"):
+            elif kind == "skipped":
                 ET.SubElement(case, "skipped", message=msg, type=t.status)
                 counts["skipped"] += 1
-            if t.output and t.status not in ("failed", "xpassed", "error", "crashed", "timeout"):
+            if t.output and kind in ("", "skipped"):
                 ET.SubElement(case, "system-out").text = _clean(t.output)
         suite.set("tests", str(len(tests)))
         suite.set("failures", str(counts["failures"]))

@@ -11,18 +11,15 @@ from collections.abc import Iterable
 from .plain import FAILING
 from .run import RunResult, TestRecord
 from .schema import CaseResult
+from .status import DISPLAY, ICON, rank
 
-ICON = {"passed": "✅", "failed": "❌", "error": "❌", "crashed": "❌", "timeout": "❌", "xpassed": "❌",
-        "skipped": "⏭", "xfailed": "🔶", "not-run": "–"}
-SEVERITY = ("crashed", "timeout", "error", "failed", "xpassed", "xfailed", "passed", "skipped")
 HW_ORDER = ("cpu", "cuda", "openvino")
 
 
 def worst(records: Iterable[TestRecord]) -> TestRecord | None:
     """The record that decides a cell: worst status first (crashed ... passed, skipped last)."""
-    rank = {s: i for i, s in enumerate(SEVERITY)}
     recs = list(records)
-    return min(recs, key=lambda r: rank.get(r.status, -1)) if recs else None
+    return min(recs, key=lambda r: rank(r.status)) if recs else None
 
 
 def _cell_status(records: list[TestRecord]) -> tuple[str, str]:
@@ -133,8 +130,7 @@ def _matrix_section(lines: list[str], run: RunResult, impl: str, title: str, not
             groups[(st, reason, tuple(hw))].append(m)
     if groups:
         lines += ["### Reasons", ""]
-        order = {s: i for i, s in enumerate(SEVERITY)}
-        for (st, reason, hw), models in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 0), kv[0][2], kv[0][1])):
+        for (st, reason, hw), models in sorted(groups.items(), key=lambda kv: (rank(kv[0][0]), kv[0][2], kv[0][1])):
             who = ", ".join(models) if len(models) <= 8 else f"{len(models)} models ({', '.join(models[:5])}, …)"
             lines.append(f"- {ICON[st]} **{', '.join(hw)}** {st} — {who}: {reason or '(no reason recorded)'}")
         lines.append("")
@@ -179,7 +175,7 @@ def render(run: RunResult) -> str:
     counts = run.counts()
     total = len(run.tests)
     lines += ["## Summary", "", "| status | tests |", "|---|---|"]
-    for st in ("passed", "failed", "error", "crashed", "timeout", "xpassed", "xfailed", "skipped"):
+    for st in DISPLAY:
         if counts.get(st):
             lines.append(f"| {ICON[st]} {st} | {counts[st]} |")
     lines.append(f"| **total recorded** | **{total}** |")

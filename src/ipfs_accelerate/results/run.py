@@ -14,6 +14,7 @@ from pydantic import Field
 
 from .plain import FAILING, RAN, Selection
 from .schema import SCHEMA_VERSION, CaseResult, Record, Status
+from .status import DISPLAY
 
 Kind = Literal["model", "api", "other"]
 RunState = Literal["running", "interrupted", "complete"]
@@ -118,7 +119,7 @@ class RunResult(Record):
 
 def summarize(tests: list[TestRecord]) -> dict[str, int]:
     counts = Counter(t.status for t in tests)
-    return {s: counts.get(s, 0) for s in ("passed", "failed", "error", "skipped", "xfailed", "xpassed", "crashed", "timeout")}
+    return {s: counts.get(s, 0) for s in DISPLAY}
 
 
 def exit_code(tests: list[TestRecord], selected: int) -> int:

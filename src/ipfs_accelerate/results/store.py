@@ -35,14 +35,7 @@ def new_run_id(now: float | None = None) -> str:
     return f"{stamp}-{int(t * 1000) % 1000:03d}-{secrets.token_hex(2)}"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+from ._io import WriteError, write_atomic  # noqa: E402,F401  (the one atomic write; re-exported for the runner)
 
 
 def run_dirs(output_dir: Path) -> list[Path]:
