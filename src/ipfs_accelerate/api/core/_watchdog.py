@@ -74,9 +74,10 @@ def shutdown_socket(network_stream: Any) -> Callable[[], None]:
 
     def cut() -> None:
         sock = network_stream.get_extra_info("socket") if network_stream is not None else None
-        if isinstance(sock, socket.socket):
+        shutdown = getattr(sock, "shutdown", None)  # a socket, or asyncio's TransportSocket
+        if shutdown is not None:
             try:
-                sock.shutdown(socket.SHUT_RDWR)
+                shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
 

@@ -19,6 +19,7 @@ KINDS: dict[str, str] = {
     "non-stream: send half the body then close",
     "cut": "stream: close the socket in the middle of event `after`; non-stream: as truncate",
     "stall": "stream: send `after` events, then nothing for `seconds`, then close",
+    "trickle": "send the whole response (body or stream) one byte every `seconds` (default 0.2)",
     "malformed-sse": "stream: event `after` carries invalid JSON; the rest of the stream is normal",
     "malformed-json": "200 with content-type application/json and a body that is not JSON",
     "html": "status (default 502) with a text/html error page, as a proxy in front would send",
@@ -119,6 +120,10 @@ class Fault:
         return cls("stall", after=after, seconds=seconds)
 
     @classmethod
+    def trickle(cls, seconds: float = 0.2) -> Fault:
+        return cls("trickle", seconds=seconds)
+
+    @classmethod
     def malformed_sse(cls, after: int = 1) -> Fault:
         return cls("malformed-sse", after=after)
 
@@ -170,6 +175,8 @@ class Fault:
                 raise ValueError(f"unknown fault option {key!r} in {spec!r}")
         if extra:
             kw["headers"] = tuple(extra)
+        if kind == "trickle" and "seconds" not in kw:
+            kw["seconds"] = 0.2
         if kind in ("html", "stream-error") and "status" not in kw:
             kw["status"] = 502 if kind == "html" else 500
         return cls(kind, **kw)  # type: ignore[arg-type]

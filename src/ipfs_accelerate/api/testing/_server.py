@@ -774,6 +774,12 @@ class FakeServer:
         head = self._head(
             resp.status, rid, content_type, resp.headers, {"content-length": str(len(body))}, close
         )
+        if kind == "trickle":
+            self._leave(rec)
+            if self._write(h, head):
+                self._trickle(h, body, fault.seconds)  # type: ignore[union-attr]
+            self._close(h, rst=False)
+            return
         # Mark before writing: the client may act on the last byte before this thread runs again.
         rec.delivered = 200 <= resp.status < 300 and kind not in ("malformed-json", "malformed-sse")
         self._leave(rec)
@@ -802,6 +808,18 @@ class FakeServer:
 
         def chunk(data: bytes) -> bytes:
             return b"%x\r\n%s\r\n" % (len(data), data)
+
+        if kind == "trickle":  # every byte of every event in its own HTTP chunk
+            assert fault is not None
+            self._leave(rec)
+            data = b"".join(events)
+            for i in range(len(data)):
+                if not self._write(h, chunk(data[i : i + 1])) or not self._wait(h, fault.seconds):
+                    break
+            else:
+                self._write(h, b"0\r\n\r\n")
+            self._close(h, rst=False)
+            return
 
         if kind in ("truncate", "cut", "stall", "stream-error"):
             for ev in events[:after]:
@@ -834,6 +852,12 @@ class FakeServer:
         self._leave(rec)
         if not self._write(h, chunk(events[-1]) + b"0\r\n\r\n"):
             rec.delivered = False
+
+    def _trickle(self, h: _Handler, data: bytes, seconds: float) -> None:
+        """Write ``data`` one byte at a time, ``seconds`` apart, until done or the client left."""
+        for i in range(len(data)):
+            if not self._write(h, data[i : i + 1]) or not self._wait(h, seconds):
+                return
 
     def _pause(self, h: _Handler) -> bool:
         return self._wait(h, self.event_delay) if self.event_delay else True

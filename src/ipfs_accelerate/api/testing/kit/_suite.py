@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -56,6 +57,15 @@ ASYNC_FAULTS = frozenset(
 )
 # A hang or a stall must be cut by the read timeout; every other fault runs with a roomy one,
 # so that a slow (loaded) machine never turns a normal answer into a timeout and a retry.
+# Deadline tests (issue 18): a trickling server must not keep a 1 s call alive past 1.5 s; a stream
+# stalled after its first event fails at GAP.
+DEADLINE_BOUND = 1.5
+#: known incompatibilities with the deadline rule, each with what was observed
+DEADLINE_KNOWN_GAPS = {
+    "s3_kit": "boto3's GetObject body read returns only when the whole body is in (observed: 7.8 s "
+    "for a 40-byte body at 1 byte / 0.2 s), so the deadline check between reads never runs",
+}
+GAP = 0.5
 SHORT_TIMEOUT = Timeout(connect=2.0, read=READ_TIMEOUT, write=5.0, pool=10.0, total=30.0)
 FAULT_TIMEOUT = Timeout(connect=2.0, read=10.0, write=10.0, pool=10.0, total=30.0)
 
@@ -92,6 +102,26 @@ def _outcome(fn: Callable[[], Any]) -> tuple[str, Any]:
         return OK, fn()
     except core.APIError as exc:
         return _error_name(exc), exc
+
+
+def _timed(target: Target, op: Op, timeout: Any, how: str) -> tuple[str, Any, float]:
+    """Build the provider, then time only the call (outcome, value, seconds)."""
+    if how == "sync":
+        with target.make(timeout=timeout) as p:
+            started = time.perf_counter()
+            outcome, value = _outcome(lambda: op.call(p))
+            return outcome, value, time.perf_counter() - started
+
+    async def main() -> tuple[str, Any, float]:
+        async with target.make(timeout=timeout) as p:
+            started = time.perf_counter()
+            try:
+                outcome, value = OK, await op.acall(p)
+            except core.APIError as exc:
+                outcome, value = _error_name(exc), exc
+            return outcome, value, time.perf_counter() - started
+
+    return run(main)
 
 
 def _is_a(exc: Any, name: str) -> bool:
@@ -370,6 +400,45 @@ class APISuite:
         return op, spec, expected, attempts, self.profile.fault_methods.get(name)
 
     # (test_fault / test_fault_async are added per profile by api_tests)
+
+    # -- deadlines: a timeout bounds the whole call, body and stream included -----------------------
+
+    def test_deadline_trickle(self, mock: Target, request: pytest.FixtureRequest) -> None:
+        """A server sending one byte every 0.2 s cannot keep a call alive: ``timeout=1`` and
+        ``Timeout(total=1)`` each fail within 1.5 s with the typed total-timeout error, sync and
+        async, streaming and not. The cases run concurrently (the bound is per call)."""
+        if self.profile.name in DEADLINE_KNOWN_GAPS:
+            request.applymarker(pytest.mark.xfail(strict=True, reason=DEADLINE_KNOWN_GAPS[self.profile.name]))
+        ops = [self.profile.request] + ([self.profile.stream] if self.profile.stream else [])
+        forms: list[Any] = [1.0, Timeout(total=1.0)]
+        cases = [(op, form, how) for op in ops for form in forms for how in ("sync", "async")]
+        for op in ops:
+            mock.inject("trickle;seconds=0.2", path=op.path, times=None)
+        try:
+            with ThreadPoolExecutor(len(cases)) as pool:
+                results = list(pool.map(lambda c: _timed(mock, *c), cases))
+        finally:
+            mock.server.clear_faults()  # type: ignore[union-attr]
+        for (op, form, how), (outcome, value, seconds) in zip(cases, results, strict=True):
+            where = f"{op.name} {how} timeout={form!r}"
+            assert _is_a(value, "APITimeoutError"), f"{where}: expected a timeout, got {outcome}: {value!r}"
+            assert value.limit == "total", f"{where}: {value!r} names limit {value.limit!r}"
+            assert seconds < DEADLINE_BOUND, f"{where}: failed after {seconds:.2f}s, bound {DEADLINE_BOUND}s"
+
+    def test_stream_gap(self, mock: Target) -> None:
+        """A stream that stalls after its first event fails at the gap limit (sync and async)."""
+        if self.profile.stream is None:
+            pytest.skip(f"{self.profile.name} has no stream operation")
+        op = self.profile.stream
+        limits = Timeout(connect=5.0, read=30.0, write=30.0, pool=30.0, total=30.0, first_event=20.0, gap=GAP)
+        mock.inject("stall;after=1;seconds=10", path=op.path, times=2)
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(lambda how: _timed(mock, op, limits, how), ("sync", "async")))
+        for how, (outcome, value, seconds) in zip(("sync", "async"), results, strict=True):
+            assert _is_a(value, "StreamTimeoutError"), f"{how}: expected a gap timeout, got {outcome}: {value!r}"
+            assert value.limit == "gap", f"{how}: {value!r}"
+            assert GAP <= value.elapsed < GAP + 1.0, f"{how}: gap fired after {value.elapsed:.2f}s"
+            assert seconds < GAP + 2.0, f"{how}: the call took {seconds:.2f}s"
 
     # -- secrets --------------------------------------------------------------------------------------
 
