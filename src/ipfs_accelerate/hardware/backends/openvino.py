@@ -114,7 +114,9 @@ class OpenVINOBackend(Backend):
         raise UnsupportedModel("OpenVINO conversion failed: " + " | ".join(failures))
 
     def _prepare(self, model: Any, example: Arrays, output_names: list[str]) -> Prepared:
-        ov_model, path, order = self._convert(model, example, output_names)
+        from ...cache.openvino_ir import convert_cached  # content-addressed IR cache (issue 12)
+
+        ov_model, path, order = convert_cached(model, example, output_names, self._convert)
         prepared = self._compile(ov_model, path, order, list(output_names), self.precision)
         if self.precision == "fp32":
             prepared.variants["default"] = lambda: self._compile(ov_model, path, order, list(output_names), "default")
