@@ -45,6 +45,9 @@ class Latency(Record):
     p99_ms: float
     min_ms: float
     max_ms: float
+    samples_ms: list[float] = Field(default_factory=list)  # the timed runs, so run-to-run comparisons are statistical
+    stopped_by: str = ""  # seam(scale): the clock, and whether the count or the time budget ended the runs
+    steady: bool | None = None  # seam(scale): warm-up ended with its last 3 times within 10 % (None: too few)
 
 
 class ArrayStats(Record):
@@ -65,6 +68,15 @@ class Fingerprint(Record):
     source: str = "tiny-random"
     outputs: dict[str, ArrayStats]
     tokens: list[list[int]] | None = None
+
+    def digest(self) -> str:
+        """Short stable hash of the outputs: run history compares it to find fingerprint drift."""
+        import hashlib
+        import json
+
+        body = json.dumps({"outputs": {k: v.model_dump() for k, v in self.outputs.items()}, "tokens": self.tokens},
+                          sort_keys=True)
+        return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
 class OutputParity(Record):
@@ -107,6 +119,17 @@ class PrecisionVariant(Record):
     cosine: float
     tokens_match: bool | None = None
     p50_ms: float | None = None
+    # seam(scale): benchmark fields (--scale full): speed-up vs PyTorch f32 p50 on the same input,
+    # the precision's tolerance and verdict, greedy-token agreement, and the compression oracle
+    speedup_vs_torch: float | None = None
+    min_cosine: float | None = None
+    max_abs_limit: float | None = None
+    ok: bool | None = None
+    token_agreement: float | None = None
+    compressed_nodes: int | None = None
+    size_mb: float | None = None
+    prepare_s: float | None = None
+    prepare_peak_mb: float | None = None
 
 
 class Metrics(Record):
@@ -119,6 +142,13 @@ class Metrics(Record):
     peak_rss_mb: float | None = None
     cuda_max_allocated_mb: float | None = None
     params: int | None = None
+    # seam(scale): full-scale benchmark context
+    scale: str = "tiny"
+    reference: str = ""
+    threads: int | None = None
+    ttft_ms: float | None = None
+    tokens_per_s: float | None = None
+    seq_latency: dict[str, Latency] = Field(default_factory=dict)  # "batch x seq" -> latency
 
 
 class CaseResult(Record):
@@ -137,6 +167,7 @@ class CaseResult(Record):
     batch: BatchCheck | None = None
     expected: Literal["match", "mismatch", "missing", "updated", "not-checked"] = "not-checked"
     expected_diff: str = ""
+    fingerprint: str | None = None  # Fingerprint.digest() of this run's outputs (CPU fp32 cases)
     flags: list[str] = Field(default_factory=list)
     variants: list[PrecisionVariant] = Field(default_factory=list)
     duration_s: float | None = None
