@@ -23,7 +23,7 @@ import numpy as np
 from .. import registry
 from ..hardware.backends import Arrays, Prepared, get_backend
 from ..registry import ModelSpec, TaskSpec
-from ..results.schema import BatchCheck, CaseResult, Metrics, Parity, PrecisionVariant
+from ..results.schema import BatchCheck, CacheUse, CaseResult, Metrics, Parity, PrecisionVariant
 from ..skills.base import Outputs, Skill, get_skill
 from . import compare, fingerprint
 from .trackers import MemoryTracker, measure
@@ -157,6 +157,9 @@ class Case:
         example = self.skill.example(self.built, self.task)
         prepared = self.backend.prepare(self.built.model, example, output_names)
         self.metrics.prepare_s = prepared.prepare_s
+        from ..cache import ledger  # what the artifact cache did while preparing (issue 12)
+
+        self.metrics.cache = [CacheUse(**e) for e in ledger.drain()]
         return prepared
 
     @cached_property

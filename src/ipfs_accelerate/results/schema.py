@@ -132,6 +132,19 @@ class PrecisionVariant(Record):
     prepare_peak_mb: float | None = None
 
 
+class CacheUse(Record):
+    """One artifact-cache lookup by a case's stage (issue 12). status: hit, miss, replaced (the
+    entry failed CID verification: evicted and rebuilt), off (--no-cache), error (cache unusable)."""
+
+    stage: str
+    status: Literal["hit", "miss", "replaced", "off", "error"]
+    cid: str = ""
+    bytes: int = 0
+    build_s: float = 0.0
+    saved_s: float = 0.0
+    detail: str = ""
+
+
 class Metrics(Record):
     build_s: float | None = None
     prepare_s: float | None = None
@@ -149,6 +162,7 @@ class Metrics(Record):
     ttft_ms: float | None = None
     tokens_per_s: float | None = None
     seq_latency: dict[str, Latency] = Field(default_factory=dict)  # "batch x seq" -> latency
+    cache: list[CacheUse] = Field(default_factory=list)  # seam(cache): artifact-cache lookups
 
 
 class CaseResult(Record):
