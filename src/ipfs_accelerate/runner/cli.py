@@ -68,6 +68,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     ex.add_argument("--warm", type=float, nargs="?", const=600.0, default=0.0, metavar="S",
                     help="fork workers from a warm server that imported torch/transformers once; it stays S seconds "
                     "after the run (default 600) so the next run's workers start in ~0.1 s instead of ~5 s (Linux)")
+    ex.add_argument("--no-cache", action="store_true", help="build every artifact afresh (no content-addressed cache)")
+    ex.add_argument("--cache-max-gb", type=float, default=None, metavar="GB",
+                    help="artifact cache size bound, least recently used evicted first (default 5)")
     ex.add_argument("--threads", type=int, default=1, metavar="N", help="torch/OpenVINO threads per worker (default 1)")
     ex.add_argument("--benchmark", action="store_true", help="more warm-up/repetitions, batch sizes 1/4/16, throughput; same report")
     ex.add_argument("--resume", nargs="?", const="latest", default=None, metavar="RUN_ID",
@@ -90,6 +93,12 @@ def options_from(args: argparse.Namespace, argv: list[str] | None = None) -> Run
 
 
 def main(args: argparse.Namespace) -> int:
+    import os  # seam(cache): workers inherit the artifact-cache settings through the environment
+
+    if getattr(args, "no_cache", False):
+        os.environ["IPFS_ACCELERATE_NO_CACHE"] = "1"
+    if getattr(args, "cache_max_gb", None) is not None:
+        os.environ["IPFS_ACCELERATE_CACHE_MAX_GB"] = str(args.cache_max_gb)
     return execute(options_from(args, ["ipfs-accelerate", *sys.argv[1:]]))
 
 
