@@ -184,15 +184,10 @@ def kit_available() -> bool:
 
 # ---- paths -----------------------------------------------------------------------------------
 def find_test_dir(start: Path) -> Path | None:
-    """The repository's ``test/`` folder: ``start`` itself when it holds the wrapper scripts, else
-    ``<root>/test`` for the first ancestor with a pyproject.toml and a test/ folder."""
-    start = start.resolve()
-    for d in [start, *start.parents]:
-        if (d / engine.UNIFIED_SCRIPT).is_file():
-            return d
-        if (d / "pyproject.toml").is_file() and (d / "test").is_dir():
-            return d / "test"
-    return None
+    """See ``layout.find_test_dir``: one rule for `generate` and `run`."""
+    from .layout import find_test_dir as find
+
+    return find(start)
 
 
 def find_results_dir(out_dir: Path) -> Path | None:

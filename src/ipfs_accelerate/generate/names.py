@@ -13,7 +13,8 @@ import re
 import unicodedata
 
 MAX_LEN = 64
-_VALID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
+# dots only between other characters: transformers has `kosmos-2.5`; never `..` or a leading dot
+_VALID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*\Z")
 
 
 class InvalidNameError(ValueError):
@@ -38,11 +39,13 @@ def _why(name: str) -> str | None:
                 f"non-ASCII character U+{ord(ch):04X} ({uname}) at position {i}; "
                 "look-alike letters are not accepted"
             )
-    bad = sorted({ch for ch in name if not (ch.isalnum() or ch in "_-")})
+    bad = sorted({ch for ch in name if not (ch.isalnum() or ch in "_-.")})
     if bad:
         shown = " ".join(repr(c) for c in bad)
         pathlike = "; a name is never a path" if {"/", "\\"} & set(bad) or ".." in name else ""
-        return f"characters {shown} are not allowed (only ASCII letters, digits, '_' and '-'){pathlike}"
+        return f"characters {shown} are not allowed (only ASCII letters, digits, '_', '-' and inner '.'){pathlike}"
+    if ".." in name or name.endswith("."):
+        return "'.' only between other characters; a name is never a path"
     if not _VALID.match(name):
         return "must start with an ASCII letter or digit"
     return None
@@ -63,8 +66,8 @@ def is_valid(name: str) -> bool:
 
 
 def ident(name: str) -> str:
-    """``xlm-roberta`` -> ``xlm_roberta``: the file-name form of a checked name."""
-    return check_name("name", name).replace("-", "_").lower()
+    """``xlm-roberta`` -> ``xlm_roberta``, ``kosmos-2.5`` -> ``kosmos_2_5``: the file-name form."""
+    return check_name("name", name).replace("-", "_").replace(".", "_").lower()
 
 
 def camel(name: str) -> str:

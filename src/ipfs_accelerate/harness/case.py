@@ -98,7 +98,7 @@ class Case:
             ckpt = resolve(self.spec, self.settings.model_id)
             if ckpt is None or ckpt.path is None:
                 raise Gate("skipped", f"pretrained checkpoint unavailable: {ckpt.reason if ckpt else 'none configured'}")
-        reason = self.spec.known_incompatible.get(self.hardware)
+        reason = self.task.known_incompatible.get(self.hardware) or self.spec.known_incompatible.get(self.hardware)
         if reason:
             raise Gate("xfail", f"known incompatibility: {reason}")
 

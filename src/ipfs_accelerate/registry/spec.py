@@ -43,7 +43,16 @@ TASK_SKILLS: dict[str, str] = {
     "visual-question-answering": "multimodal",
     "document-question-answering": "multimodal",
     "time-series-forecasting": "timeseries",
+    # task families named by derive.MAPPINGS that an existing skill already feeds
+    "text-encoding": "text",
+    "next-sentence-prediction": "text",
+    "pretraining": "text",
+    "masked-image-modeling": "vision",
+    "backbone": "vision",
+    "universal-segmentation": "vision",
+    "instance-segmentation": "vision",
 }
+UNSUPPORTED_SKILL = "unsupported"  # tasks with no input recipe yet: run, fail, strict xfail
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,7 @@ class TaskSpec:
     skill: str
     inputs: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)  # per-task config overrides (e.g. is_decoder)
+    known_incompatible: dict[str, str] = field(default_factory=dict)  # per-head, on top of the model's
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,7 @@ class ModelSpec:
     tolerances: dict[str, Tolerance] = field(default_factory=dict)
     pretrained: str | None = None
     patches: tuple[str, ...] = ()
+    derived: bool = False  # True: tasks/category come from transformers' Auto mappings (derive.py)
 
     @property
     def default(self) -> TaskSpec:

@@ -1,0 +1,136 @@
+"""Sweep the registry in one warm process and record what each (type, head) does on this machine.
+
+The per-file matrix pays imports per worker; a sweep pays them once (~0.02 s per tiny model to
+build and run), so it is how breadth is measured and how failure *patterns* are found. Its output,
+``registry/observed.json`` (generated, committed), is the observed reason each head that does not
+run carries; the registry turns those into strict xfails, so a fix shows up as an xpass.
+
+    python -m ipfs_accelerate.harness.sweep [--hardware cpu|openvino] [--only T ...] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import signal
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+GENERATED = "by `python -m ipfs_accelerate.harness.sweep --write` (CPU and OpenVINO sweeps of every head); do not edit"
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(signum: int, frame: Any) -> None:
+    raise _Timeout()
+
+
+def reason_of(exc: BaseException) -> str:
+    """One line, stable across runs: the exception type and the first line of its message."""
+    if isinstance(exc, _Timeout):
+        return "timeout: build + forward took longer than the sweep's limit"
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}"[:300]
+
+
+def run_one(model: str, task: str, hardware: str, timeout_s: int) -> str:
+    """'passed', or the observed reason this head does not run on ``hardware``."""
+    from .case import Case, Settings
+
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(timeout_s)
+    case = None
+    try:
+        case = Case(model, hardware, task=task, settings=Settings(warmup=0, runs=1))
+        import importlib.util
+
+        for module in case.spec.requires:
+            if importlib.util.find_spec(module) is None:
+                return f"requires {module!r}, which is not installed"
+        case.check_single()
+        batch = case.check_batch()
+        if not batch.ok:
+            return f"batch rows differ from single runs (max abs {batch.max_abs:.3g})"
+        if hardware != "cpu":
+            par = case.check_parity()
+            bad = [o for o in par.outputs if not o.ok]
+            if par.tokens_match is False:
+                return "parity vs cpu: greedy tokens differ"
+            if bad:
+                return f"parity vs cpu: {bad[0].name} max_abs={bad[0].max_abs:.3g}"
+        return "passed"
+    except Exception as exc:  # noqa: BLE001 - recording the failure is the point
+        return reason_of(exc)
+    finally:
+        signal.alarm(0)
+        del case
+        gc.collect()
+
+
+def sweep(pairs: list[tuple[str, str]], hardware: str, timeout_s: int, log: Any = None) -> dict[tuple[str, str], str]:
+    out = {}
+    for i, (model, task) in enumerate(pairs):
+        start = time.perf_counter()
+        out[(model, task)] = run_one(model, task, hardware, timeout_s)
+        if log is not None:
+            print(f"[{i + 1}/{len(pairs)}] {model} {task} {time.perf_counter() - start:.2f}s {out[(model, task)][:160]}", file=log, flush=True)
+    return out
+
+
+def observed_path() -> Path:
+    from .. import registry
+
+    return Path(str(registry.__file__)).with_name(registry.OBSERVED)
+
+
+def merge(results: dict[tuple[str, str], str], hardware: str) -> dict[str, Any]:
+    path = observed_path()
+    doc = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"types": {}}
+    doc["generated"] = GENERATED
+    for (model, task), verdict in results.items():
+        doc["types"].setdefault(model, {}).setdefault(task, {})[hardware] = verdict
+    doc["types"] = {m: dict(sorted(t.items())) for m, t in sorted(doc["types"].items())}
+    return {"generated": doc["generated"], "types": doc["types"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .. import registry
+    from ..registry import UNSUPPORTED_SKILL
+
+    parser = argparse.ArgumentParser(prog="python -m ipfs_accelerate.harness.sweep", description=__doc__.splitlines()[0])
+    parser.add_argument("--hardware", default="cpu", choices=("cpu", "openvino"))
+    parser.add_argument("--only", nargs="*", default=None, help="model types (default: every registry entry)")
+    parser.add_argument("--default-only", action="store_true", help="only each type's default head")
+    parser.add_argument("--derived-only", action="store_true", help="skip hand-written entries")
+    parser.add_argument("--timeout", type=int, default=30)
+    parser.add_argument("--write", action="store_true", help="merge the verdicts into registry/observed.json")
+    args = parser.parse_args(argv)
+    specs = [registry.get(n) for n in args.only] if args.only else list(registry.load().values())
+    if args.derived_only:
+        specs = [s for s in specs if s.derived]
+    pairs = [
+        (s.name, t)
+        for s in specs
+        for t, ts in s.tasks.items()
+        if ts.skill != UNSUPPORTED_SKILL and (not args.default_only or t == s.task)
+    ]
+    start = time.perf_counter()
+    results = sweep(pairs, args.hardware, args.timeout, log=sys.stderr)
+    wall = time.perf_counter() - start
+    verdicts = Counter("passed" if v == "passed" else v.split(":")[0] for v in results.values())
+    print(f"sweep {args.hardware}: {len(pairs)} heads in {wall:.1f}s; " + ", ".join(f"{k} {n}" for k, n in verdicts.most_common(12)))
+    if args.write:
+        from ..generate.engine import write_atomic
+
+        write_atomic(observed_path(), json.dumps(merge(results, args.hardware), indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
