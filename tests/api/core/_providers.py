@@ -27,7 +27,7 @@ def provider_params() -> list[Any]:
         else:
             if not (isinstance(cls, type) and issubclass(cls, Provider)):
                 marks.append(
-                    pytest.mark.skip(reason=f"{name}: not on the httpx core (its SDK owns retries)")
+                    pytest.mark.skip(reason=f"{name}: botocore, not httpx: no scripted transport (same retry loop; the kit runs it over HTTP)")
                 )
         params.append(pytest.param(name, marks=marks, id=name))
     return params

@@ -479,9 +479,10 @@ class S3KitProvider:
             r = self.client.get_object(**kw)
             action: Attempt | None = getattr(_attempt, "value", None)
             parts: list[bytes] = []
+            # read1 of the urllib3 response (what ``with`` gives): what has arrived, so the deadline
+            # is checked while a server trickles; urllib3 still enforces the length at EOF
             with r["Body"] as body:  # read inside the attempt: a reset mid-body is retried
-                # read1: what has arrived (urllib3 still enforces the content length at EOF)
-                read = getattr(getattr(body, "_raw_stream", None), "read1", None) or body.read
+                read = getattr(body, "read1", None) or body.read
                 while part := read(64 * 1024):
                     parts.append(part)
                     if action is not None:  # a trickling server cannot outlive the deadline

@@ -16,8 +16,8 @@ It holds, for that provider, sync and async:
    limit never exceeded (measured by the server);
 4. retry / backoff — 503, 503, 200 with a fake clock: the exact backoff schedule, one idempotency
    key across attempts, ``x-retry-count`` 0/1/2; exhaustion; Retry-After rows over real HTTP
-   (``RETRY_AFTER_TABLE``: all rows for s3_kit, whose retry loop is its own; four rows for the
-   httpx providers, whose shared loop CORE's conformance test holds to the full table);
+   (``RETRY_AFTER_TABLE``: four rows per provider; the one retry loop they all share, httpx and
+   botocore alike, is held to the full table by CORE's conformance test);
 5. API-specific operations (``test_specific[...]``), and streaming where the API streams;
 
 plus the fault matrix (``REQUEST_FAULTS`` / ``STREAM_FAULTS``: each fault either succeeds after

@@ -47,7 +47,7 @@ T = TypeVar("T")
 TEST_TIMEOUT = 60  # seconds; every kit test is bounded
 # Rows every provider runs over real HTTP: a value, a give-up, an HTTP date, milliseconds.
 # CORE's conformance test runs the full table over every httpx provider with a scripted
-# transport (same single retry loop); s3_kit has its own loop, so it runs the full table here.
+# transport; s3_kit's botocore classifier sits on the same loop, so these rows suffice for it too.
 CORE_ROWS = ("1.5", "121", "http-date-future", "ms-250")
 ASYNC_ROWS = ("1.5", "http-date-future")
 # The async driver performs the same decisions as the sync one; these faults exercise each kind
@@ -60,11 +60,6 @@ ASYNC_FAULTS = frozenset(
 # Deadline tests (issue 18): a trickling server must not keep a 1 s call alive past 1.5 s; a stream
 # stalled after its first event fails at GAP.
 DEADLINE_BOUND = 1.5
-#: known incompatibilities with the deadline rule, each with what was observed
-DEADLINE_KNOWN_GAPS = {
-    "s3_kit": "boto3's GetObject body read returns only when the whole body is in (observed: 7.8 s "
-    "for a 40-byte body at 1 byte / 0.2 s), so the deadline check between reads never runs",
-}
 GAP = 0.5
 SHORT_TIMEOUT = Timeout(connect=2.0, read=READ_TIMEOUT, write=5.0, pool=10.0, total=30.0)
 FAULT_TIMEOUT = Timeout(connect=2.0, read=10.0, write=10.0, pool=10.0, total=30.0)
@@ -403,12 +398,10 @@ class APISuite:
 
     # -- deadlines: a timeout bounds the whole call, body and stream included -----------------------
 
-    def test_deadline_trickle(self, mock: Target, request: pytest.FixtureRequest) -> None:
+    def test_deadline_trickle(self, mock: Target) -> None:
         """A server sending one byte every 0.2 s cannot keep a call alive: ``timeout=1`` and
         ``Timeout(total=1)`` each fail within 1.5 s with the typed total-timeout error, sync and
         async, streaming and not. The cases run concurrently (the bound is per call)."""
-        if self.profile.name in DEADLINE_KNOWN_GAPS:
-            request.applymarker(pytest.mark.xfail(strict=True, reason=DEADLINE_KNOWN_GAPS[self.profile.name]))
         ops = [self.profile.request] + ([self.profile.stream] if self.profile.stream else [])
         forms: list[Any] = [1.0, Timeout(total=1.0)]
         cases = [(op, form, how) for op in ops for form in forms for how in ("sync", "async")]
@@ -537,8 +530,7 @@ def _specific_tests(profile: Profile) -> dict[str, Any]:
 
 
 def _retry_after_tests(profile: Profile) -> dict[str, Any]:
-    full = profile.name == "s3_kit"
-    rows = [r for r in RETRY_AFTER_TABLE if full or r[0] in CORE_ROWS]
+    rows = [r for r in RETRY_AFTER_TABLE if r[0] in CORE_ROWS]
     arows = [r for r in RETRY_AFTER_TABLE if r[0] in ASYNC_ROWS]
 
     @pytest.mark.parametrize(("label", "headers", "row"), rows, ids=[r[0] for r in rows])
