@@ -52,8 +52,9 @@ async function exportCar (root, res) {
   const walk = async (cid) => {
     if (seen.has(cid.toString())) return
     seen.add(cid.toString())
-    const block = await blockstore.get(cid)
-    await writer.put({ cid, bytes: block instanceof Uint8Array ? block : await collectBytes(block) })
+    const got = await blockstore.get(cid)
+    const block = got instanceof Uint8Array ? got : await collectBytes(got)
+    await writer.put({ cid, bytes: block })
     if (cid.code === dagPb.code) for (const link of dagPb.decode(block).Links) await walk(link.Hash)
   }
   await walk(root)
