@@ -21,7 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     run.add_argument("names", nargs="*", help="cases (default: all)")
     run.add_argument("--hardware", nargs="+", default=["cpu", "openvino"])
     fp = sub.add_parser("fingerprint", help="SHA-256 of a case's CPU outputs (ids, embeddings, latents, image)")
-    fp.add_argument("name")
+    fp.add_argument("names", nargs="+")
     gen = sub.add_parser("generate", help="write test/skills/test_diffusion_<name>.py")
     gen.add_argument("--output-dir", default=None, help="test folder holding skills/ (default: . in test/, else ./test)")
     gen.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file is missing or outdated")
@@ -53,8 +53,10 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
             print(f"{name}\t{s.task}\t{s.description}", file=out)
         return 0
     if args.action == "fingerprint":
-        spec.get(args.name)  # unknown name: a clear error before any import of torch
-        print(digest(args.name), file=out)
+        for name in args.names:
+            spec.get(name)  # an unknown name fails before torch is imported
+        for name in args.names:
+            print(f"{name} {digest(name)}", file=out)
         return 0
     if args.action == "generate":
         from ..generate import engine
