@@ -98,6 +98,8 @@ def resolve(
             for path in sorted((test_dir / MODEL_DIR).glob("test_hf_*.py")):
                 if path.stem.split("__")[0] not in known and path not in out.files:
                     out.files.append(path)
+        if not models and category in ("all", "multimodal") and limit is None:  # seam(diffusion): its generated cases
+            out.files += [p for p in sorted((test_dir / MODEL_DIR).glob("test_diffusion_*.py")) if p not in out.files]
     if want_apis:
         known_apis = api_names()
         chosen = list(apis or known_apis)
