@@ -18,7 +18,7 @@ import pytest
 from test_runner_faults import DRILL, SLOW, _wait_for_records
 from test_runner_kit import latest, run, write
 
-from ipfs_accelerate.runner import warm
+from ipfs_accelerate.runner import warm, warm_key
 from ipfs_accelerate.runner.cli import run_from_argv
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the warm server forks and passes fds: Linux")
@@ -98,7 +98,7 @@ def test_key_changes_with_environment_and_code(tmp_path: Path, monkeypatch: pyte
     assert k != warm.server_key(env, tmp_path / "x", ["torch"], 1) or not (tmp_path / "x").exists()
     pkg = tmp_path / "pkg"
     write(pkg / "mod.py", "x = 1\n")
-    monkeypatch.setattr(warm, "PACKAGE_DIR", pkg)
+    monkeypatch.setattr(warm_key, "PACKAGE_DIR", pkg)  # the key lives in warm_key; warm re-exports it
     before = warm.server_key(env, tmp_path, ["torch"], 1)
     os.utime(pkg / "mod.py", ns=(time.time_ns(), time.time_ns() + 10**9))  # an edited runner module
     assert warm.server_key(env, tmp_path, ["torch"], 1) != before

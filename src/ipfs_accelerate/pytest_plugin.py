@@ -3,9 +3,10 @@ tests, so they run under plain `pytest` exactly as under the runner.
 
 Options: --hardware, --update-expected, --expected-dir, --model-id, --benchmark-cases,
 --ipfs-results (append one JSON CaseResult per finished case, for the runner and reports),
---impl-type (mock / real / all: which implementations the `impl_type` fixture is parametrised
-over; model tests: tiny random weights vs a resolved pretrained checkpoint; API tests: the local
-protocol server vs the provider's real endpoint).
+--impl-type (tiny / pretrained / all, with the spec's mock / real as aliases: which
+implementations the `impl_type` fixture is parametrised over; model tests: tiny real forward
+passes on random weights vs a resolved pretrained checkpoint; API tests: the local protocol server
+vs the provider's real endpoint). The fixture's values stay the recorded tags "mock" / "real".
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+from .runner.impl import IMPL_CHOICES, IMPL_HELP, impl_tag
 
 MARKERS = [
     "model(name): registry model this test exercises",
@@ -35,12 +38,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--expected-dir", default=None, help="expected-results folder (default: test/expected_results next to the tests)")
     group.addoption("--model-id", default=None, help="run from this local checkpoint folder / cached repo id instead of tiny random weights")
     group.addoption("--benchmark-cases", action="store_true", help="more warm-up/repetitions and batch sizes 1/4/16")
+    group.addoption("--scale", choices=("tiny", "full"), default="tiny", help="tiny models or the real reference size")  # seam(scale)
     group.addoption("--ipfs-results", default=None, help="append one JSON CaseResult line per finished case to this file")
     group.addoption(
-        "--impl-type", choices=("mock", "real", "all"), default=None,
-        help="mock: tiny random weights / local protocol server; real: pretrained checkpoint (skipped when none "
-        "resolves offline) / the provider's real endpoint (skipped without its key/URL env); all: both. "
-        "Default: mock (or --model-id's checkpoint when given)",
+        "--impl-type", choices=IMPL_CHOICES, default=None,
+        help=f"{IMPL_HELP}. Default: tiny (or --model-id's checkpoint when given)",
     )
 
 
@@ -71,6 +73,7 @@ def ipfs_settings(request: pytest.FixtureRequest):
         expected_dir=_expected_dir(config, Path(str(request.node.path))),
         update_expected=config.getoption("--update-expected"),
         model_id=config.getoption("--model-id"),
+        scale=config.getoption("--scale", "tiny"),  # seam(scale)
     )
     if config.getoption("--benchmark-cases"):
         return Settings.benchmark(**kwargs)
@@ -87,7 +90,7 @@ def impl_type(request: pytest.FixtureRequest) -> str:
 
 
 def _impls(config: pytest.Config) -> tuple[str, ...]:
-    return IMPLS[config.getoption("--impl-type", None) or "mock"]
+    return IMPLS[impl_tag(config.getoption("--impl-type", None) or "tiny")]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -1,15 +1,17 @@
 """`ipfs-accelerate run` and `test/run_unified_tests.py`: run the generated tests in parallel
 long-lived pytest workers and write results.json, report.md and junit.xml.
 
---impl-type (what "real" and "mock" mean):
-  model tests  mock = tiny random-weight models built from the registry config (always offline);
-               real = pretrained weights: the checkpoint `--model-id` or registry/pretrained.toml
-                      names, if it resolves locally (installed package folder, local path, or the
-                      Hugging Face cache); otherwise the test is skipped with that reason.
-  API tests    mock = the local protocol server that speaks the provider's wire format;
-               real = the provider's real endpoint, only when its key/URL environment variable is
-                      set; otherwise skipped with that reason.
-  all = both (the default).
+--impl-type (the spec's "mock" and "real" are accepted aliases of "tiny" and "pretrained"):
+  model tests  tiny       = real forward passes of tiny models built from the registry config on
+                            seeded random weights (always offline; nothing is faked);
+               pretrained = pretrained weights: the checkpoint `--model-id` or
+                            registry/pretrained.toml names, if it resolves locally (installed
+                            package folder, local path, or the Hugging Face cache); otherwise the
+                            test is skipped with that reason.
+  API tests    tiny       = the local protocol server that speaks the provider's wire format;
+               pretrained = the provider's real endpoint, only when its key/URL environment
+                            variable is set; otherwise skipped with that reason.
+  all = both (the default). Results and node ids keep the tags "mock" / "real".
 
 Exit codes: 0 all passed (skips/xfails allowed), 1 failures (incl. unexpected passes, crashes,
 timeouts), 2 usage error, 3 nothing selected or every test skipped, 130 interrupted.
@@ -21,7 +23,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .core import Runner, RunOptions
+from .core import Runner
+from .impl import IMPL_CHOICES, IMPL_HELP
+from .plan import RunOptions
 
 EPILOG = """examples (from test/):
   python run_unified_tests.py                                   # everything
@@ -50,8 +54,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sel.add_argument("--limit", type=int, default=None, metavar="N", help="at most N models (and N APIs), in registry order")
     sel.add_argument("--hardware", nargs="+", default=["cpu", "cuda", "openvino"], metavar="HW",
                      help="hardware for model tests: cpu cuda openvino (default: all; unavailable ones are skipped with the reason)")
-    sel.add_argument("--impl-type", choices=("real", "mock", "all"), default="all",
-                     help="mock: tiny random weights / local protocol server; real: pretrained weights / real endpoint (see above)")
+    sel.add_argument("--impl-type", choices=IMPL_CHOICES, default="all", help=f"{IMPL_HELP} (see above)")
     sel.add_argument("-k", dest="keyword", default=None, metavar="EXPR", help="pytest -k expression on test names")
     sel.add_argument("--shard", default=None, metavar="K/N", help="run shard K of N (files balanced by recorded durations)")
     sel.add_argument("--durations-from", type=Path, default=None, metavar="RESULTS_JSON",
@@ -73,6 +76,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                     help="artifact cache size bound, least recently used evicted first (default 5)")
     ex.add_argument("--threads", type=int, default=1, metavar="N", help="torch/OpenVINO threads per worker (default 1)")
     ex.add_argument("--benchmark", action="store_true", help="more warm-up/repetitions, batch sizes 1/4/16, throughput; same report")
+    ex.add_argument("--scale", choices=("tiny", "full"), default="tiny",  # seam(scale)
+                    help="tiny seeded models (default) or the real reference size with seeded random weights "
+                    "(bert-base, gpt2, t5-small, vit-base, whisper-tiny, llama 1B); skipped when it would not fit in memory")
     ex.add_argument("--resume", nargs="?", const="latest", default=None, metavar="RUN_ID",
                     help="continue a run (default: the newest in --output-dir), skipping every recorded test")
     ex.add_argument("--preload", default="auto", help=argparse.SUPPRESS)
@@ -83,6 +89,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--verbose", "-v", action="store_true", help="one line per test and worker events")
     out.add_argument("--plain", action="store_true", default=None, help="plain progress lines even on a terminal")
     out.add_argument("--collect-only", action="store_true", help="list the selected tests and exit")
+    out.add_argument("--history", type=Path, default=None, metavar="PATH", help="run history database (default: <output-dir>/history.sqlite)")
+    out.add_argument("--baseline", default=None, metavar="REF", help="compare with this run (id, ~N, previous, or a results.json); see `compare`")
+    out.add_argument("--fail-on", default="", metavar="KINDS", help="exit 1 if the comparison finds any of: regression,new-failure,fingerprint,new-skip")
 
 
 def options_from(args: argparse.Namespace, argv: list[str] | None = None) -> RunOptions:

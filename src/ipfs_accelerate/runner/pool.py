@@ -32,10 +32,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .channel import LineBuffer
+from .protocol import BatchDone, LineBuffer, Message, Ready, Run, Start, Stop, TestDone, write_all
 
 if TYPE_CHECKING:  # pydantic loads after the first workers are launched (it costs ~0.2 s)
     from ..results.run import BatchStat, WorkerStat
@@ -71,32 +72,59 @@ class PoolConfig:
     warm: Any = None  # a warm.WarmClient: workers are forks of a server that imported already
 
 
+class WorkerState(Enum):
+    STARTING = "starting"  # importing and collecting; not yet sent Ready
+    IDLE = "idle"  # ready for a batch
+    BUSY = "busy"  # running a batch
+    STOPPING = "stopping"  # sent Stop; waiting for it to exit
+    DEAD = "dead"  # exited and accounted for
+
+
+@dataclass
+class _Job:
+    """The batch a busy worker holds, and the test inside it that is running now."""
+
+    batch: Batch
+    start: float
+    tests_s: float = 0.0
+    done: set[str] = field(default_factory=set)
+    ran: bool = False  # something other than a skip ran: counts toward recycling
+    current: str | None = None
+    since: float = 0.0  # when `current` started, or the last test ended (hangs between tests)
+    offset: int = 0  # where `current`'s output starts in the log
+
+
+@dataclass
+class _Life:
+    """Why and when a worker ends."""
+
+    heavy_batches: int = 0
+    retiring: bool = False  # recycled after its current batch; its successor is already importing
+    kill: tuple[str, str] | None = None  # (status, reason) when the runner killed it
+    stop_at: float = 0.0
+
+
+@dataclass
+class _Memory:
+    last_poll: float = 0.0
+    polls: int = 0
+    rss_mb: float = 0.0  # as the worker reported it after its last batch
+
+
 @dataclass
 class _Worker:
     name: str
-    proc: Any  # subprocess.Popen, or warm.ForkedWorker (same poll/wait/pid/returncode)
+    proc: Any  # subprocess.Popen, or warm_client.ForkedWorker (same poll/wait/pid/returncode)
     cmd_w: int
     msg_r: int
     log_path: Path
     spawned: float
     stat: WorkerStat
-    state: str = "starting"  # starting, idle, busy, stopping, dead
+    state: WorkerState = WorkerState.STARTING
     buf: LineBuffer = field(default_factory=LineBuffer)
-    batch: Batch | None = None
-    batch_start: float = 0.0
-    batch_tests_s: float = 0.0
-    done: set[str] = field(default_factory=set)
-    batch_ran: bool = False
-    heavy_batches: int = 0
-    retiring: bool = False  # recycled after its current batch; its successor is already importing
-    current: str | None = None
-    current_start: float = 0.0
-    offset: int = 0
-    kill: tuple[str, str] | None = None  # (status, reason) when the runner killed it
-    stop_at: float = 0.0
-    last_mem: float = 0.0
-    mem_checks: int = 0
-    rss_mb: float = 0.0
+    job: _Job | None = None
+    life: _Life = field(default_factory=_Life)
+    mem: _Memory = field(default_factory=_Memory)
 
 
 def _signal_name(rc: int) -> str:
@@ -137,7 +165,7 @@ class Pool:
     def __init__(
         self,
         config: PoolConfig,
-        on_test: Callable[[dict[str, Any], str], None],
+        on_test: Callable[[TestDone, str], None],
         unit_of: Callable[[str], str],
         log: Callable[[str], None] = lambda _msg: None,
         on_batch: Callable[[Batch], None] = lambda _batch: None,
@@ -159,10 +187,11 @@ class Pool:
         self.hardware: dict[str, Any] = {}
         self._interrupted = False
         self._generation = 0
-        self.collected: dict[str, Any] | None = None  # the first ready worker's collection
+        self.collected: Ready | None = None  # the first ready worker's collection
         self._closed = False
         self._asked_hardware = False
         self.fatal = ""
+        self.memory_cap_off = memory_probe_missing()  # recorded in the run header by the runner
 
     # ---- public --------------------------------------------------------------------------
     def interrupt(self) -> None:
@@ -180,7 +209,7 @@ class Pool:
         for launched in [self._launch() for _ in range(min(n, self.cfg.workers))]:
             self._register(*launched)
 
-    def wait_ready(self) -> dict[str, Any] | None:
+    def wait_ready(self) -> Ready | None:
         """Drive the workers until one has collected; its ready message (with `items` and
         `problems`), or None when every worker died before that (a test module crashes on import)."""
         while not self._interrupted and self.collected is None:
@@ -188,18 +217,18 @@ class Pool:
                 self._read(key.data)
             now = self.clock()
             for w in list(self.workers):
-                if w.proc.poll() is not None and w.state == "starting":
+                if w.proc.poll() is not None and w.state is WorkerState.STARTING:
                     self._on_exit(w)
-                elif w.state == "starting" and now - w.spawned > self.cfg.startup_timeout_s:
+                elif w.state is WorkerState.STARTING and now - w.spawned > self.cfg.startup_timeout_s:
                     self._kill(w, "crashed", f"worker did not start within {self.cfg.startup_timeout_s:.0f} s")
-            if self.collected is None and not any(w.state == "starting" for w in self.workers):
+            if self.collected is None and not any(w.state is WorkerState.STARTING for w in self.workers):
                 return None
         return self.collected
 
     def restart(self, pytest_args: list[str], n: int) -> None:
         """New test list (collection culprits removed): stop everyone, start `n` fresh workers."""
         for w in self.workers:
-            if w.state != "dead":
+            if w.state is not WorkerState.DEAD:
                 self._kill(w, "", "")
         self.cfg.pytest_args = pytest_args
         self.collected = None
@@ -212,7 +241,7 @@ class Pool:
         self.cfg.log_dir.mkdir(parents=True, exist_ok=True)
         try:
             while not self._interrupted:
-                busy = [w for w in self.workers if w.state == "busy"]
+                busy = [w for w in self.workers if w.state is WorkerState.BUSY]
                 if not self.pending and not busy:
                     break
                 self._spawn_needed(len(busy))
@@ -223,11 +252,11 @@ class Pool:
                 for w in list(self.workers):
                     if w.proc.poll() is not None:
                         self._on_exit(w)
-                    elif w.state == "busy":
+                    elif w.state is WorkerState.BUSY:
                         self._watch(w, now)
-                    elif w.state == "starting" and now - w.spawned > self.cfg.startup_timeout_s:
+                    elif w.state is WorkerState.STARTING and now - w.spawned > self.cfg.startup_timeout_s:
                         self._kill(w, "crashed", f"worker did not start within {self.cfg.startup_timeout_s:.0f} s")
-                    elif w.state == "stopping" and now - w.stop_at > 30:
+                    elif w.state is WorkerState.STOPPING and now - w.life.stop_at > 30:
                         self._kill(w, "", "")
                 if self.fatal:
                     break
@@ -242,7 +271,7 @@ class Pool:
 
     # ---- workers -------------------------------------------------------------------------
     def _spawn_needed(self, busy: int) -> None:
-        alive = [w for w in self.workers if w.state in ("starting", "idle", "busy") and not w.retiring]
+        alive = [w for w in self.workers if w.state in (WorkerState.STARTING, WorkerState.IDLE, WorkerState.BUSY) and not w.life.retiring]
         want = min(self.cfg.workers, len(self.pending) + busy)
         for _ in range(want - len(alive)):
             self._spawn()
@@ -300,34 +329,28 @@ class Pool:
             self.cfg.warm = None
             return None
 
-    def _send(self, w: _Worker, msg: dict[str, Any]) -> bool:
-        import json
-
-        data = (json.dumps(msg) + "\n").encode()
+    def _send(self, w: _Worker, msg: Message) -> bool:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(w.cmd_w, view):]
+            write_all(w.cmd_w, msg)
         except OSError:  # broken pipe: it died; _on_exit records it
             return False
         return True
 
     def _dispatch(self) -> None:
         for w in self.workers:
-            if w.state != "idle":
+            if w.state is not WorkerState.IDLE:
                 continue
             if not self.pending:
                 self._stop(w, "stopped")
                 continue
             batch = self.pending.popleft()
-            w.batch, w.done, w.batch_ran, w.state = batch, set(), False, "busy"
-            w.batch_start, w.batch_tests_s = self.clock(), 0.0
-            w.current, w.current_start = None, w.batch_start
-            self._send(w, {"op": "run", "ids": batch.ids})
+            now = self.clock()
+            w.job, w.state = _Job(batch, start=now, since=now), WorkerState.BUSY
+            self._send(w, Run(ids=batch.ids))
 
     def _stop(self, w: _Worker, why: str) -> None:
-        w.state, w.stop_at, w.stat.end = "stopping", self.clock(), why
-        self._send(w, {"op": "stop"})
+        w.state, w.life.stop_at, w.stat.end = WorkerState.STOPPING, self.clock(), why
+        self._send(w, Stop())
 
     def _read(self, w: _Worker) -> None:
         while True:
@@ -346,69 +369,72 @@ class Pool:
             for msg in w.buf.feed(data):
                 self._handle(w, msg)
 
-    def _handle(self, w: _Worker, msg: dict[str, Any]) -> None:
-        op = msg.get("op")
-        if op == "ready":
-            w.state = "idle"
-            w.stat.startup_s = self.clock() - w.spawned
-            w.stat.import_s = msg.get("import_s")
-            w.stat.collect_s = msg.get("collect_s")
-            w.stat.spare = bool(msg.get("spare"))
-            self.startup_failures = 0
-            if msg.get("hardware"):
-                self.hardware = msg["hardware"]
-            if self.collected is None:
-                self.collected = msg
-            self.log(f"{w.name} ready in {w.stat.startup_s:.1f} s (imports {w.stat.import_s or 0:.1f} s, {msg.get('n_items', 0)} tests collected)")
-        elif op == "start":
-            w.current, w.current_start, w.offset = msg["nodeid"], self.clock(), int(msg.get("offset", 0))
-        elif op == "test":
-            nodeid = msg["nodeid"]
-            w.current, w.current_start = None, self.clock()
-            w.done.add(nodeid)
-            w.stat.tests += 1
-            w.batch_tests_s += float(msg.get("duration_s") or 0.0)
-            self.unit_deaths.pop(self.unit_of(nodeid), None)  # only consecutive deaths count
-            if msg.get("status") != "skipped":
-                w.batch_ran = True
-            self.on_test(msg, w.name)
-        elif op == "batch_done":
-            if w.batch is not None:
+    def _handle(self, w: _Worker, msg: Message) -> None:
+        job = w.job
+        match msg:
+            case Ready():
+                w.state = WorkerState.IDLE
+                w.stat.startup_s = self.clock() - w.spawned
+                w.stat.import_s = msg.import_s
+                w.stat.collect_s = msg.collect_s
+                w.stat.spare = msg.spare
+                self.startup_failures = 0
+                if msg.hardware:
+                    self.hardware = msg.hardware
+                if self.collected is None:
+                    self.collected = msg
+                self.log(f"{w.name} ready in {w.stat.startup_s:.1f} s (imports {w.stat.import_s or 0:.1f} s, {msg.n_items} tests collected)")
+            case Start() if job is not None:
+                job.current, job.since, job.offset = msg.nodeid, self.clock(), msg.offset
+            case TestDone() if job is not None:
+                job.current, job.since = None, self.clock()
+                job.done.add(msg.nodeid)
+                w.stat.tests += 1
+                job.tests_s += msg.duration_s
+                self.unit_deaths.pop(self.unit_of(msg.nodeid), None)  # only consecutive deaths count
+                if msg.status != "skipped":
+                    job.ran = True
+                self.on_test(msg, w.name)
+            case BatchDone() if job is not None:
                 from ..results.run import BatchStat
 
+                b = job.batch
                 self.batch_stats.append(BatchStat(
-                    file=w.batch.file, worker=w.name, tests=len(w.batch.ids), units=len({self.unit_of(i) for i in w.batch.ids}),
-                    wall_s=self.clock() - w.batch_start, tests_s=w.batch_tests_s, cpu_s=msg.get("cpu_s"), page_faults=msg.get("page_faults")))
-                self.on_batch(w.batch)
-            w.state, w.batch = "idle", None
-            w.stat.batches += 1
-            w.rss_mb = float(msg.get("rss_mb") or 0.0)
-            if w.batch_ran:
-                w.heavy_batches += 1
-            if w.retiring or w.heavy_batches >= self.cfg.recycle_after or w.rss_mb > self.cfg.recycle_rss_mb:
-                self.log(f"{w.name} recycled after {w.heavy_batches} batches (RSS {w.rss_mb:.0f} MB)")
-                self._stop(w, "recycled")
-            elif self.pending and (w.heavy_batches >= self.cfg.recycle_after - 1 or w.rss_mb > 0.85 * self.cfg.recycle_rss_mb):
-                w.retiring = True  # one more batch; _spawn_needed starts its successor now, so no one waits for imports
+                    file=b.file, worker=w.name, tests=len(b.ids), units=len({self.unit_of(i) for i in b.ids}),
+                    wall_s=self.clock() - job.start, tests_s=job.tests_s, cpu_s=msg.cpu_s, page_faults=msg.page_faults))
+                self.on_batch(b)
+                w.state, w.job = WorkerState.IDLE, None
+                w.stat.batches += 1
+                w.mem.rss_mb = msg.rss_mb or 0.0
+                life = w.life
+                if job.ran:
+                    life.heavy_batches += 1
+                if life.retiring or life.heavy_batches >= self.cfg.recycle_after or w.mem.rss_mb > self.cfg.recycle_rss_mb:
+                    self.log(f"{w.name} recycled after {life.heavy_batches} batches (RSS {w.mem.rss_mb:.0f} MB)")
+                    self._stop(w, "recycled")
+                elif self.pending and (life.heavy_batches >= self.cfg.recycle_after - 1 or w.mem.rss_mb > 0.85 * self.cfg.recycle_rss_mb):
+                    life.retiring = True  # one more batch; _spawn_needed starts its successor now, so no one waits for imports
 
     def _watch(self, w: _Worker, now: float) -> None:
-        if w.current and now - w.current_start > self.cfg.timeout_s:
+        job = w.job
+        assert job is not None
+        if job.current and now - job.since > self.cfg.timeout_s:
             self._kill(w, "timeout", f"timeout: still running after {self.cfg.timeout_s:g} s (per-test limit)", dump=True)
             return
-        if not w.current and now - w.current_start > self.cfg.timeout_s:  # stuck outside any test (batch clean-up)
+        if not job.current and now - job.since > self.cfg.timeout_s:  # stuck outside any test (batch clean-up)
             self._kill(w, "timeout", f"worker hung for {self.cfg.timeout_s:g} s between tests", dump=True)
             return
-        if now - w.last_mem < self.cfg.memory_poll_s:
+        if self.memory_cap_off or now - w.mem.last_poll < self.cfg.memory_poll_s:
             return
-        w.last_mem = now
-        w.mem_checks += 1
-        rss = _tree_rss_mb(w.proc.pid, children=w.mem_checks % 10 == 0)
-        if rss > self.cfg.max_memory_mb:
+        w.mem.last_poll = now
+        w.mem.polls += 1
+        rss = tree_rss_mb(w.proc.pid, children=w.mem.polls % 10 == 0)
+        if rss is not None and rss > self.cfg.max_memory_mb:
             self._kill(w, "crashed", f"memory cap exceeded: worker RSS {rss:.0f} MB > cap {self.cfg.max_memory_mb:.0f} MB")
 
     def _kill(self, w: _Worker, status: str, reason: str, dump: bool = False) -> None:
-        if w.kill is None:
-            w.kill = (status, reason)
+        if w.life.kill is None:
+            w.life.kill = (status, reason)
         if dump:
             try:
                 os.kill(w.proc.pid, signal.SIGUSR1)
@@ -423,7 +449,7 @@ class Pool:
         self._on_exit(w)
 
     def _on_exit(self, w: _Worker) -> None:
-        if w.state == "dead":
+        if w.state is WorkerState.DEAD:
             return
         w.proc.wait()
         self._read(w)
@@ -438,13 +464,13 @@ class Pool:
                 os.close(fd)
             except OSError:
                 pass
-        state, w.state = w.state, "dead"
+        state, w.state = w.state, WorkerState.DEAD
         try:  # test subprocesses (servers a test started) go with their worker
             os.killpg(w.proc.pid, signal.SIGKILL)
         except OSError:
             pass
-        status, reason = w.kill or ("crashed", f"worker died: {_signal_name(rc)}")
-        if state == "starting":
+        status, reason = w.life.kill or ("crashed", f"worker died: {_signal_name(rc)}")
+        if state is WorkerState.STARTING:
             self.startup_failures += 1
             w.stat.end = "startup-failed"
             why = tail(w.log_path)
@@ -452,19 +478,18 @@ class Pool:
             if self.startup_failures >= MAX_STARTUP_FAILURES:
                 self.fatal = f"workers failed to start {self.startup_failures} times; last: {reason}; log tail:\n{why[-1500:]}"
             return
-        if state != "busy":
+        if state is not WorkerState.BUSY or w.job is None:
             if not w.stat.end:
                 w.stat.end = "exited"
             return
         w.stat.end = {"timeout": "timeout"}.get(status, "memory" if "memory cap" in reason else "crashed")
-        batch = w.batch
-        assert batch is not None
-        remaining = [i for i in batch.ids if i not in w.done]
-        culprit = w.current
+        job = w.job
+        batch = job.batch
+        remaining = [i for i in batch.ids if i not in job.done]
+        culprit = job.current
         if culprit is not None:
-            out = tail(w.log_path, w.offset)
-            self.on_test({"nodeid": culprit, "status": status, "reason": reason,
-                          "duration_s": self.clock() - w.current_start, "output": out}, w.name)
+            out = tail(w.log_path, job.offset)
+            self.on_test(TestDone(nodeid=culprit, status=status, reason=reason, duration_s=self.clock() - job.since, output=out), w.name)
             remaining = [i for i in remaining if i != culprit]
             unit = self.unit_of(culprit)
             self.unit_deaths[unit] = self.unit_deaths.get(unit, 0) + 1
@@ -474,15 +499,15 @@ class Pool:
             self.log(f"{w.name} died between tests ({reason}); replacing it")
             if batch.blind_deaths >= MAX_UNIT_DEATHS:
                 for nodeid in remaining:
-                    self.on_test({"nodeid": nodeid, "status": "error", "duration_s": 0.0, "output": tail(w.log_path),
-                                  "reason": f"not run: its worker died {batch.blind_deaths} times outside any test in {batch.file} (last: {reason})"}, w.name)
+                    self.on_test(TestDone(nodeid=nodeid, status="error", output=tail(w.log_path),
+                                          reason=f"not run: its worker died {batch.blind_deaths} times outside any test in {batch.file} (last: {reason})"), w.name)
                 return
         requeue = []
         for nodeid in remaining:
             u = self.unit_of(nodeid)
             if u != batch.file and self.unit_deaths.get(u, 0) >= MAX_UNIT_DEATHS:
-                self.on_test({"nodeid": nodeid, "status": "error", "duration_s": 0.0, "output": "",
-                              "reason": f"not run: {self.unit_deaths[u]} tests in a row of {u} killed their worker (last: {reason})"}, w.name)
+                self.on_test(TestDone(nodeid=nodeid, status="error",
+                                      reason=f"not run: {self.unit_deaths[u]} tests in a row of {u} killed their worker (last: {reason})"), w.name)
             else:
                 requeue.append(nodeid)
         if requeue:
@@ -490,11 +515,11 @@ class Pool:
 
     def _shutdown(self) -> None:
         for w in self.workers:
-            if w.state == "dead":
+            if w.state is WorkerState.DEAD:
                 continue
-            if w.state in ("idle", "stopping") and not self._interrupted:
+            if w.state in (WorkerState.IDLE, WorkerState.STOPPING) and not self._interrupted:
                 w.stat.end = w.stat.end or "stopped"
-                self._send(w, {"op": "stop"})
+                self._send(w, Stop())
                 try:  # nothing is left to save in an idle worker: don't wait for torch's slow exit
                     w.proc.wait(timeout=0.5)
                 except subprocess.TimeoutExpired:
@@ -507,8 +532,8 @@ class Pool:
                 w.proc.wait()
                 if not w.stat.end:
                     w.stat.end = "killed"
-            if w.state == "busy":
-                w.state = "dead"  # interrupted: its in-flight test stays unrecorded, --resume reruns it
+            if w.state is WorkerState.BUSY:
+                w.state = WorkerState.DEAD  # interrupted: its in-flight test stays unrecorded, --resume reruns it
                 for fd in (w.msg_r, w.cmd_w):
                     try:
                         os.close(fd)
@@ -519,18 +544,31 @@ class Pool:
         self.sel.close()
 
 
-def _tree_rss_mb(pid: int, children: bool) -> float:
+def memory_probe_missing() -> str:
+    """Why the memory cap cannot be enforced here ("" when it can): recorded in the run header
+    instead of the cap silently reading 0 MB forever."""
     try:
-        import psutil
+        import psutil  # noqa: F401
+    except ImportError:
+        return "psutil is not installed (pip install psutil): the per-worker memory cap is off"
+    return ""
 
+
+def tree_rss_mb(pid: int, children: bool) -> float | None:
+    """RSS of a worker (and, when `children`, of the processes it started), or None once it has
+    exited (its exit is recorded by the pool). Any other error propagates: a cap that silently
+    reads 0 is a cap that is off."""
+    import psutil
+
+    try:
         proc = psutil.Process(pid)
         rss = proc.memory_info().rss
-        if children:
-            for child in proc.children(recursive=True):
-                try:
-                    rss += child.memory_info().rss
-                except psutil.Error:
-                    pass
-        return rss / 2**20
-    except Exception:
-        return 0.0
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return None
+    if children:
+        for child in proc.children(recursive=True):
+            try:
+                rss += child.memory_info().rss
+            except (psutil.NoSuchProcess, psutil.ZombieProcess):
+                pass  # a child that exited between listing and reading holds no memory
+    return rss / 2**20

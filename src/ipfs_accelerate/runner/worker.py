@@ -27,6 +27,8 @@ import pytest
 
 from .channel import WorkerChannel
 from .collect import CollectPlugin
+from .preload import hardware_info, own_rss_mb, preload
+from .protocol import BatchDone, Exit, Ready, Run, Start, Stop, TestDone
 
 OUTPUT_LIMIT = 6000
 
@@ -42,40 +44,6 @@ def _die_with_parent() -> None:
         pass
     if os.getppid() == 1:  # the runner already died before prctl
         os._exit(1)
-
-
-def preload(groups: list[str], threads: int, fork_safe: bool = False) -> float:
-    """Import what every model test needs before the first test, with one thread per runtime.
-
-    `fork_safe` (the warm server, which forks workers): imports only — no thread settings, no
-    OpenVINO (its library starts a thread on load) — so the process stays single-threaded; each
-    forked worker preloads again, which costs only what was left out.
-    """
-    start = time.perf_counter()
-    if "torch" in groups:
-        import torch
-
-        if not fork_safe:
-            torch.set_num_threads(threads)
-            try:
-                torch.set_num_interop_threads(threads)
-            except RuntimeError:  # already set (a parallel region ran)
-                pass
-    if "transformers" in groups:
-        import transformers  # noqa: F401
-        import transformers.modeling_utils  # noqa: F401
-        from transformers import AutoConfig, AutoModel  # noqa: F401
-    if "openvino" in groups and not fork_safe:
-        try:
-            from ..hardware.backends.openvino import core
-
-            core()
-        except Exception:  # the test itself reports OpenVINO's absence as a skip
-            pass
-    if "harness" in groups:
-        from ..harness import build, case  # noqa: F401
-        from ..testing import model_tests  # noqa: F401
-    return time.perf_counter() - start
 
 
 def _trim(text: str, limit: int = OUTPUT_LIMIT) -> str:
@@ -169,14 +137,14 @@ class WorkerPlugin:
         assert self.chan is not None
         # the runner takes its test list from the first worker ready: no separate collection process
         found = self.collector.result
-        self.chan.send({**self.info, "op": "ready", "n_items": len(self.items), "collect_s": collect_s,
-                        "items": [asdict(i) for i in found.items], "problems": found.problems})
+        self.chan.send(Ready(**self.info, n_items=len(self.items), collect_s=collect_s,
+                             items=[asdict(i) for i in found.items], problems=found.problems))
         while True:
             cmd = self.chan.recv()
-            if cmd is None or cmd.get("op") == "stop":
+            if cmd is None or isinstance(cmd, Stop):
                 break
-            if cmd.get("op") == "run":
-                self._run_batch(list(cmd["ids"]))
+            if isinstance(cmd, Run):
+                self._run_batch(list(cmd.ids))
         return True
 
     def _run_batch(self, ids: list[str]) -> None:
@@ -184,8 +152,8 @@ class WorkerPlugin:
         for i, nodeid in enumerate(ids):
             item = self.items.get(nodeid)
             if item is None:
-                self.chan.send({"op": "test", "nodeid": nodeid, "status": "error", "duration_s": 0.0,
-                                "reason": "not collected by the worker (the file changed during the run?)", "output": ""})
+                self.chan.send(TestDone(nodeid=nodeid, status="error",
+                                        reason="not collected by the worker (the file changed during the run?)"))
                 continue
             nextitem = self.items.get(ids[i + 1]) if i + 1 < len(ids) else None
             item.ihook.pytest_runtest_protocol(item=item, nextitem=nextitem)
@@ -195,9 +163,9 @@ class WorkerPlugin:
         gc.collect()
         gc.freeze()  # what survived (modelling modules imported by this batch) is long-lived too
         end = resource.getrusage(resource.RUSAGE_SELF)
-        self.chan.send({"op": "batch_done", "wall_s": time.perf_counter() - start, "rss_mb": _rss_mb(),
-                        "cpu_s": end.ru_utime + end.ru_stime - usage.ru_utime - usage.ru_stime,
-                        "page_faults": end.ru_minflt - usage.ru_minflt})
+        self.chan.send(BatchDone(wall_s=time.perf_counter() - start, rss_mb=own_rss_mb(),
+                                 cpu_s=end.ru_utime + end.ru_stime - usage.ru_utime - usage.ru_stime,
+                                 page_faults=end.ru_minflt - usage.ru_minflt))
 
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
         for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
@@ -210,7 +178,7 @@ class WorkerPlugin:
         except OSError:
             offset = 0
         self.reports[nodeid] = []
-        self.chan.send({"op": "start", "nodeid": nodeid, "offset": offset})
+        self.chan.send(Start(nodeid=nodeid, offset=offset))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.reports.setdefault(report.nodeid, []).append(report)
@@ -223,24 +191,8 @@ class WorkerPlugin:
             for key, value in r.user_properties:
                 if key == "ipfs_case":
                     case = value
-        self.chan.send({
-            "op": "test",
-            "nodeid": nodeid,
-            "status": status,
-            "reason": _trim(reason, 2000),
-            "duration_s": sum(r.duration for r in reports),
-            "output": _output(reports, status),
-            "case": case,
-        })
-
-
-def _rss_mb() -> float:
-    try:
-        import psutil
-
-        return psutil.Process().memory_info().rss / 2**20
-    except Exception:
-        return 0.0
+        self.chan.send(TestDone(nodeid=nodeid, status=status, reason=_trim(reason, 2000),
+                                duration_s=sum(r.duration for r in reports), output=_output(reports, status), case=case))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -267,25 +219,15 @@ def main(argv: list[str] | None = None) -> int:
         info["hardware"] = hardware_info(groups)
     collector = CollectPlugin()
     if args.spare_fd is not None:
-        from .warm import claim_spare
+        from .spare import claim_spare
 
         plugin = WorkerPlugin(None, info, collector, claim=lambda: claim_spare(args.spare_fd, groups))
     else:
         plugin = WorkerPlugin(WorkerChannel(args.cmd_fd, args.msg_fd), info, collector)
     rc = pytest.main(pytest_args, plugins=[collector, plugin])
     if plugin.chan is not None:
-        plugin.chan.send({"op": "exit", "rc": int(rc)})
+        plugin.chan.send(Exit(rc=int(rc)))
     return 0
-
-
-def hardware_info(groups: list[str]) -> dict[str, Any]:
-    """What the run's report shows as its hardware; asked of one worker per run."""
-    try:  # the full probe imports torch: only where the preload paid for it already
-        from ..hardware.detect import detect, probe_cpu
-
-        return detect().to_dict() if "torch" in groups else {"cpu": asdict(probe_cpu())}
-    except Exception as exc:  # detection must never stop a run
-        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 if __name__ == "__main__":

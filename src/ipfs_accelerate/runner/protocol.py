@@ -1,0 +1,225 @@
+"""Every message between runner, worker and warm server: one typed class each, one encode/decode.
+
+Why one module: the runner ↔ worker pipes and the warm server's Unix socket used to speak dicts
+keyed by `"op"` strings spelled in four modules plus a second, line-based protocol (`pid N`,
+`exit RC`). Here each message is a frozen dataclass; the wire form is one JSON line
+`{"op": <tag>, ...fields}`, so a reader can `decode` any line and `match` on the class.
+
+    runner → worker       Run, Stop
+    worker → runner       Ready, Start, TestDone, BatchDone, Exit
+    runner → warm server  Spawn, Ping, Stop, Status
+    warm server → runner  Pid, Exited, Pong, Bye, StatusReply, Refused
+    warm server → spare   Spawn (the claiming runner's request, with its fds)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import socket
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+class ProtocolError(ValueError):
+    """A line that is not one of the messages below (unknown op, missing or unknown field)."""
+
+
+@dataclass(frozen=True)
+class Message:
+    op: ClassVar[str] = ""
+
+
+# ---- runner → worker ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Run(Message):
+    """Run these node ids (one file's batch) in this order."""
+
+    op: ClassVar[str] = "run"
+    ids: list[str]
+
+
+@dataclass(frozen=True)
+class Stop(Message):
+    """Worker: finish the session and exit. Warm server: take no new workers, exit when idle."""
+
+    op: ClassVar[str] = "stop"
+
+
+# ---- worker → runner ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ready(Message):
+    """Imports and collection done; the first worker's `items`/`problems` are the run's test list."""
+
+    op: ClassVar[str] = "ready"
+    pid: int
+    import_s: float | None = None
+    collect_s: float | None = None
+    n_items: int = 0
+    items: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    hardware: dict[str, Any] | None = None
+    spare: bool = False
+
+
+@dataclass(frozen=True)
+class Start(Message):
+    """A test began; `offset` is where its output starts in the worker log (for the crash tail)."""
+
+    op: ClassVar[str] = "start"
+    nodeid: str
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class TestDone(Message):
+    """One test's outcome. The pool also builds these for tests it killed (timeout, memory, crash)."""
+
+    __test__: ClassVar[bool] = False  # not a pytest test class
+    op: ClassVar[str] = "test"
+    nodeid: str
+    status: str
+    reason: str = ""
+    duration_s: float = 0.0
+    output: str = ""
+    case: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class BatchDone(Message):
+    op: ClassVar[str] = "batch_done"
+    wall_s: float = 0.0
+    rss_mb: float | None = None  # None: the worker could not measure itself (no psutil)
+    cpu_s: float | None = None
+    page_faults: int | None = None
+
+
+@dataclass(frozen=True)
+class Exit(Message):
+    op: ClassVar[str] = "exit"
+    rc: int
+
+
+# ---- runner ↔ warm server --------------------------------------------------------------------
+@dataclass(frozen=True)
+class Spawn(Message):
+    """Fork a worker with these arguments (`{cmd}`/`{msg}` become its fd numbers); the three fds
+    (command pipe, message pipe, log) travel with this line via SCM_RIGHTS."""
+
+    op: ClassVar[str] = "spawn"
+    argv: list[str]
+    cwd: str
+    runner_pid: int
+    env: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Ping(Message):
+    op: ClassVar[str] = "ping"
+
+
+@dataclass(frozen=True)
+class Status(Message):
+    op: ClassVar[str] = "status"
+
+
+@dataclass(frozen=True)
+class Pid(Message):
+    op: ClassVar[str] = "pid"
+    pid: int
+
+
+@dataclass(frozen=True)
+class Exited(Message):
+    """A forked worker ended; rc < 0: killed by signal -rc (as `Popen.returncode`)."""
+
+    op: ClassVar[str] = "exited"
+    rc: int
+
+
+@dataclass(frozen=True)
+class Pong(Message):
+    op: ClassVar[str] = "pong"
+
+
+@dataclass(frozen=True)
+class Bye(Message):
+    op: ClassVar[str] = "bye"
+
+
+@dataclass(frozen=True)
+class StatusReply(Message):
+    op: ClassVar[str] = "status_reply"
+    running: list[int] = field(default_factory=list)
+    spares: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Refused(Message):
+    op: ClassVar[str] = "refused"
+    reason: str
+
+
+MESSAGES: dict[str, type[Message]] = {
+    cls.op: cls for cls in (Run, Stop, Ready, Start, TestDone, BatchDone, Exit, Spawn, Ping, Status, Pid, Exited, Pong,
+                            Bye, StatusReply, Refused)
+}
+
+
+def encode(msg: Message) -> bytes:
+    """One JSON line. Values JSON cannot hold (a Path in a case dict) become strings."""
+    body = {"op": msg.op, **{f.name: getattr(msg, f.name) for f in dataclasses.fields(msg)}}
+    return (json.dumps(body, default=str) + "\n").encode("utf-8")
+
+
+def decode(line: bytes | str) -> Message:
+    try:
+        data = json.loads(line)
+    except ValueError as exc:
+        raise ProtocolError(f"not a JSON message: {line[:200]!r}") from exc
+    if not isinstance(data, dict):
+        raise ProtocolError(f"not a JSON object: {line[:200]!r}")
+    op = data.pop("op", None)
+    cls = MESSAGES.get(op) if isinstance(op, str) else None
+    if cls is None:
+        raise ProtocolError(f"unknown message op {op!r}")
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise ProtocolError(f"bad {op!r} message: {exc}") from exc
+
+
+class LineBuffer:
+    """Accumulate non-blocking reads; return the complete messages received so far."""
+
+    def __init__(self) -> None:
+        self._buf = b""
+
+    def feed(self, data: bytes) -> list[Message]:
+        self._buf += data
+        *lines, self._buf = self._buf.split(b"\n")
+        return [decode(line) for line in lines if line.strip()]
+
+
+def write_all(fd: int, msg: Message) -> None:
+    """Write one message to a pipe (blocking or not: loops over partial writes)."""
+    import os
+
+    view = memoryview(encode(msg))
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def recv_line(sock: socket.socket, maxfds: int = 0) -> tuple[bytes, list[int]]:
+    """One newline-terminated line from a socket (and up to `maxfds` fds sent with its first
+    bytes); b"" if the peer closed first."""
+    if maxfds:
+        data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, maxfds)
+    else:
+        data, fds = sock.recv(1 << 16), []
+    while data and not data.endswith(b"\n"):
+        more = sock.recv(1 << 16)
+        if not more:
+            break
+        data += more
+    return data, fds
