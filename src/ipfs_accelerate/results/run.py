@@ -64,6 +64,7 @@ class Options(Record):
     recycle_after: int
     threads_per_worker: int = 1
     warm_idle_s: float = 0.0  # >0: workers were forks of a warm server kept that long when idle
+    memory_cap_off: str = ""  # why max_memory_mb was not enforced ("" = it was); never a silent 0 MB reading
     argv: list[str] = Field(default_factory=list)
 
 
