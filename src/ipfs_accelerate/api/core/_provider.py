@@ -40,7 +40,7 @@ from ._config import (
     RetryPolicy,
     Timeout,
 )
-from ._errors import APIStatusError, AuthenticationError
+from ._errors import APIError, APIStatusError, AuthenticationError, NotFoundError
 from ._queue import RequestQueue
 from ._secret import KeyPool, Secret
 from ._stats import StatsSnapshot
@@ -256,6 +256,38 @@ class Provider:
 
     async def arequest(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return await self._acall(Call(self._options(method, path, **kwargs), parse=lambda r: r))
+
+    # -- health: one helper for every provider that has a liveness route ------------------------
+
+    def _probe(self, path: str, endpoint: str | None = None) -> Call[bool]:
+        """A GET that is True on any 2xx (not retried: a health check reports, it does not wait)."""
+        return Call(self._options("GET", path, endpoint=endpoint, max_retries=0), parse=lambda r: True)
+
+    def _health_probes(self) -> list[Call[bool]]:
+        """The probes :meth:`health` tries in order; a 404 moves on to the next one."""
+        raise NotImplementedError(f"{self.name} has no health route")
+
+    def health(self) -> bool:
+        """True when the server answers its health probe with 2xx; False on any error status or
+        connection failure (a 404 falls back to the next probe, where there is one)."""
+        for probe in self._health_probes():
+            try:
+                return self._call(probe)
+            except NotFoundError:
+                continue
+            except APIError:
+                return False
+        return False
+
+    async def ahealth(self) -> bool:
+        for probe in self._health_probes():
+            try:
+                return await self._acall(probe)
+            except NotFoundError:
+                continue
+            except APIError:
+                return False
+        return False
 
 
 def _resolve_keys(api_key: KeyArg, key_env: Iterable[str], env: Mapping[str, str]) -> list[Secret]:

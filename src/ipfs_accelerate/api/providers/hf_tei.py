@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from ipfs_accelerate.api.core import APIError, Call, EmbeddingResponse, Provider
+from ipfs_accelerate.api.core import Call, EmbeddingResponse, Provider
 
 __all__ = ["HFTEIProvider", "RerankResult"]
 
@@ -154,17 +154,5 @@ class HFTEIProvider(Provider):
             self.batch_size = size
         return info
 
-    def _health(self) -> Call[bool]:
-        return Call(self._options("GET", "/health", max_retries=0), parse=lambda r: True)
-
-    def health(self) -> bool:
-        try:
-            return self._call(self._health())
-        except APIError:
-            return False
-
-    async def ahealth(self) -> bool:
-        try:
-            return await self._acall(self._health())
-        except APIError:
-            return False
+    def _health_probes(self) -> list[Call[bool]]:
+        return [self._probe("/health")]

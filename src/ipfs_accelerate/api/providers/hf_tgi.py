@@ -22,7 +22,6 @@ from typing import Any
 import httpx
 
 from ipfs_accelerate.api.core import (
-    APIError,
     AsyncStream,
     Call,
     ChatChunk,
@@ -197,21 +196,8 @@ class HFTGIProvider(Provider):
     async def aserver_info(self) -> dict[str, Any]:
         return await self._acall(Call(self._options("GET", "/info"), parse=lambda r: dict(r.json())))
 
-    def _health(self) -> Call[bool]:
-        return Call(self._options("GET", "/health", max_retries=0), parse=lambda r: True)
-
-    def health(self) -> bool:
-        """True when ``GET /health`` answers 2xx; False on any error."""
-        try:
-            return self._call(self._health())
-        except APIError:
-            return False
-
-    async def ahealth(self) -> bool:
-        try:
-            return await self._acall(self._health())
-        except APIError:
-            return False
+    def _health_probes(self) -> list[Call[bool]]:
+        return [self._probe("/health")]
 
     def _tokenize(self, text: str) -> Call[list[int]]:
         def parse(r: httpx.Response) -> list[int]:

@@ -18,7 +18,7 @@ The default base URL is llama-server's default, ``http://127.0.0.1:8080/v1``.
 
 from __future__ import annotations
 
-from ipfs_accelerate.api.core import APIError, Call, NotFoundError
+from ipfs_accelerate.api.core import Call, NotFoundError
 
 from .openai_api import OpenAIProvider
 from .vllm import server_root
@@ -32,35 +32,9 @@ class LLVMProvider(OpenAIProvider):
     def _root(self, path: str) -> str:
         return server_root(self.base_url) + path
 
-    def _get_ok(self, path: str, endpoint: str) -> Call[bool]:
-        return Call(
-            self._options("GET", path, endpoint=endpoint, max_retries=0), parse=lambda r: True
-        )
-
-    def health(self) -> bool:
-        """True when the server can serve requests (see the module docstring)."""
-        try:
-            return self._call(self._get_ok(self._root("/health"), "/health"))
-        except NotFoundError:
-            pass
-        except APIError:
-            return False
-        try:
-            return self._call(self._get_ok("/models", "/models"))
-        except APIError:
-            return False
-
-    async def ahealth(self) -> bool:
-        try:
-            return await self._acall(self._get_ok(self._root("/health"), "/health"))
-        except NotFoundError:
-            pass
-        except APIError:
-            return False
-        try:
-            return await self._acall(self._get_ok("/models", "/models"))
-        except APIError:
-            return False
+    def _health_probes(self) -> list[Call[bool]]:
+        """The server's ``/health``; where it has none (404), whether ``/models`` answers."""
+        return [self._probe(self._root("/health"), "/health"), self._probe("/models")]
 
     def _tokenize_calls(
         self, text: str, model: str | None

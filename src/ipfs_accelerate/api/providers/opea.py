@@ -32,7 +32,6 @@ from typing import Any
 import httpx
 
 from ipfs_accelerate.api.core import (
-    APIError,
     AsyncStream,
     Call,
     ChatChunk,
@@ -248,17 +247,5 @@ class OPEAProvider(Provider):
     async def arerank(self, query: str, docs: Sequence[str | RetrievedDoc], *, top_n: int = 1) -> list[RankedDoc]:
         return await self._acall(self._rerank(query, docs, top_n))
 
-    def _health(self) -> Call[bool]:
-        return Call(self._options("GET", "/v1/health_check", max_retries=0), parse=lambda r: True)
-
-    def health(self) -> bool:
-        try:
-            return self._call(self._health())
-        except APIError:
-            return False
-
-    async def ahealth(self) -> bool:
-        try:
-            return await self._acall(self._health())
-        except APIError:
-            return False
+    def _health_probes(self) -> list[Call[bool]]:
+        return [self._probe("/v1/health_check")]

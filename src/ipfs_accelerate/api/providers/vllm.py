@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ipfs_accelerate.api.core import APIError, Call
+from ipfs_accelerate.api.core import Call
 
 from .openai_api import OpenAIProvider
 
@@ -27,24 +27,8 @@ class VLLMProvider(OpenAIProvider):
     def _root(self, path: str) -> str:
         return server_root(self.base_url) + path
 
-    def _health(self) -> Call[bool]:
-        return Call(
-            self._options("GET", self._root("/health"), endpoint="/health", max_retries=0),
-            parse=lambda r: True,
-        )
-
-    def health(self) -> bool:
-        """True when ``/health`` answers 2xx; False on any error status or connection failure."""
-        try:
-            return self._call(self._health())
-        except APIError:
-            return False
-
-    async def ahealth(self) -> bool:
-        try:
-            return await self._acall(self._health())
-        except APIError:
-            return False
+    def _health_probes(self) -> list[Call[bool]]:
+        return [self._probe(self._root("/health"), "/health")]
 
     def _tokenize(self, text: str, model: str | None, params: dict[str, Any]) -> Call[list[int]]:
         body = {"model": self._model(model), "prompt": text, **params}
