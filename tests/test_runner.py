@@ -148,15 +148,15 @@ def test_report_and_output_dir_and_nothing_written_in_the_tests(suite, log, tmp_
     rc = run(suite, "--type", "api", "--impl-type", "mock", "--report", "custom_report.md", out=Path("results"))
     assert rc == 0
     assert (tmp_path / "custom_report.md").read_text().startswith("# Test report")
-    (run_dir,) = (tmp_path / "results").iterdir()
-    assert {p.name for p in run_dir.iterdir()} >= {"results.json", "results.jsonl", "report.md", "junit.xml", "run.json", "workers"}
+    (run_dir,) = [p for p in (tmp_path / "results").iterdir() if p.is_dir()]  # beside them: history.sqlite
+    assert {p.name for p in run_dir.iterdir()} >= {"results.json", "results.jsonl", "report.md", "junit.xml", "run.json", "workers", "report.html"}
     assert tree_snapshot(suite) == before  # no __pycache__, .pytest_cache or results in the test tree
 
 
 def test_default_output_dir_is_test_results_under_cwd(suite, log, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert run_default(suite, "--type", "api", "--apis", "ollama", "--impl-type", "mock") == 0
-    assert len(list((tmp_path / "test_results").iterdir())) == 1
+    assert len([p for p in (tmp_path / "test_results").iterdir() if p.is_dir()]) == 1
 
 
 def run_default(suite: Path, *args: str) -> int:
@@ -245,7 +245,7 @@ def test_wrapper_script_from_test_dir(suite, tmp_path):
     proc = subprocess.run([sys.executable, "run_unified_tests.py", "--type", "api", "--apis", "ollama", "openai_api",
                            "--impl-type", "mock", "--preload", "none"], cwd=suite, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    (run_dir,) = (suite / "test_results").iterdir()  # the documented default: ./test_results
+    (run_dir,) = [p for p in (suite / "test_results").iterdir() if p.is_dir()]  # the documented default: ./test_results
     assert RunResult.model_validate_json((run_dir / "results.json").read_text()).summary["passed"] == 2
     assert "results:" in proc.stdout
 
@@ -321,7 +321,7 @@ def test_run_id_names_the_folder_and_resume_takes_it(suite, log, tmp_path, capsy
     args = ("--type", "api", "--apis", "ollama", "--impl-type", "mock")
     assert run(suite, *args, "--run-id", "nightly-1", out=tmp_path / "o") == 0
     assert run(suite, *args, "--run-id", "nightly-2", out=tmp_path / "o") == 0
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["nightly-1", "nightly-2"]
+    assert sorted(p.name for p in (tmp_path / "o").iterdir() if p.is_dir()) == ["nightly-1", "nightly-2"]
     capsys.readouterr()
     assert run(suite, "--resume", "nightly-1", out=tmp_path / "o") == 0
     assert "resuming run nightly-1" in capsys.readouterr().out
