@@ -11,9 +11,11 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -158,3 +160,72 @@ def start_on_free_port(
             continue
         return port, child
     raise last or PeerError(f"{name} failed to start")
+
+
+class Peer:
+    """The lifecycle every peer launcher shares: ``with Peer() as p`` starts it and always stops
+    it; ``stop()`` is idempotent. Subclasses write ``start()`` (and ``_stop()`` if they hold more
+    than a child process)."""
+
+    port: int = 0
+
+    @property
+    def root_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> int | None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class ChildPeer(Peer):
+    """A peer run as a child process on a free port, logging to ``log_dir`` (a temporary folder
+    unless given): :meth:`_launch` starts it and waits for readiness; ``stop()`` reaps it and
+    removes the temporary folder; ``log()`` is its log tail."""
+
+    name = "peer"
+
+    def __init__(self, *, startup_timeout: float, log_dir: Path | None = None) -> None:
+        self.startup_timeout = startup_timeout
+        self.log_dir = log_dir
+        self.port = 0
+        self._child: ChildProcess | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def _launch(self, argv: Callable[[int], Sequence[str]], ready_url: Callable[[int], str]) -> Self:
+        if self.log_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix=f"{self.name}-peer-")
+        log_dir = self.log_dir or Path(self._tmp.name)  # type: ignore[union-attr]
+        try:
+            self.port, self._child = start_on_free_port(
+                argv, ready_url, log_dir=log_dir, name=self.name, timeout=self.startup_timeout
+            )
+        except PeerError:
+            self.stop()
+            raise
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._child is None else self._child.pid
+
+    def log(self) -> str:
+        return "" if self._child is None else self._child.tail()
+
+    def stop(self) -> int | None:
+        rc = None
+        if self._child is not None:
+            rc = self._child.stop()
+            self._child = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+        return rc

@@ -15,13 +15,11 @@ import importlib.util
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
-from types import TracebackType
 
 import numpy as np
 
-from ._proc import ChildProcess, PeerError, start_on_free_port
+from ._proc import ChildPeer, PeerError
 
 APP = Path(__file__).with_name("_kserve_app.py")
 # Same constants as _kserve_app.py (that file cannot import us); a test pins them equal.
@@ -61,62 +59,24 @@ def kserve_skip_reason() -> str | None:
     return None if rc == 0 else f"kserve not importable by {py}; run scripts/setup_api_peers.sh"
 
 
-class KServeServer:
+class KServeServer(ChildPeer):
     """Context manager: ``with KServeServer() as ks: ks.base_url`` (models ``tiny``, ``echo``)."""
 
+    name = "kserve"
+
     def __init__(self, *, startup_timeout: float = 60.0, python: str | None = None) -> None:
-        self.startup_timeout = startup_timeout
+        super().__init__(startup_timeout=startup_timeout)
         self.python = python
-        self.port = 0
-        self._child: ChildProcess | None = None
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.root_url
 
     def start(self) -> KServeServer:
         py = self.python or kserve_python()
         if py is None:
             raise PeerError(kserve_skip_reason() or "kserve not found")
-        self._tmp = tempfile.TemporaryDirectory(prefix="kserve-peer-")
-        try:
-            self.port, self._child = start_on_free_port(
-                lambda port: [py, str(APP), "--port", str(port)],
-                lambda port: f"http://127.0.0.1:{port}/v2/models/tiny/ready",
-                log_dir=Path(self._tmp.name),
-                name="kserve",
-                timeout=self.startup_timeout,
-            )
-        except PeerError:
-            self.stop()
-            raise
-        return self
-
-    @property
-    def pid(self) -> int | None:
-        return None if self._child is None else self._child.pid
-
-    def log(self) -> str:
-        return "" if self._child is None else self._child.tail()
-
-    def stop(self) -> int | None:
-        rc = None
-        if self._child is not None:
-            rc = self._child.stop()
-            self._child = None
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-        return rc
-
-    def __enter__(self) -> KServeServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        return self._launch(
+            lambda port: [py, str(APP), "--port", str(port)],
+            lambda port: f"http://127.0.0.1:{port}/v2/models/tiny/ready",
+        )

@@ -10,11 +10,9 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
-from types import TracebackType
 
-from ._proc import ChildProcess, PeerError, start_on_free_port
+from ._proc import ChildPeer, PeerError
 
 
 def llama_cpp_skip_reason(python: str | None = None) -> str | None:
@@ -40,12 +38,14 @@ def llama_cpp_skip_reason(python: str | None = None) -> str | None:
     return None if rc == 0 else f"llama-cpp-python[server] not importable by {python}"
 
 
-class LlamaCppServer:
+class LlamaCppServer(ChildPeer):
     """Context manager: ``with LlamaCppServer(model) as srv: srv.base_url`` -> ``.../v1``.
 
     Binds 127.0.0.1 on a free port, waits (bounded) for ``/v1/models``, and on exit stops and
     reaps the process. ``n_threads`` defaults to 1: the peer shares a small machine with tests.
     """
+
+    name = "llama"
 
     def __init__(
         self,
@@ -60,22 +60,14 @@ class LlamaCppServer:
         log_dir: Path | None = None,
         extra_args: tuple[str, ...] = (),
     ) -> None:
+        super().__init__(startup_timeout=startup_timeout, log_dir=log_dir)
         self.model_path = Path(model_path)
         self.embedding = embedding
         self.alias = alias
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.python = python or sys.executable
-        self.startup_timeout = startup_timeout
-        self.log_dir = log_dir
         self.extra_args = extra_args
-        self.port = 0
-        self._child: ChildProcess | None = None
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-
-    @property
-    def root_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -110,55 +102,9 @@ class LlamaCppServer:
         reason = llama_cpp_skip_reason(None if self.python == sys.executable else self.python)
         if reason:
             raise PeerError(reason)
-        if self.log_dir is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="llama-cpp-peer-")
-            log_dir = Path(self._tmp.name)
-        else:
-            log_dir = self.log_dir
+
         def argv(port: int) -> list[str]:
             self.port = port
             return self._argv()
 
-        try:
-            self.port, self._child = start_on_free_port(
-                argv,
-                lambda port: f"http://127.0.0.1:{port}/v1/models",
-                log_dir=log_dir,
-                name="llama",
-                timeout=self.startup_timeout,
-            )
-        except PeerError:
-            self._cleanup_tmp()
-            raise
-        return self
-
-    @property
-    def pid(self) -> int | None:
-        return None if self._child is None else self._child.pid
-
-    def log(self) -> str:
-        return "" if self._child is None else self._child.tail()
-
-    def stop(self) -> int | None:
-        rc = None
-        if self._child is not None:
-            rc = self._child.stop()
-            self._child = None
-        self._cleanup_tmp()
-        return rc
-
-    def _cleanup_tmp(self) -> None:
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-
-    def __enter__(self) -> LlamaCppServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        return self._launch(argv, lambda port: f"http://127.0.0.1:{port}/v1/models")

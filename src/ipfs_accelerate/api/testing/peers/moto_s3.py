@@ -8,11 +8,10 @@ boto3 reaches it over real HTTP, so request signing, XML parsing and multipart a
 from __future__ import annotations
 
 import importlib.util
-from types import TracebackType
 
 import httpx
 
-from ._proc import PeerError, free_port, wait_http_ready
+from ._proc import Peer, PeerError, free_port, wait_http_ready
 
 # moto accepts any credentials; these are obviously fake and must never be mistaken for real.
 FAKE_ACCESS_KEY = "AKIAIOSFODNN7FAKEKEY"
@@ -29,7 +28,7 @@ def moto_skip_reason() -> str | None:
     return None
 
 
-class MotoS3Server:
+class MotoS3Server(Peer):
     """Context manager: ``with MotoS3Server() as s3: s3.endpoint_url``."""
 
     def __init__(self, *, startup_timeout: float = 20.0) -> None:
@@ -39,7 +38,7 @@ class MotoS3Server:
 
     @property
     def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.root_url
 
     def start(self) -> MotoS3Server:
         reason = moto_skip_reason()
@@ -63,14 +62,3 @@ class MotoS3Server:
         if self._server is not None:
             self._server.stop()
             self._server = None
-
-    def __enter__(self) -> MotoS3Server:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
