@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from ipfs_accelerate.harness.trackers import MemoryTracker, measure
+from ipfs_accelerate.harness.trackers import MemoryTracker, measure, timer_for
 
 MB = 2**20
 
@@ -46,8 +46,53 @@ def test_linux_uses_kernel_peak_without_a_sampler_thread() -> None:
     assert mem._kernel
 
 
+class FakeClock:
+    """A clock the measured function advances: each call takes the next scripted duration."""
+
+    def __init__(self, durations: list[float]) -> None:
+        self.now = 0.0
+        self.durations = list(durations)
+        self.calls = 0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def work(self) -> None:
+        self.now += self.durations[min(self.calls, len(self.durations) - 1)]
+        self.calls += 1
+
+
 def test_measure_times_each_run() -> None:
-    calls: list[int] = []
-    lat = measure(lambda: calls.append(1), warmup=2, runs=5)
-    assert len(calls) == 7
-    assert lat.n == 5 and lat.p50_ms >= 0
+    clock = FakeClock([0.010, 0.010, 0.010, 0.020, 0.030, 0.040, 0.050])
+    lat = measure(clock.work, warmup=3, runs=4, clock=clock)
+    assert clock.calls == 7 and lat.n == 4 and lat.warmup == 3
+    assert lat.p50_ms == pytest.approx(35.0) and lat.min_ms == pytest.approx(20.0) and lat.max_ms == pytest.approx(50.0)
+
+
+def test_warmup_continues_until_steady() -> None:
+    # a cold start that settles after 5 calls: warm-up must not stop at its minimum of 2
+    clock = FakeClock([1.0, 0.5, 0.2, 0.1, 0.1, 0.1, 0.1])
+    lat = measure(clock.work, warmup=2, runs=3, clock=clock)
+    assert lat.warmup == 6 and lat.steady is True
+    assert lat.max_ms == pytest.approx(100.0)
+
+
+def test_runs_are_bounded_by_time_budget() -> None:
+    clock = FakeClock([2.0])
+    lat = measure(clock.work, warmup=1, runs=100, max_time_s=9.0, clock=clock)
+    # warm-up stops once half the budget is spent (3 calls, 6 s); runs stop at 9 s: 2 timed, not 100
+    assert lat.warmup == 3 and lat.n == 2 and "stopped by time" in lat.stopped_by
+
+
+def test_a_call_longer_than_the_budget_is_measured_once() -> None:
+    clock = FakeClock([30.0])
+    lat = measure(clock.work, warmup=1, runs=20, max_time_s=10.0, clock=clock)
+    assert lat.n == 1 and lat.p50_ms == pytest.approx(30000.0)
+
+
+def test_timer_choice_by_device() -> None:
+    # the CUDA path is chosen by device name; it only touches torch.cuda when a call is timed
+    assert timer_for("cuda").kind == "cuda-events"
+    assert timer_for("cuda:1").kind == "cuda-events"
+    assert timer_for("cpu").kind == "perf_counter"
+    assert timer_for("openvino").kind == "perf_counter"
