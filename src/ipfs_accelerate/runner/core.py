@@ -91,10 +91,13 @@ class Runner:
             if not test_dir.is_dir():
                 raise UsageError(f"test directory {test_dir} does not exist")
             sel = selection(o, test_dir)
+            if o.scale != "tiny":  # seam(scale): workers' pytest gets --scale (recorded, so --resume keeps it)
+                sel.pytest_args = [*sel.pytest_args, "--scale", o.scale]
         shard = parse_shard(sel.shard)
         env = worker_env(o.threads)
         workers = o.workers or max(1, min(usable_cpus(), int(total_memory_mb() // 1536)))
         max_mem = o.max_memory_mb or max(1024.0, 0.8 * total_memory_mb() / max(workers, 1))
+        env["IPFS_ACCEL_MAX_MEMORY_MB"] = f"{max_mem:.0f}"  # seam(scale): --scale full skips what would not fit
         preload = preload_groups(o, sel)
         warm = None
         started = time.monotonic()  # a warm server started now is part of this run's time
@@ -187,7 +190,7 @@ class Runner:
         header.options = options
         header.state = "running"
         store.save_header(header)
-        rec = self.recorder = Recorder(store, header, self.by_id, self.out, o.report, hardware=lambda: pool.hardware)
+        rec = self.recorder = Recorder(store, header, self.by_id, self.out, o.report, hardware=lambda: pool.hardware, opts=o)
         for prob in problems:
             rec.add_problem(problem_record(prob, test_dir))
         todo = [i for i in items if i.nodeid not in rec.records]
@@ -219,6 +222,8 @@ class Runner:
         code = exit_code(final.tests, selected)
         if final.not_run and code == 0:
             code = 1
+        if code == 0 and rec.published and rec.published.failed_on:  # seam(history): --fail-on
+            code = 2 if rec.published.failed_on == ["baseline"] else 1
         return code
 
     def _on_test(self, msg: TestDone, worker: str) -> None:

@@ -69,7 +69,10 @@ class Recorder:
     """The records of one run and the files derived from them."""
 
     def __init__(self, store: RunStore, header: RunResult, by_id: dict[str, Item], out: TextIO, report: Path | None,
-                 hardware: Callable[[], dict[str, Any]] = dict, clock: Callable[[], float] = time.monotonic) -> None:
+                 hardware: Callable[[], dict[str, Any]] = dict, clock: Callable[[], float] = time.monotonic,
+                 opts: Any = None) -> None:
+        self.opts = opts  # seam(history): --history / --baseline / --fail-on for results.publish
+        self.published: Any = None
         self.store = store
         self.header = header
         self.by_id = by_id
@@ -127,6 +130,10 @@ class Recorder:
             write_atomic(self.report, md)
         if state != "running":
             self.store.save_header(run)
+        # seam(history): history DB, --baseline compare, report.html
+        from ..results.publish import publish
+
+        self.published = publish(run, self.store.dir, final=state != "running", opts=self.opts)
         return run
 
     def print_summary(self, run: RunResult) -> None:
@@ -137,3 +144,5 @@ class Recorder:
         print(f"results: {self.store.dir / 'results.json'}", file=self.out)
         print(f"report:  {self.report or self.store.dir / 'report.md'}", file=self.out)
         print(f"junit:   {self.store.dir / 'junit.xml'}", file=self.out)
+        for line in self.published.lines() if self.published else []:
+            print(line, file=self.out)
