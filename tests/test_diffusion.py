@@ -202,3 +202,18 @@ def test_results_flow_through_the_pytest_plugin(tmp_path: Path) -> None:
     assert [(r["model"], r["task"], r["category"], r["hardware"], r["status"], r["expected"]) for r in lines] == [
         ("unet-2d-condition", "noise-prediction", "multimodal", "cpu", "passed", "match")
     ]
+
+
+def test_cli_lists_cases_and_rejects_unknown_names() -> None:
+    import argparse
+    import io
+
+    from ipfs_accelerate.diffusion.cli import configure, main
+
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    out, err = io.StringIO(), io.StringIO()
+    assert main(parser.parse_args(["list"]), out=out, err=err) == 0
+    assert [line.split("\t")[:2] for line in out.getvalue().splitlines()][0] == ["stable-diffusion", "text-to-image"]
+    assert main(parser.parse_args(["fingerprint", "stable-difusion"]), out=out, err=err) == 2
+    assert "unknown diffusion case 'stable-difusion'" in err.getvalue() and "stable-diffusion" in err.getvalue()

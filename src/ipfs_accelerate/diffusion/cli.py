@@ -43,18 +43,24 @@ def digest(name: str) -> str:
     return h.hexdigest()
 
 
-def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
+def main(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Exit 0 on success, 1 when a case fails or a generated file is stale, 2 on a bad name."""
+    from ..registry.errors import UnknownNameError
     from . import spec
 
-    out = out or sys.stdout
+    out, err = out or sys.stdout, err or sys.stderr
+    try:
+        for name in getattr(args, "names", None) or []:
+            spec.get(name)  # an unknown name fails before torch is imported
+    except UnknownNameError as exc:
+        print(f"ipfs-accelerate diffusion: error: {exc}", file=err)
+        return 2
     if args.action == "list":
         for name in spec.names():
             s = spec.get(name)
             print(f"{name}\t{s.task}\t{s.description}", file=out)
         return 0
     if args.action == "fingerprint":
-        for name in args.names:
-            spec.get(name)  # an unknown name fails before torch is imported
         for name in args.names:
             print(f"{name} {digest(name)}", file=out)
         return 0
