@@ -42,10 +42,11 @@ from ._errors import (
     ResponseDecodeError,
     ServerError,
     StreamError,
+    StreamTimeoutError,
     make_status_error,
     status_error_class,
 )
-from ._loop import Attempt, Outcome, adrive, attempts, drive, total_spent
+from ._loop import Attempt, Outcome, Tracked, adrive, attempts, drive, total_spent
 from ._provider import Call, Provider, StreamCall
 from ._queue import RequestQueue, Ticket
 from ._retry import RetryDecision, decide_retry, parse_retry_after
@@ -136,10 +137,12 @@ __all__ = [
     "Stream",
     "StreamCall",
     "StreamError",
+    "StreamTimeoutError",
     "SystemClock",
     "Ticket",
     "Timeout",
     "TokenCount",
+    "Tracked",
     "Usage",
     "adrive",
     "aiter_ndjson",

@@ -464,20 +464,8 @@ class APIClient:
                 **self._context(opts),
             ) from exc
 
-    def _finish(
-        self,
-        opts: RequestOptions,
-        started: float,
-        error: BaseException | None,
-        usage: Usage | None,
-    ) -> None:
-        stats = self._stats.get(self.endpoint_name(opts))
-        stats.finished(
-            self.clock.now() - started,
-            error=error,
-            tokens_in=usage.input_tokens if usage else None,
-            tokens_out=usage.output_tokens if usage else None,
-        )
+    def _track(self, opts: RequestOptions) -> _loop.Tracked:
+        return _loop.Tracked(self._stats.get(self.endpoint_name(opts)), self.clock)
 
     def request(
         self,
@@ -486,15 +474,9 @@ class APIClient:
         usage: Callable[[T], Usage | None] | None = None,
     ) -> T:
         """Send with retries and return ``parse(response)`` for the 2xx response."""
-        started = self.clock.now()
-        self._stats.get(self.endpoint_name(opts)).started()
-        try:
-            response = self._drive(self._attempts(opts))
-            result = self._parse(response, opts, parse)
-        except BaseException as exc:
-            self._finish(opts, started, exc, None)
-            raise
-        self._finish(opts, started, None, usage(result) if usage else None)
+        with self._track(opts) as call:
+            result = self._parse(self._drive(self._attempts(opts)), opts, parse)
+        call.finish(usage=usage(result) if usage else None)
         return result
 
     async def arequest(
@@ -503,67 +485,39 @@ class APIClient:
         parse: Callable[[httpx.Response], T] = lambda r: r.json(),
         usage: Callable[[T], Usage | None] | None = None,
     ) -> T:
-        started = self.clock.now()
-        self._stats.get(self.endpoint_name(opts)).started()
-        try:
-            response = await self._adrive(self._attempts(opts))
-            result = self._parse(response, opts, parse)
-        except BaseException as exc:
-            self._finish(opts, started, exc, None)
-            raise
-        self._finish(opts, started, None, usage(result) if usage else None)
+        with self._track(opts) as call:
+            result = self._parse(await self._adrive(self._attempts(opts)), opts, parse)
+        call.finish(usage=usage(result) if usage else None)
         return result
 
-    def _on_stream_finish(
-        self, opts: RequestOptions, started: float
-    ) -> Callable[[BaseException | None, Usage | None], None]:
+    def _stream_options(self, opts: RequestOptions, call: _loop.Tracked) -> dict[str, Any]:
+        """What a Stream needs besides its response: how to report its end, and its limits."""
         breaker = self.breaker(self.endpoint_name(opts))
 
         def finish(error: BaseException | None, usage: Usage | None) -> None:
             self.queue.release()
             if breaker is not None and isinstance(error, StreamError):
                 breaker.record_failure()
-            self._finish(opts, started, error, usage)
+            call.finish(error, usage)
 
-        return finish
+        return {
+            "on_finish": finish,
+            "redact": self.redact,
+            "context": self._context(opts),
+            "clock": self.clock,
+            "timeout": opts.timeout or self.timeout,
+            "started": call.started,
+        }
 
     def stream(self, opts: RequestOptions, decoder: ChunkDecoder[T]) -> Stream[T]:
         """Send with retries (only until the response headers arrive) and return its stream."""
         opts = opts.with_(stream=True)
-        started = self.clock.now()
-        self._stats.get(self.endpoint_name(opts)).started()
-        try:
+        with self._track(opts) as call:
             response = self._drive(self._attempts(opts), stream=True)
-        except BaseException as exc:
-            self._finish(opts, started, exc, None)
-            raise
-        return Stream(
-            response,
-            decoder,
-            on_finish=self._on_stream_finish(opts, started),
-            redact=self.redact,
-            context=self._context(opts),
-            clock=self.clock,
-            timeout=opts.timeout or self.timeout,
-            started=started,
-        )
+        return Stream(response, decoder, **self._stream_options(opts, call))
 
     async def astream(self, opts: RequestOptions, decoder: ChunkDecoder[T]) -> AsyncStream[T]:
         opts = opts.with_(stream=True)
-        started = self.clock.now()
-        self._stats.get(self.endpoint_name(opts)).started()
-        try:
+        with self._track(opts) as call:
             response = await self._adrive(self._attempts(opts), stream=True)
-        except BaseException as exc:
-            self._finish(opts, started, exc, None)
-            raise
-        return AsyncStream(
-            response,
-            decoder,
-            on_finish=self._on_stream_finish(opts, started),
-            redact=self.redact,
-            context=self._context(opts),
-            clock=self.clock,
-            timeout=opts.timeout or self.timeout,
-            started=started,
-        )
+        return AsyncStream(response, decoder, **self._stream_options(opts, call))

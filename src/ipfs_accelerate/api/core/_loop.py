@@ -32,8 +32,9 @@ from ._queue import RequestQueue, Ticket
 from ._retry import decide_retry
 from ._secret import KeyPool, Secret
 from ._stats import EndpointStats
+from ._types import Usage
 
-__all__ = ["Acquire", "Attempt", "Outcome", "Sleep", "adrive", "attempts", "drive", "total_spent"]
+__all__ = ["Acquire", "Attempt", "Outcome", "Sleep", "Tracked", "adrive", "attempts", "drive", "total_spent"]
 
 log = logging.getLogger("ipfs_accelerate.api")
 
@@ -198,27 +199,58 @@ def attempts(
             key = keys.next(clock.now())
 
 
+class Tracked:
+    """One logical call's stats: started on entry, finished exactly once, with its error (when
+    the ``with`` body raises) or with its usage (:meth:`finish`, or the stream's end)."""
+
+    def __init__(self, stats: EndpointStats, clock: Clock) -> None:
+        self.stats = stats
+        self.clock = clock
+        self.started = clock.now()
+        stats.started()
+
+    def __enter__(self) -> Tracked:
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if exc is not None:
+            self.finish(exc)
+
+    def finish(self, error: BaseException | None = None, usage: Usage | None = None) -> None:
+        self.stats.finished(
+            self.clock.now() - self.started,
+            error=error,
+            tokens_in=usage.input_tokens if usage else None,
+            tokens_out=usage.output_tokens if usage else None,
+        )
+
+
+def _advance(gen: Generator[Any, Any, Any], value: Any, exc: BaseException | None) -> tuple[bool, Any]:
+    """Resume the loop with the last action's value or exception: (finished, action or result)."""
+    try:
+        return False, (gen.throw(exc) if exc is not None else gen.send(value))
+    except StopIteration as stop:
+        return True, stop.value
+
+
 def drive(
     gen: Generator[Any, Any, Any], queue: RequestQueue, clock: Clock, perform: Callable[[Attempt], Any]
 ) -> Any:
     """Perform the loop's actions synchronously; ``perform`` runs one attempt."""
-    value: Any = None
-    exc: BaseException | None = None
+    value, exc = None, None
     while True:
-        try:
-            action = gen.throw(exc) if exc is not None else gen.send(value)
-        except StopIteration as stop:
-            return stop.value
+        finished, action = _advance(gen, value, exc)
+        if finished:
+            return action
         value, exc = None, None
-        try:
-            kind = type(action)
-            if kind is Attempt:
+        try:  # what fails is handed back to the loop, which decides
+            if type(action) is Attempt:
                 value = perform(action)
-            elif kind is Acquire:
+            elif type(action) is Acquire:
                 queue.acquire(action.ticket, first=action.first, timeout=action.timeout)
-            elif kind is Sleep:
+            else:
                 clock.sleep(action.seconds)
-        except BaseException as e:  # handed back to the loop, which decides
+        except BaseException as e:
             exc = e
 
 
@@ -228,22 +260,19 @@ async def adrive(
     clock: Clock,
     perform: Callable[[Attempt], Awaitable[Any]],
 ) -> Any:
-    """Perform the loop's actions on the event loop."""
-    value: Any = None
-    exc: BaseException | None = None
+    """Perform the loop's actions on the event loop (the same steps as :func:`drive`, awaited)."""
+    value, exc = None, None
     while True:
-        try:
-            action = gen.throw(exc) if exc is not None else gen.send(value)
-        except StopIteration as stop:
-            return stop.value
+        finished, action = _advance(gen, value, exc)
+        if finished:
+            return action
         value, exc = None, None
         try:
-            kind = type(action)
-            if kind is Attempt:
+            if type(action) is Attempt:
                 value = await perform(action)
-            elif kind is Acquire:
+            elif type(action) is Acquire:
                 await queue.aacquire(action.ticket, first=action.first, timeout=action.timeout)
-            elif kind is Sleep:
+            else:
                 await clock.asleep(action.seconds)
         except BaseException as e:
             exc = e

@@ -47,7 +47,6 @@ from ipfs_accelerate.api.core import (
     BreakerConfig,
     BreakerSet,
     Clock,
-    EndpointStats,
     Outcome,
     Priority,
     QueueConfig,
@@ -60,6 +59,7 @@ from ipfs_accelerate.api.core import (
     StatsSnapshot,
     SystemClock,
     Timeout,
+    Tracked,
     adrive,
     attempts,
     drive,
@@ -380,36 +380,23 @@ class S3KitProvider:
 
     def _run(self, op: str, fn: Callable[[], T], bucket: str | None = None, key: str | None = None,
              retryable: bool = True) -> T:
-        stats, started = self._started(op)
-        try:
-            result = drive(self._attempts(op, fn, bucket, key, retryable), self.queue, self.clock,
-                           functools.partial(_invoke, fn))
-        except BaseException as error:
-            stats.finished(self.clock.now() - started, error=error)
-            raise
-        stats.finished(self.clock.now() - started)
+        with Tracked(self._stats.get(f"{self.name} {op}"), self.clock) as call:
+            gen = self._attempts(op, fn, bucket, key, retryable)
+            result = drive(gen, self.queue, self.clock, functools.partial(_invoke, fn))
+        call.finish()
         return result
 
     async def _arun(self, op: str, fn: Callable[[], T], bucket: str | None = None, key: str | None = None,
                     retryable: bool = True) -> T:
-        stats, started = self._started(op)
         loop = asyncio.get_running_loop()
 
-        async def perform(action: Attempt) -> T:
+        async def perform(action: Attempt) -> T:  # the blocking boto3 call on a worker thread
             return await loop.run_in_executor(self._pool(), _invoke, fn, action)
 
-        try:
+        with Tracked(self._stats.get(f"{self.name} {op}"), self.clock) as call:
             result = await adrive(self._attempts(op, fn, bucket, key, retryable), self.queue, self.clock, perform)
-        except BaseException as error:
-            stats.finished(self.clock.now() - started, error=error)
-            raise
-        stats.finished(self.clock.now() - started)
+        call.finish()
         return result
-
-    def _started(self, op: str) -> tuple[EndpointStats, float]:
-        stats = self._stats.get(f"{self.name} {op}")
-        stats.started()
-        return stats, self.clock.now()
 
     # -- operations: each is (op name, a zero-argument boto3 call, how to map its result) ----------
 
