@@ -203,7 +203,8 @@ def full_benchmark(case: Any) -> list[Any]:
     m.threads = s.threads
     prepared = case.prepared
     timer = trackers.timer_for(prepared.device if case.hardware == "cuda" else case.hardware)
-    generation = case.task.skill == "generation"
+    # greedy loops: causal / seq2seq generation, and seq2seq speech recognition (whisper)
+    generation = case.task.skill == "generation" or "decoder_input_ids" in case.single_inputs
 
     def timed(fn: Any) -> Any:
         return trackers.measure(fn, warmup=s.warmup, runs=s.runs, max_time_s=BENCH_TIME_S, timer=timer)
@@ -217,6 +218,9 @@ def full_benchmark(case: Any) -> list[Any]:
         m.ttft_ms = timed(lambda: prepared(case.single_inputs)).p50_ms
         if m.latency is not None and m.latency.p50_ms > 0:
             m.tokens_per_s = case.skill.new_tokens(case.task) * 1000.0 / m.latency.p50_ms
+    if case.hardware == "cuda":  # fp16 / bf16 vs this GPU's own fp32 (the case's latency)
+        base = m.latency.p50_ms if m.latency is not None else 0.0
+        return [cuda_variant(case, p, base, timed) for p in ("fp16", "bf16")]
     if case.hardware != "openvino":
         return []
     torch_f32 = get_backend("cpu", threads=s.threads).prepare(case.built.model, case.single_inputs, [])
@@ -268,4 +272,31 @@ def precision_variant(case: Any, name: str, torch_p50: float, timed: Any) -> Any
         size_mb=ov_precision.size_on_disk_mb(model),
         prepare_s=prepare_s,
         prepare_peak_mb=mem.peak_mb,
+    )
+
+
+def cuda_variant(case: Any, precision: str, fp32_p50: float, timed: Any) -> Any:
+    """PyTorch at fp16/bf16 on the GPU, from a copy of the model (casting in place would change
+    the fp32 model the other stages share), vs the CPU fp32 reference outputs."""
+    import copy
+
+    import numpy as np
+
+    from ..hardware.backends import get_backend
+    from ..results.schema import PrecisionVariant
+    from . import compare
+
+    _, _, min_cos, _ = compare.tolerance(case.spec, "cuda", precision)
+    prepared = get_backend("cuda", precision=precision).prepare(copy.deepcopy(case.built.model), case.single_inputs, [])
+    ref = case.reference["single"]
+    got = case.skill.run(prepared, case.single_inputs, case.built, case.task)
+    rows = [compare.compare_arrays(k, got.arrays[k], v, 0, 0, 0) for k, v in ref.arrays.items() if k in got.arrays]
+    cosine = min((r.cosine for r in rows), default=1.0)
+    agreement = None if ref.tokens is None or got.tokens is None else float(np.mean(got.tokens == ref.tokens))
+    lat = timed(lambda: case.skill.run(prepared, case.single_inputs, case.built, case.task))
+    return PrecisionVariant(
+        precision=precision, max_abs=max((r.max_abs for r in rows), default=0.0), cosine=cosine,
+        tokens_match=None if agreement is None else agreement == 1.0, p50_ms=lat.p50_ms,
+        speedup_vs_torch=fp32_p50 / lat.p50_ms if lat.p50_ms > 0 and fp32_p50 > 0 else None,
+        min_cosine=min_cos, ok=cosine >= min_cos, token_agreement=agreement,
     )
