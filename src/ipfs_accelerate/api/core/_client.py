@@ -217,30 +217,21 @@ class APIClient:
         n = max(self.queue.config.max_concurrency, 10)
         return httpx.Limits(max_connections=n, max_keepalive_connections=n)
 
+    def _client_options(self) -> dict[str, Any]:
+        """What the sync and async httpx clients share (no httpx timeout: ours are per attempt)."""
+        return {"verify": shared_ssl_context(), "limits": self._limits(), "timeout": None}
+
     @property
     def http(self) -> httpx.Client:
         if self._http is None:
-            transport = (
-                self._transport if isinstance(self._transport, httpx.BaseTransport) else None
-            )
-            self._http = httpx.Client(
-                transport=transport,
-                verify=shared_ssl_context(),
-                limits=self._limits(),
-                timeout=None,
-            )
+            transport = self._transport if isinstance(self._transport, httpx.BaseTransport) else None
+            self._http = httpx.Client(transport=transport, **self._client_options())
         return self._http
 
     @property
     def ahttp(self) -> httpx.AsyncClient:
         if self._ahttp is None:
-            transport = self._async_transport
-            self._ahttp = httpx.AsyncClient(
-                transport=transport,
-                verify=shared_ssl_context(),
-                limits=self._limits(),
-                timeout=None,
-            )
+            self._ahttp = httpx.AsyncClient(transport=self._async_transport, **self._client_options())
         return self._ahttp
 
     def close(self) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping
 from dataclasses import replace
 from typing import Any, NamedTuple
 
@@ -225,33 +225,52 @@ class Tracked:
         )
 
 
-def _advance(gen: Generator[Any, Any, Any], value: Any, exc: BaseException | None) -> tuple[bool, Any]:
-    """Resume the loop with the last action's value or exception: (finished, action or result)."""
-    try:
-        return False, (gen.throw(exc) if exc is not None else gen.send(value))
-    except StopIteration as stop:
-        return True, stop.value
+class _Steps:
+    """Iterates the loop's actions; ``with steps:`` around performing one hands its value (set
+    ``steps.value``) or its exception back to the loop, which decides. ``result`` is the end."""
+
+    def __init__(self, gen: Generator[Any, Any, Any]) -> None:
+        self.gen = gen
+        self.value: Any = None
+        self.exc: BaseException | None = None
+        self.result: Any = None
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            try:
+                action = self.gen.throw(self.exc) if self.exc is not None else self.gen.send(self.value)
+            except StopIteration as stop:
+                self.result = stop.value
+                return
+            self.value, self.exc = None, None
+            yield action
+
+    def __enter__(self) -> _Steps:
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> bool:
+        self.exc = exc
+        return True
+
+
+def _ops(perform: Callable[[Attempt], Any], acquire: Callable[..., Any],
+         sleep: Callable[[float], Any]) -> dict[type, Callable[[Any], Any]]:
+    return {
+        Attempt: perform,
+        Acquire: lambda a: acquire(a.ticket, first=a.first, timeout=a.timeout),
+        Sleep: lambda a: sleep(a.seconds),
+    }
 
 
 def drive(
     gen: Generator[Any, Any, Any], queue: RequestQueue, clock: Clock, perform: Callable[[Attempt], Any]
 ) -> Any:
     """Perform the loop's actions synchronously; ``perform`` runs one attempt."""
-    value, exc = None, None
-    while True:
-        finished, action = _advance(gen, value, exc)
-        if finished:
-            return action
-        value, exc = None, None
-        try:  # what fails is handed back to the loop, which decides
-            if type(action) is Attempt:
-                value = perform(action)
-            elif type(action) is Acquire:
-                queue.acquire(action.ticket, first=action.first, timeout=action.timeout)
-            else:
-                clock.sleep(action.seconds)
-        except BaseException as e:
-            exc = e
+    steps, ops = _Steps(gen), _ops(perform, queue.acquire, clock.sleep)
+    for action in steps:
+        with steps:
+            steps.value = ops[type(action)](action)
+    return steps.result
 
 
 async def adrive(
@@ -261,18 +280,8 @@ async def adrive(
     perform: Callable[[Attempt], Awaitable[Any]],
 ) -> Any:
     """Perform the loop's actions on the event loop (the same steps as :func:`drive`, awaited)."""
-    value, exc = None, None
-    while True:
-        finished, action = _advance(gen, value, exc)
-        if finished:
-            return action
-        value, exc = None, None
-        try:
-            if type(action) is Attempt:
-                value = await perform(action)
-            elif type(action) is Acquire:
-                await queue.aacquire(action.ticket, first=action.first, timeout=action.timeout)
-            else:
-                await clock.asleep(action.seconds)
-        except BaseException as e:
-            exc = e
+    steps, ops = _Steps(gen), _ops(perform, queue.aacquire, clock.asleep)
+    for action in steps:
+        with steps:
+            steps.value = await ops[type(action)](action)
+    return steps.result
