@@ -40,6 +40,7 @@ class Settings:
     model_id: str | None = None
     expected_dir: Path | None = None
     update_expected: bool = False
+    scale: str = "tiny"  # seam(scale): "full" builds the reference size (harness/scale.py)
 
     @classmethod
     def benchmark(cls, **kw: Any) -> Settings:
@@ -98,12 +99,19 @@ class Case:
             ckpt = resolve(self.spec, self.settings.model_id)
             if ckpt is None or ckpt.path is None:
                 raise Gate("skipped", f"pretrained checkpoint unavailable: {ckpt.reason if ckpt else 'none configured'}")
+        if self.settings.scale == "full":  # seam(scale): skip, with the computed need, before allocating
+            from .scale import gate_full
+
+            if need := gate_full(self.spec, self.task, self.hardware):
+                raise Gate("skipped", need)
         reason = self.task.known_incompatible.get(self.hardware) or self.spec.known_incompatible.get(self.hardware)
         if reason:
             raise Gate("xfail", f"known incompatibility: {reason}")
 
     @property
     def source(self) -> str:
+        if self.settings.scale == "full" and not self.settings.model_id:  # seam(scale)
+            return "full-random"
         return f"pretrained:{self.settings.model_id}" if self.settings.model_id else "tiny-random"
 
     # ---- stages (memoised) --------------------------------------------------------------
@@ -119,6 +127,10 @@ class Case:
             if ckpt is None or ckpt.path is None:
                 raise FileNotFoundError(ckpt.reason if ckpt else f"no checkpoint for {self.spec.name}")
             built = build.build_pretrained(self.spec, self.task, str(ckpt.path))
+        elif self.settings.scale == "full":  # seam(scale)
+            from .scale import build_full
+
+            built = build_full(self.spec, self.task, seed=self.settings.seed)
         else:
             built = build.build_tiny(self.spec, self.task, seed=self.settings.seed)
         self.metrics.build_s = built.build_s
@@ -214,7 +226,7 @@ class Case:
 
     def check_expected(self) -> tuple[str, str]:
         """Compare the CPU fingerprint with the committed one: ('match'|'mismatch'|'missing'|'updated', diff)."""
-        if self.settings.expected_dir is None or self.settings.model_id:
+        if self.settings.expected_dir is None or self.settings.model_id or self.settings.scale != "tiny":  # seam(scale)
             return "not-checked", ""
         path = fingerprint.path_for(self.settings.expected_dir, self.spec.name, self.task.task)
         actual = self.fingerprint()
@@ -241,6 +253,10 @@ class Case:
 
     def measure_variants(self) -> list[PrecisionVariant]:
         """Run the backend's other precisions (reported, not gated: parity uses fp32)."""
+        if self.settings.scale == "full":  # seam(scale): precisions, seq sweep, TTFT at real size
+            from .scale import full_benchmark
+
+            return full_benchmark(self)
         out = []
         ref = self.reference["single"]
         for name, make in self.prepared.variants.items():
