@@ -123,13 +123,13 @@ class PrecisionVariant(Record):
     # the precision's tolerance and verdict, greedy-token agreement, and the compression oracle
     speedup_vs_torch: float | None = None
     min_cosine: float | None = None
-    max_abs_limit: float | None = None
     ok: bool | None = None
     token_agreement: float | None = None
     compressed_nodes: int | None = None
     size_mb: float | None = None
     prepare_s: float | None = None
     prepare_peak_mb: float | None = None
+    latency: Latency | None = None  # seam(scale): the variant's own measurement (its spread)
 
 
 class CacheUse(Record):
