@@ -272,6 +272,7 @@ def precision_variant(case: Any, name: str, torch_p50: float, timed: Any) -> Any
         size_mb=ov_precision.size_on_disk_mb(model),
         prepare_s=prepare_s,
         prepare_peak_mb=mem.peak_mb,
+        latency=lat,
     )
 
 
@@ -298,5 +299,5 @@ def cuda_variant(case: Any, precision: str, fp32_p50: float, timed: Any) -> Any:
         precision=precision, max_abs=max((r.max_abs for r in rows), default=0.0), cosine=cosine,
         tokens_match=None if agreement is None else agreement == 1.0, p50_ms=lat.p50_ms,
         speedup_vs_torch=fp32_p50 / lat.p50_ms if lat.p50_ms > 0 and fp32_p50 > 0 else None,
-        min_cosine=min_cos, ok=cosine >= min_cos, token_agreement=agreement,
+        min_cosine=min_cos, ok=cosine >= min_cos, token_agreement=agreement, latency=lat,
     )

@@ -87,9 +87,11 @@ def model_rows(c: CaseResult) -> list[dict[str, Any]]:
     for key, lat in getattr(m, "seq_latency", {}).items():
         rows.append(_lat_row(c, c.precision, f"batch {key.replace('x', ' seq ')}", lat, int(key.split("x")[0])))
     for v in c.variants:
+        vl = getattr(v, "latency", None)
         rows.append({
-            "backend": c.hardware, "precision": v.precision, "shape": "batch 1", "p50_ms": v.p50_ms, "p90_ms": None,
-            "spread": None, "n": None, "speedup_vs_torch": getattr(v, "speedup_vs_torch", None),
+            "backend": c.hardware, "precision": v.precision, "shape": "batch 1", "p50_ms": v.p50_ms,
+            "p90_ms": vl.p90_ms if vl else None, "spread": spread(vl) if vl else None, "n": vl.n if vl else None,
+            "throughput_per_s": 1000.0 / v.p50_ms if v.p50_ms else None, "speedup_vs_torch": getattr(v, "speedup_vs_torch", None),
             "cosine": v.cosine, "max_abs": v.max_abs, "token_agreement": getattr(v, "token_agreement", None),
             "ok": getattr(v, "ok", None), "min_cosine": getattr(v, "min_cosine", None),
             "compressed_nodes": getattr(v, "compressed_nodes", None), "size_mb": getattr(v, "size_mb", None),
