@@ -217,3 +217,17 @@ def test_cli_lists_cases_and_rejects_unknown_names() -> None:
     assert [line.split("\t")[:2] for line in out.getvalue().splitlines()][0] == ["stable-diffusion", "text-to-image"]
     assert main(parser.parse_args(["fingerprint", "stable-difusion"]), out=out, err=err) == 2
     assert "unknown diffusion case 'stable-difusion'" in err.getvalue() and "stable-diffusion" in err.getvalue()
+
+
+def test_runner_selects_diffusion_files_for_all_and_multimodal_only() -> None:
+    from ipfs_accelerate.runner.selection import resolve
+
+    ours = {f"test_diffusion_{n.replace('-', '_')}.py" for n in spec.names()}
+
+    def picked(**kw) -> set[str]:
+        return {p.name for p in resolve(ROOT / "test", type_="model", **kw).files} & ours
+
+    assert picked() == ours
+    assert picked(category="multimodal") == ours
+    assert picked(category="vision") == set()
+    assert picked(models=["bert"]) == set()
