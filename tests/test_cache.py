@@ -250,3 +250,23 @@ def test_concurrent_processes_share_one_cache(tmp_path: Path) -> None:
     assert list((tmp_path / "tmp").iterdir()) == []
     # the per-key lock makes every other lookup wait for the one build and then hit
     assert sorted((tmp_path.parent / f"{tmp_path.name}-builds.log").read_text().split()) == ["0", "1", "2", "3"]
+
+
+def test_report_section_shows_stage_results_and_totals() -> None:
+    from ipfs_accelerate.cache.report import cache_section
+    from ipfs_accelerate.results.schema import CacheUse, CaseResult, Metrics
+
+    def case(model: str, *uses: CacheUse) -> CaseResult:
+        return CaseResult(model=model, task="t", category="c", hardware="openvino", status="passed", metrics=Metrics(cache=list(uses)))
+
+    lines = cache_section([
+        case("bert", CacheUse(stage="openvino-ir", status="hit", cid="bafyhit", bytes=2**20, saved_s=1.5)),
+        case("gpt2", CacheUse(stage="openvino-ir", status="replaced", cid="bafynew", detail="CID mismatch (content hashes to bafyx)")),
+        case("t5"),
+    ])
+    text = "\n".join(lines)
+    assert "Hits 1, misses 1 (of which replaced after a failed CID check: 1), 1.0 MiB read" in text
+    assert "1.5 s of building saved" in text
+    assert "| gpt2 | openvino | openvino-ir | **replaced**" in text and "CID mismatch" in text
+    assert "| t5 |" not in text
+    assert cache_section([case("t5")]) == []
