@@ -301,6 +301,11 @@ def render(run: RunResult) -> str:
             lines += ["### OpenVINO vs PyTorch speed-up per batch size", "", "| model | " + " | ".join(f"batch {b}" for b in sizes) + " |",
                       "|---|" + "---|" * len(sizes), *per_batch, ""]
 
+    # ---- artifact cache (seam(cache): per-case stage hits and run totals, issue 12)
+    from ..cache.report import cache_section
+
+    lines += cache_section([t.case for t in run.tests if t.case is not None])
+
     # ---- slowest
     slow = sorted(run.tests, key=lambda t: -t.duration_s)[:15]
     if slow:
