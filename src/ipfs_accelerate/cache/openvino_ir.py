@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import artifact, get_cache, ledger
+from .store import check_clean
 
 KIND = "openvino-ir"
 # source files whose change must invalidate converted IR (paths relative to the package)
@@ -104,7 +105,8 @@ def convert_cached(model: Any, example: dict[str, np.ndarray], output_names: lis
     try:
         cache = get_cache()
         key = ir_key(model, example, output_names) if cache.config.enabled else {}
-    except Exception as exc:  # an unusable cache location must not fail the case
+        check_clean(key)
+    except Exception as exc:  # an unusable cache location or an unstorable key must not fail the case
         ledger.record(KIND, "error", detail=f"{type(exc).__name__}: {exc}")
         return convert(model, example, output_names)
 
