@@ -319,6 +319,7 @@ class Case:
                 else:
                     status, diff = self.check_expected()
                     result.expected, result.expected_diff = status, diff
+                    result.fingerprint = self.fingerprint().digest()  # seam(history-2): drift across runs
                     if status == "mismatch":
                         problems.append("expected results mismatch:\n" + diff)
                     elif status == "missing":
