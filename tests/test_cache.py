@@ -270,3 +270,41 @@ def test_report_section_shows_stage_results_and_totals() -> None:
     assert "| gpt2 | openvino | openvino-ir | **replaced**" in text and "CID mismatch" in text
     assert "| t5 |" not in text
     assert cache_section([case("t5")]) == []
+
+
+def run_cli(*argv: str) -> int:
+    import argparse
+
+    from ipfs_accelerate.cache import cli
+
+    parser = argparse.ArgumentParser()
+    cli.configure(parser)
+    return cli.main(parser.parse_args(list(argv)))
+
+
+def test_cli_ls_verify_gc_export_import(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("IPFS_ACCELERATE_IPFS_API", raising=False)
+    root = tmp_path / "c"
+    cache = make_cache(root)
+    for i in range(2):
+        with cache.artifact("openvino-ir", {"i": i}, writer({"model.bin": bytes([i]) * 10})[0]) as path:
+            pass
+    assert run_cli("--cache-dir", str(root), "ls") == 0
+    out = capsys.readouterr().out
+    assert out.count("openvino-ir") == 2 and "2 entries" in out
+    assert run_cli("--cache-dir", str(root), "export", str(tmp_path / "x.car")) == 0
+    assert run_cli("--cache-dir", str(tmp_path / "fresh"), "import", str(tmp_path / "x.car")) == 0
+    assert "2 added" in capsys.readouterr().out
+    assert run_cli("--cache-dir", str(tmp_path / "fresh"), "import", str(tmp_path / "missing.car")) == 2
+    (tmp_path / "bad.car").write_bytes(b"\x05hello")
+    assert run_cli("--cache-dir", str(tmp_path / "fresh"), "import", str(tmp_path / "bad.car")) == 1
+    assert "CarError" in capsys.readouterr().err
+    (path / "model.bin").write_bytes(b"tampered")
+    assert run_cli("--cache-dir", str(root), "verify", "--keep") == 1
+    assert run_cli("--cache-dir", str(root), "verify") == 1
+    assert "evicted" in capsys.readouterr().out
+    assert run_cli("--cache-dir", str(root), "verify") == 0
+    assert run_cli("--cache-dir", str(root), "gc", "--max-gb", "0") == 0
+    assert "evicted 1 entries" in capsys.readouterr().out
+    assert run_cli("--cache-dir", str(root), "push") == 2
+    assert "no IPFS node configured" in capsys.readouterr().err
