@@ -80,9 +80,13 @@ def usable_cpus() -> int:
 
 
 def total_memory_mb() -> float:
-    import psutil
+    """Physical memory (sysconf: no psutil needed to plan a run)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+    except (AttributeError, ValueError, OSError):  # not POSIX
+        import psutil
 
-    return psutil.virtual_memory().total / 2**20
+        return float(psutil.virtual_memory().total / 2**20)
 
 
 def _plugin_registered() -> bool:
@@ -194,8 +198,12 @@ def selection(o: RunOptions, test_dir: Path) -> Selection:
             raise UsageError("explicit test paths cannot be combined with --models/--apis/--category/--limit")
         files = []
         for p in o.paths:
-            path = Path(p).resolve()
-            if not path.exists():
+            try:
+                path = Path(p).resolve()
+                exists = path.exists()
+            except (OSError, ValueError) as exc:  # an embedded NUL, a name too long
+                raise UsageError(f"bad test path {p!r}: {exc}") from None
+            if not exists:
                 raise UsageError(f"no such test file or folder: {p}")
             files.append(path.relative_to(test_dir).as_posix() if path.is_relative_to(test_dir) else str(path))
         return Selection(type=o.type, hardware=hardware, impl_type=impl, keyword=o.keyword, benchmark=o.benchmark,

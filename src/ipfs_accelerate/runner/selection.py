@@ -11,11 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..registry import CATEGORIES, HARDWARE, UnknownNameError, get, list_models
-
 MODEL_DIR = "skills"
 API_DIR = "apis"
-RUN_CATEGORIES = (*CATEGORIES, "api", "all")
+# The registry is imported inside the functions: loading it validates every entry with pydantic
+# (~0.2 s), which the runner must not pay before its workers are launched.
 
 
 class UsageError(Exception):
@@ -64,6 +63,9 @@ def resolve(
 ) -> Resolved:
     """Pick files. `--category` filters models (and `api` selects API tests); `--limit` caps the
     number of models that have a test file (and of APIs), in registry order."""
+    from ..registry import CATEGORIES, UnknownNameError, get, list_models
+
+    RUN_CATEGORIES = (*CATEGORIES, "api", "all")
     if category not in RUN_CATEGORIES:
         raise UsageError(str(UnknownNameError("category", category, list(RUN_CATEGORIES))))
     if limit is not None and limit < 1:
@@ -119,6 +121,9 @@ def resolve(
 
 
 def check_hardware(hardware: list[str]) -> list[str]:
+    from ..registry.errors import UnknownNameError
+    from ..registry.spec import HARDWARE
+
     for hw in hardware:
         if hw not in HARDWARE:
             raise UsageError(str(UnknownNameError("hardware", hw, list(HARDWARE))))
