@@ -102,7 +102,7 @@ def test_miss_then_hit_builds_once_and_ledger_records(tmp_path: Path) -> None:
     assert len(cache.entries()) == 2 and len(list((tmp_path / "objects").iterdir())) == 1
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip", "delete", "garbage-index", "extra-file"])
+@pytest.mark.parametrize("damage", ["truncate", "flip", "delete", "garbage-index", "extra-file", "typed-index", "path-index"])
 def test_corruption_is_detected_evicted_and_rebuilt(tmp_path: Path, damage: str) -> None:
     cache = make_cache(tmp_path)
     files = {"model.xml": b"<net/>" * 10, "model.bin": bytes(range(200))}
@@ -120,6 +120,11 @@ def test_corruption_is_detected_evicted_and_rebuilt(tmp_path: Path, damage: str)
         (path / "model.xml").unlink()
     elif damage == "extra-file":
         (path / "stray.txt").write_text("x")
+    elif damage in {"typed-index", "path-index"}:  # well-formed JSON, wrong content
+        index = tmp_path / "index" / f"{entry.key_id}.json"
+        data = json.loads(index.read_text())
+        data["cid"] = 12345 if damage == "typed-index" else "b/../../etc"
+        index.write_text(json.dumps(data))
     else:
         (tmp_path / "index" / f"{entry.key_id}.json").write_text("{not json")
     ledger.drain()

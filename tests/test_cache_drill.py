@@ -71,6 +71,12 @@ def test_corruption_drill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         assert [(o.name, o.max_abs) for o in result.parity.outputs] == parity
         assert result.conversion == first.conversion
     assert Cache(CacheConfig(root=root)).verify() == []
+    # no absolute path of this machine (cache root, working dir, home) in anything stored
+    markers = [str(p).encode() for p in (tmp_path, Path.cwd(), Path.home())]
+    for f in [*(root / "objects").rglob("*"), *(root / "index").glob("*.json")]:
+        if f.is_file():
+            data = f.read_bytes()
+            assert not any(m in data for m in markers), f.relative_to(root)
 
 
 def test_exported_car_makes_a_fresh_cache_hit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

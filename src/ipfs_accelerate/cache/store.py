@@ -81,7 +81,11 @@ class Entry:
     def parse(cls, text: str, key_id: str) -> Entry:
         data = json.loads(text)
         entry = cls(**{k: data[k] for k in cls.__dataclass_fields__})
-        if entry.key_id != key_id or not isinstance(entry.key, dict) or not entry.cid.startswith("b"):
+        types = {"kind": str, "key": dict, "cid": str, "size": int, "build_s": (int, float),
+                 "created": (int, float), "last_used": (int, float), "hits": int}
+        if any(not isinstance(getattr(entry, k), t) for k, t in types.items()):
+            raise ValueError("index entry has a field of the wrong type")
+        if entry.key_id != key_id or not entry.cid.startswith("b") or "/" in entry.cid:
             raise ValueError("index entry does not describe its own key")
         return entry
 
