@@ -90,11 +90,14 @@ def test_real_mode_skip_reason_names_the_variables(monkeypatch: pytest.MonkeyPat
 
 @pytest.mark.timeout(120)
 def test_generated_file_form_runs_under_plain_pytest(tmp_path: Path) -> None:
-    """The two-line file issue 3 generates is collected and passes under plain pytest."""
+    """The explicit class the generator writes is collected and passes under plain pytest."""
     test_file = tmp_path / "test_ollama.py"
     test_file.write_text(textwrap.dedent("""\
-        from ipfs_accelerate.api.testing.kit import api_tests
-        globals().update(api_tests("ollama"))
+        from ipfs_accelerate.api.testing.kit import PROFILES, APISuite
+
+
+        class TestAPI_ollama(APISuite):
+            profile = PROFILES["ollama"]
     """))
     env = {k: v for k, v in os.environ.items() if not k.startswith("OLLAMA_")}
     proc = subprocess.run(

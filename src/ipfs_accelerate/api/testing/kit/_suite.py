@@ -124,11 +124,33 @@ def _is_a(exc: Any, name: str) -> bool:
 
 
 class APISuite:
-    """Base class (not collected itself); see :func:`api_tests`."""
+    """Base class of every provider's API tests (not collected itself).
+
+    A subclass that sets ``profile`` is a complete, collected test class: the generated
+    ``test/apis/test_<name>.py`` is just ``class TestAPI_<name>(APISuite): profile =
+    PROFILES["<name>"]``, and the tests whose parameters depend on the profile (its specific
+    operations, its fault rows, its Retry-After rows; no stream tests where it does not stream)
+    are added here, when the class is made.
+    """
 
     __test__ = False
     profile: ClassVar[Profile]
     key: ClassVar[str]
+    pytestmark: ClassVar[list[Any]] = [pytest.mark.timeout(TEST_TIMEOUT)]
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        profile = cls.__dict__.get("profile")
+        if profile is None:
+            return
+        cls.__test__ = True
+        cls.key = new_key()
+        for attrs in (_specific_tests(profile), _fault_tests(profile), _retry_after_tests(profile)):
+            for name, fn in attrs.items():
+                setattr(cls, name, fn)
+        if profile.stream is None:
+            cls.test_stream = None  # type: ignore[assignment]
+            cls.test_stream_async = None  # type: ignore[assignment]
 
     # -- fixtures ------------------------------------------------------------------------------
 
@@ -561,29 +583,12 @@ def _fault_tests(profile: Profile) -> dict[str, Any]:
 
 
 def api_tests(name: str) -> dict[str, type]:
-    """``{"TestAPI_<name>": class}``: every kit test for provider ``name``, ready for pytest.
-
-    A generated ``test/apis/test_<name>.py`` is just::
-
-        from ipfs_accelerate.api.testing.kit import api_tests
-        globals().update(api_tests("ollama"))
-    """
+    """``{"TestAPI_<name>": class}``: every kit test for provider ``name``, ready for pytest (the
+    generated files spell the class out instead: see :class:`APISuite`)."""
     try:
         profile = PROFILES[name]
     except KeyError:
         raise ValueError(f"no API test profile for {name!r}; known: {', '.join(PROFILES)}") from None
-    attrs: dict[str, Any] = {
-        "__test__": True,
-        "profile": profile,
-        "key": new_key(),
-        "__doc__": f"API tests for the {name} provider (ipfs_accelerate.api.testing.kit).",
-        "pytestmark": [pytest.mark.timeout(TEST_TIMEOUT)],
-    }
-    attrs.update(_specific_tests(profile))
-    attrs.update(_fault_tests(profile))
-    attrs.update(_retry_after_tests(profile))
-    if profile.stream is None:
-        attrs["test_stream"] = None
-        attrs["test_stream_async"] = None
     cls_name = f"TestAPI_{name}"
-    return {cls_name: type(cls_name, (APISuite,), attrs)}
+    doc = f"API tests for the {name} provider (ipfs_accelerate.api.testing.kit)."
+    return {cls_name: type(cls_name, (APISuite,), {"profile": profile, "__doc__": doc})}
