@@ -44,7 +44,7 @@ def test_whole_registry_parses_and_passes_ruff(tmp_path: Path, profile: str) -> 
         if path.parent.name == "skills":
             assert len(classes) == 1 and classes[0].name.startswith("TestHf"), path
         else:
-            assert classes == [] and "globals().update(api_tests(" in text, path
+            assert len(classes) == 1 and classes[0].name.startswith("TestAPI_"), path
     proc = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "--no-cache", "--config", str(REPO / "pyproject.toml"), str(tmp_path)],
         capture_output=True, text=True,
@@ -84,12 +84,15 @@ def test_api_file_uses_the_kit_and_provider_env() -> None:
     assert target.relpath == PurePosixPath("apis", "test_ollama.py")
     tree = ast.parse(target.content)
     code = [ast.unparse(n) for n in tree.body[1:]]  # after the docstring
-    assert code == [
+    assert code[:3] == [
         "import pytest",
-        f"from {engine.KIT_MODULE} import {engine.KIT_FUNCTION}",
+        f"from {engine.KIT_MODULE} import PROFILES, APISuite",
         "pytestmark = [pytest.mark.api('ollama')]",
-        f"globals().update({engine.KIT_FUNCTION}('ollama'))",
     ]
+    cls = tree.body[-1]  # an explicit class, as the model tests have (issue 10)
+    assert isinstance(cls, ast.ClassDef) and cls.name == "TestAPI_ollama"
+    assert [ast.unparse(b) for b in cls.bases] == ["APISuite"]
+    assert "profile = PROFILES['ollama']" in ast.unparse(cls)
     for env in (*info.key_env, *info.url_env):
         assert env in target.content
 
