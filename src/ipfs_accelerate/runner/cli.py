@@ -20,6 +20,7 @@ timeouts), 2 usage error, 3 nothing selected or every test skipped, 130 interrup
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -111,12 +112,28 @@ def main(args: argparse.Namespace) -> int:
     return execute(options_from(args, ["ipfs-accelerate", *sys.argv[1:]]))
 
 
-def execute(opts: RunOptions) -> int:
+def usage_problem(opts: RunOptions) -> str:
+    """The first option argparse's types cannot rule out ("" when none). `not x > 0` also
+    refuses NaN, which compares false with everything and would disable a limit."""
     if opts.workers is not None and opts.workers < 1:
-        print("error: --workers must be at least 1", file=sys.stderr)
-        return 2
-    if opts.timeout <= 0:
-        print("error: --timeout must be positive", file=sys.stderr)
+        return "--workers must be at least 1"
+    if not opts.timeout > 0:
+        return f"--timeout must be a positive number of seconds (got {opts.timeout})"
+    if opts.max_memory_mb is not None and not opts.max_memory_mb > 0:
+        return f"--max-memory must be a positive number of MB (got {opts.max_memory_mb})"
+    if opts.threads < 1:
+        return "--threads must be at least 1"
+    if opts.recycle_after < 1:
+        return "--recycle must be at least 1"
+    if math.isnan(opts.warm):
+        return "--warm must be a number of seconds"
+    return ""
+
+
+def execute(opts: RunOptions) -> int:
+    problem = usage_problem(opts)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     return Runner(opts).run()
 
