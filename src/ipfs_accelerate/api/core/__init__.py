@@ -76,6 +76,7 @@ from ._types import (
     TokenCount,
     Usage,
 )
+from ._verbs import ChatVerbs, EmbedVerbs, ModelsVerbs
 
 __all__ = [
     "ANTHROPIC_RETRY",
@@ -95,6 +96,7 @@ __all__ = [
     "ChatChunk",
     "ChatCompletion",
     "ChatMessage",
+    "ChatVerbs",
     "ChunkDecoder",
     "CircuitBreaker",
     "CircuitOpenError",
@@ -103,6 +105,7 @@ __all__ = [
     "CompletionChoice",
     "ConflictError",
     "DEFAULT_TIMEOUT",
+    "EmbedVerbs",
     "EmbeddingResponse",
     "EndpointStats",
     "FakeClock",
@@ -110,6 +113,7 @@ __all__ = [
     "IDEMPOTENCY_HEADER",
     "KeyPool",
     "ModelInfo",
+    "ModelsVerbs",
     "NDJSONDecoder",
     "NotFoundError",
     "OPENAI_RETRY",

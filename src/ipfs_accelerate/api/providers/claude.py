@@ -22,18 +22,18 @@ import httpx
 
 from ipfs_accelerate.api.core import (
     ANTHROPIC_RETRY,
-    AsyncStream,
     Call,
     ChatChoice,
     ChatChunk,
     ChatCompletion,
     ChatMessage,
+    ChatVerbs,
     ChunkDecoder,
     ModelInfo,
+    ModelsVerbs,
     Provider,
     Secret,
     ServerSentEvent,
-    Stream,
     StreamCall,
     StreamError,
     TokenCount,
@@ -147,7 +147,7 @@ class ClaudeChunkDecoder(ChunkDecoder[ChatChunk]):
         return []  # ping, content_block_start/stop, and event types added later
 
 
-class ClaudeProvider(Provider):
+class ClaudeProvider(ChatVerbs, ModelsVerbs, Provider):
     """Anthropic's API (``base_url`` is the host; paths carry ``/v1``)."""
 
     name = "claude"
@@ -180,36 +180,23 @@ class ClaudeProvider(Provider):
         return body
 
     def _chat(
-        self,
-        messages: Messages,
-        model: str | None,
-        max_tokens: int,
-        system: Any,
-        params: dict[str, Any],
-    ) -> Call[ChatCompletion]:
+        self, messages: Messages, model: str | None, params: dict[str, Any], stream: bool
+    ) -> Call[ChatCompletion] | StreamCall[ChatChunk]:
+        """POST /v1/messages. ``max_tokens`` (default DEFAULT_MAX_TOKENS) and ``system`` are
+        keyword arguments like the rest (temperature, tools, ...), which go in the body."""
+        params = dict(params)
+        max_tokens = params.pop("max_tokens", DEFAULT_MAX_TOKENS)
+        body = self._body(messages, model, max_tokens, params.pop("system", None), params)
+        if stream:
+            body["stream"] = True
+            return StreamCall(
+                self._options("POST", "/v1/messages", json=body, headers={"Accept": "text/event-stream"}),
+                ClaudeChunkDecoder,
+            )
         return Call(
-            self._options(
-                "POST", "/v1/messages", json=self._body(messages, model, max_tokens, system, params)
-            ),
+            self._options("POST", "/v1/messages", json=body),
             parse=lambda r: parse_message(r.json()),
             usage=lambda c: c.usage,
-        )
-
-    def _chat_stream(
-        self,
-        messages: Messages,
-        model: str | None,
-        max_tokens: int,
-        system: Any,
-        params: dict[str, Any],
-    ) -> StreamCall[ChatChunk]:
-        body = self._body(messages, model, max_tokens, system, params)
-        body["stream"] = True
-        return StreamCall(
-            self._options(
-                "POST", "/v1/messages", json=body, headers={"Accept": "text/event-stream"}
-            ),
-            ClaudeChunkDecoder,
         )
 
     def _count(
@@ -232,51 +219,6 @@ class ClaudeProvider(Provider):
 
     # -- public API -------------------------------------------------------------------------------
 
-    def chat(
-        self,
-        messages: Messages,
-        *,
-        model: str | None = None,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        system: str | Sequence[Any] | None = None,
-        **params: Any,
-    ) -> ChatCompletion:
-        """POST /v1/messages; extra keyword arguments (temperature, tools, ...) go in the body."""
-        return self._call(self._chat(messages, model, max_tokens, system, params))
-
-    async def achat(
-        self,
-        messages: Messages,
-        *,
-        model: str | None = None,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        system: str | Sequence[Any] | None = None,
-        **params: Any,
-    ) -> ChatCompletion:
-        return await self._acall(self._chat(messages, model, max_tokens, system, params))
-
-    def chat_stream(
-        self,
-        messages: Messages,
-        *,
-        model: str | None = None,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        system: str | Sequence[Any] | None = None,
-        **params: Any,
-    ) -> Stream[ChatChunk]:
-        return self._stream(self._chat_stream(messages, model, max_tokens, system, params))
-
-    async def achat_stream(
-        self,
-        messages: Messages,
-        *,
-        model: str | None = None,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        system: str | Sequence[Any] | None = None,
-        **params: Any,
-    ) -> AsyncStream[ChatChunk]:
-        return await self._astream(self._chat_stream(messages, model, max_tokens, system, params))
-
     def count_tokens(
         self,
         messages: Messages,
@@ -298,8 +240,3 @@ class ClaudeProvider(Provider):
     ) -> TokenCount:
         return await self._acall(self._count(messages, model, system, params))
 
-    def models(self) -> list[ModelInfo]:
-        return self._call(self._models())
-
-    async def amodels(self) -> list[ModelInfo]:
-        return await self._acall(self._models())

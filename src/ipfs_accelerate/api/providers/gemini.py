@@ -25,20 +25,20 @@ import httpx
 from ipfs_accelerate.api.core import (
     GOOGLE_RETRY,
     APIStatusError,
-    AsyncStream,
     AuthenticationError,
     Call,
     ChatChoice,
     ChatChunk,
     ChatCompletion,
     ChatMessage,
+    ChatVerbs,
     ChunkDecoder,
     EmbeddingResponse,
+    EmbedVerbs,
     ModelInfo,
     Provider,
     Secret,
     ServerSentEvent,
-    Stream,
     StreamCall,
     StreamError,
     TokenCount,
@@ -178,7 +178,7 @@ def _model_id(model: str) -> str:
     return model.removeprefix("models/")
 
 
-class GeminiProvider(Provider):
+class GeminiProvider(ChatVerbs, EmbedVerbs, Provider):
     """Google's Generative Language API; ``api_version`` (default ``v1beta``) prefixes paths."""
 
     name = "gemini"
@@ -224,6 +224,14 @@ class GeminiProvider(Provider):
             body["generationConfig"] = gen
         body.update(params)
         return body
+
+    def _chat(
+        self, messages: Messages, model: str | None, params: dict[str, Any], stream: bool
+    ) -> Call[ChatCompletion] | StreamCall[ChatChunk]:
+        """generateContent, or streamGenerateContent?alt=sse when streaming."""
+        if stream:
+            return self._generate_stream(messages, model, params)
+        return self._generate(messages, model, params)
 
     def _generate(
         self, messages: Messages, model: str | None, params: dict[str, Any]
@@ -318,41 +326,8 @@ class GeminiProvider(Provider):
 
     # -- public API -------------------------------------------------------------------------------
 
-    def chat(
-        self, messages: Messages, *, model: str | None = None, **params: Any
-    ) -> ChatCompletion:
-        """POST models/{model}:generateContent."""
-        return self._call(self._generate(messages, model, params))
-
-    async def achat(
-        self, messages: Messages, *, model: str | None = None, **params: Any
-    ) -> ChatCompletion:
-        return await self._acall(self._generate(messages, model, params))
-
-    generate_content = chat
-    agenerate_content = achat
-
-    def chat_stream(
-        self, messages: Messages, *, model: str | None = None, **params: Any
-    ) -> Stream[ChatChunk]:
-        """POST models/{model}:streamGenerateContent?alt=sse."""
-        return self._stream(self._generate_stream(messages, model, params))
-
-    async def achat_stream(
-        self, messages: Messages, *, model: str | None = None, **params: Any
-    ) -> AsyncStream[ChatChunk]:
-        return await self._astream(self._generate_stream(messages, model, params))
-
-    def embed(
-        self, input: str | list[str], *, model: str | None = None, **params: Any
-    ) -> EmbeddingResponse:
-        """embedContent for one string, batchEmbedContents for a list (one vector per input)."""
-        return self._call(self._embed(input, model, params))
-
-    async def aembed(
-        self, input: str | list[str], *, model: str | None = None, **params: Any
-    ) -> EmbeddingResponse:
-        return await self._acall(self._embed(input, model, params))
+    generate_content = ChatVerbs.chat
+    agenerate_content = ChatVerbs.achat
 
     def count_tokens(self, messages: Messages, *, model: str | None = None) -> TokenCount:
         return self._call(self._count(messages, model))

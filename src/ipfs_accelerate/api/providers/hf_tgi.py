@@ -25,7 +25,7 @@ from ipfs_accelerate.api.core import (
     AsyncStream,
     Call,
     ChatChunk,
-    ChatCompletion,
+    ChatVerbs,
     ChunkDecoder,
     Completion,
     CompletionChoice,
@@ -110,7 +110,7 @@ class TGIChunkDecoder(ChunkDecoder[ChatChunk]):
         return [ChatChunk(delta=delta, index=0, finish_reason=finish, usage=usage, raw=obj)]
 
 
-class HFTGIProvider(Provider):
+class HFTGIProvider(ChatVerbs, Provider):
     """TGI's native and OpenAI-compatible routes; see the module docstring."""
 
     name = "hf_tgi"
@@ -171,21 +171,6 @@ class HFTGIProvider(Provider):
     acomplete_stream = agenerate_stream
 
     # -- OpenAI-compatible chat -------------------------------------------------------------------
-
-    def chat(self, messages: Messages, *, model: str | None = None, **params: Any) -> ChatCompletion:
-        """POST /v1/chat/completions (TGI's Messages API)."""
-        return self._call(self._chat(messages, model, params, False))
-
-    async def achat(self, messages: Messages, *, model: str | None = None, **params: Any) -> ChatCompletion:
-        return await self._acall(self._chat(messages, model, params, False))
-
-    def chat_stream(self, messages: Messages, *, model: str | None = None, **params: Any) -> Stream[ChatChunk]:
-        return self._stream(self._chat(messages, model, params, True))
-
-    async def achat_stream(
-        self, messages: Messages, *, model: str | None = None, **params: Any
-    ) -> AsyncStream[ChatChunk]:
-        return await self._astream(self._chat(messages, model, params, True))
 
     # -- server info --------------------------------------------------------------------------------
 

@@ -25,10 +25,12 @@ from ipfs_accelerate.api.core import (
     ChatChunk,
     ChatCompletion,
     ChatMessage,
+    ChatVerbs,
     ChunkDecoder,
     Completion,
     CompletionChoice,
     EmbeddingResponse,
+    EmbedVerbs,
     ModelInfo,
     Provider,
     Stream,
@@ -149,7 +151,7 @@ class OllamaChunkDecoder(ChunkDecoder[ChatChunk]):
         ]
 
 
-class OllamaProvider(Provider):
+class OllamaProvider(ChatVerbs, EmbedVerbs, Provider):
     """Ollama's native API; see the module docstring."""
 
     name = "ollama"
@@ -196,22 +198,6 @@ class OllamaProvider(Provider):
 
     # -- public API ------------------------------------------------------------------------------
 
-    def chat(self, messages: Messages, *, model: str | None = None, **params: Any) -> ChatCompletion:
-        """POST /api/chat (``stream: false``); sampling params go into ``options``."""
-        return self._call(self._chat(messages, model, params, False))
-
-    async def achat(self, messages: Messages, *, model: str | None = None, **params: Any) -> ChatCompletion:
-        return await self._acall(self._chat(messages, model, params, False))
-
-    def chat_stream(self, messages: Messages, *, model: str | None = None, **params: Any) -> Stream[ChatChunk]:
-        """POST /api/chat streaming NDJSON; ``stream.usage`` comes from the final object."""
-        return self._stream(self._chat(messages, model, params, True))
-
-    async def achat_stream(
-        self, messages: Messages, *, model: str | None = None, **params: Any
-    ) -> AsyncStream[ChatChunk]:
-        return await self._astream(self._chat(messages, model, params, True))
-
     def generate(self, prompt: str, *, model: str | None = None, **params: Any) -> Completion:
         """POST /api/generate (``stream: false``)."""
         return self._call(self._generate(prompt, model, params, False))
@@ -232,15 +218,6 @@ class OllamaProvider(Provider):
     acomplete = agenerate
     complete_stream = generate_stream
     acomplete_stream = agenerate_stream
-
-    def embed(self, input: str | list[str], *, model: str | None = None, **params: Any) -> EmbeddingResponse:
-        """POST /api/embed: one vector per input, in order."""
-        return self._call(self._embed(input, model, params))
-
-    async def aembed(
-        self, input: str | list[str], *, model: str | None = None, **params: Any
-    ) -> EmbeddingResponse:
-        return await self._acall(self._embed(input, model, params))
 
     def tags(self) -> list[ModelInfo]:
         """GET /api/tags: the locally available models."""

@@ -36,8 +36,9 @@ from ipfs_accelerate.api.core import (
     Call,
     ChatChunk,
     ChatCompletion,
+    ChatVerbs,
     ChunkDecoder,
-    EmbeddingResponse,
+    EmbedVerbs,
     Provider,
     ServerSentEvent,
     Stream,
@@ -120,7 +121,7 @@ class OPEAChunkDecoder(ChunkDecoder[ChatChunk]):
         return [ChatChunk(delta=text, raw={"data": item.data})] if text else []
 
 
-class OPEAProvider(Provider):
+class OPEAProvider(ChatVerbs, EmbedVerbs, Provider):
     """OPEA microservices; see the module docstring."""
 
     name = "opea"
@@ -184,32 +185,12 @@ class OPEAProvider(Provider):
         return Call(self._opts("chat", "/v1/chat/completions", json=body),
                     parse=lambda r: parse_chat_completion(r.json()), usage=lambda c: c.usage)
 
-    def chat(self, messages: Messages, *, model: str | None = None, **params: Any) -> ChatCompletion:
-        return self._call(self._chat(messages, model, params, False))
-
-    async def achat(self, messages: Messages, *, model: str | None = None, **params: Any) -> ChatCompletion:
-        return await self._acall(self._chat(messages, model, params, False))
-
-    def chat_stream(self, messages: Messages, *, model: str | None = None, **params: Any) -> Stream[ChatChunk]:
-        return self._stream(self._chat(messages, model, params, True))
-
-    async def achat_stream(
-        self, messages: Messages, *, model: str | None = None, **params: Any
-    ) -> AsyncStream[ChatChunk]:
-        return await self._astream(self._chat(messages, model, params, True))
-
     # -- embedding / retrieval / reranking microservices ------------------------------------------
 
     def _embed(self, input: str | list[str], model: str | None, params: dict[str, Any]):
         body: dict[str, Any] = {"model": model or self.embed_model, "input": input, **params}
         return Call(self._opts("embed", "/v1/embeddings", json=body),
                     parse=lambda r: parse_embeddings(r.json()), usage=lambda e: e.usage)
-
-    def embed(self, input: str | list[str], *, model: str | None = None, **params: Any) -> EmbeddingResponse:
-        return self._call(self._embed(input, model, params))
-
-    async def aembed(self, input: str | list[str], *, model: str | None = None, **params: Any) -> EmbeddingResponse:
-        return await self._acall(self._embed(input, model, params))
 
     def _retrieve(self, query: str, k: int, embedding: Sequence[float] | None, params: dict[str, Any]):
         body: dict[str, Any] = {"input": query, "k": k, **params}

@@ -23,11 +23,14 @@ from ipfs_accelerate.api.core import (
     ChatChunk,
     ChatCompletion,
     ChatMessage,
+    ChatVerbs,
     ChunkDecoder,
     Completion,
     CompletionChoice,
     EmbeddingResponse,
+    EmbedVerbs,
     ModelInfo,
+    ModelsVerbs,
     Provider,
     ServerSentEvent,
     Stream,
@@ -178,7 +181,7 @@ def _with_usage(chunk: ChatChunk, usage: Usage) -> ChatChunk:
     )
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(ChatVerbs, EmbedVerbs, ModelsVerbs, Provider):
     """OpenAI's REST API (``base_url`` includes ``/v1``)."""
 
     name = "openai_api"
@@ -188,9 +191,17 @@ class OpenAIProvider(Provider):
     # -- request builders (shared by the sync and async methods) --------------------------------
 
     def _chat(
-        self, messages: Messages, model: str | None, params: dict[str, Any]
-    ) -> Call[ChatCompletion]:
+        self, messages: Messages, model: str | None, params: dict[str, Any], stream: bool
+    ) -> Call[ChatCompletion] | StreamCall[ChatChunk]:
         body = {"model": self._model(model), "messages": normalize_messages(messages), **params}
+        if stream:
+            return StreamCall(
+                self._options(
+                    "POST", "/chat/completions", json=self._stream_body(body),
+                    headers={"Accept": "text/event-stream"},
+                ),
+                OpenAIChunkDecoder,
+            )
         return Call(
             self._options("POST", "/chat/completions", json=body),
             parse=lambda r: parse_chat_completion(_json(r)),
@@ -202,19 +213,6 @@ class OpenAIProvider(Provider):
         if self.stream_usage and "stream_options" not in body:
             body["stream_options"] = {"include_usage": True}
         return body
-
-    def _chat_stream(
-        self, messages: Messages, model: str | None, params: dict[str, Any]
-    ) -> StreamCall[ChatChunk]:
-        body = self._stream_body(
-            {"model": self._model(model), "messages": normalize_messages(messages), **params}
-        )
-        return StreamCall(
-            self._options(
-                "POST", "/chat/completions", json=body, headers={"Accept": "text/event-stream"}
-            ),
-            OpenAIChunkDecoder,
-        )
 
     def _complete(
         self, prompt: str | list[str], model: str | None, params: dict[str, Any]
@@ -255,28 +253,6 @@ class OpenAIProvider(Provider):
 
     # -- public API -------------------------------------------------------------------------------
 
-    def chat(
-        self, messages: Messages, *, model: str | None = None, **params: Any
-    ) -> ChatCompletion:
-        """POST /chat/completions; extra keyword arguments go into the request body."""
-        return self._call(self._chat(messages, model, params))
-
-    async def achat(
-        self, messages: Messages, *, model: str | None = None, **params: Any
-    ) -> ChatCompletion:
-        return await self._acall(self._chat(messages, model, params))
-
-    def chat_stream(
-        self, messages: Messages, *, model: str | None = None, **params: Any
-    ) -> Stream[ChatChunk]:
-        """Streaming chat: iterate the returned Stream; ``stream.usage`` once it has ended."""
-        return self._stream(self._chat_stream(messages, model, params))
-
-    async def achat_stream(
-        self, messages: Messages, *, model: str | None = None, **params: Any
-    ) -> AsyncStream[ChatChunk]:
-        return await self._astream(self._chat_stream(messages, model, params))
-
     def complete(
         self, prompt: str | list[str], *, model: str | None = None, **params: Any
     ) -> Completion:
@@ -298,20 +274,3 @@ class OpenAIProvider(Provider):
     ) -> AsyncStream[ChatChunk]:
         return await self._astream(self._complete_stream(prompt, model, params))
 
-    def embed(
-        self, input: str | list[str], *, model: str | None = None, **params: Any
-    ) -> EmbeddingResponse:
-        """POST /embeddings; one vector per input, in input order."""
-        return self._call(self._embed(input, model, params))
-
-    async def aembed(
-        self, input: str | list[str], *, model: str | None = None, **params: Any
-    ) -> EmbeddingResponse:
-        return await self._acall(self._embed(input, model, params))
-
-    def models(self) -> list[ModelInfo]:
-        """GET /models."""
-        return self._call(self._models())
-
-    async def amodels(self) -> list[ModelInfo]:
-        return await self._acall(self._models())
