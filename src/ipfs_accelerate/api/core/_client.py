@@ -62,6 +62,8 @@ __all__ = ["APIClient", "RequestOptions", "default_error_message"]
 log = logging.getLogger("ipfs_accelerate.api")
 
 T = TypeVar("T")
+Parse = Callable[[httpx.Response], T]  # a 2xx response -> the typed result
+UsageOf = Callable[[T], Usage | None]  # the result -> its token usage
 USER_AGENT = "ipfs-accelerate/0.1"
 BODY_EXCERPT = 500
 
@@ -111,6 +113,10 @@ class _ReadClose(NamedTuple):
 
 class _Sleep(NamedTuple):
     seconds: float
+
+
+def _json(response: httpx.Response) -> Any:
+    return response.json()
 
 
 def default_error_message(body: Any) -> str | None:
@@ -458,28 +464,16 @@ class APIClient:
     def _track(self, opts: RequestOptions) -> _loop.Tracked:
         return _loop.Tracked(self._stats.get(self.endpoint_name(opts)), self.clock)
 
-    def request(
-        self,
-        opts: RequestOptions,
-        parse: Callable[[httpx.Response], T] = lambda r: r.json(),
-        usage: Callable[[T], Usage | None] | None = None,
-    ) -> T:
+    def request(self, opts: RequestOptions, parse: Parse[T] = _json, usage: UsageOf[T] | None = None) -> T:
         """Send with retries and return ``parse(response)`` for the 2xx response."""
         with self._track(opts) as call:
             result = self._parse(self._drive(self._attempts(opts)), opts, parse)
-        call.finish(usage=usage(result) if usage else None)
-        return result
+        return call.done(result, usage)
 
-    async def arequest(
-        self,
-        opts: RequestOptions,
-        parse: Callable[[httpx.Response], T] = lambda r: r.json(),
-        usage: Callable[[T], Usage | None] | None = None,
-    ) -> T:
+    async def arequest(self, opts: RequestOptions, parse: Parse[T] = _json, usage: UsageOf[T] | None = None) -> T:
         with self._track(opts) as call:
             result = self._parse(await self._adrive(self._attempts(opts)), opts, parse)
-        call.finish(usage=usage(result) if usage else None)
-        return result
+        return call.done(result, usage)
 
     def _stream_options(self, opts: RequestOptions, call: _loop.Tracked) -> dict[str, Any]:
         """What a Stream needs besides its response: how to report its end, and its limits."""

@@ -22,7 +22,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping
 from dataclasses import replace
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from ._breaker import CircuitBreaker
 from ._clock import Clock
@@ -37,6 +37,7 @@ from ._types import Usage
 __all__ = ["Acquire", "Attempt", "Outcome", "Sleep", "Tracked", "adrive", "attempts", "drive", "total_spent"]
 
 log = logging.getLogger("ipfs_accelerate.api")
+T = TypeVar("T")
 
 
 class Outcome(NamedTuple):
@@ -215,6 +216,11 @@ class Tracked:
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if exc is not None:
             self.finish(exc)
+
+    def done(self, result: T, usage: Callable[[T], Usage | None] | None = None) -> T:
+        """Record a success (with the usage found in ``result``) and return the result."""
+        self.finish(usage=usage(result) if usage else None)
+        return result
 
     def finish(self, error: BaseException | None = None, usage: Usage | None = None) -> None:
         self.stats.finished(

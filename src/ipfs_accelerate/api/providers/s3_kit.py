@@ -383,8 +383,7 @@ class S3KitProvider:
         with Tracked(self._stats.get(f"{self.name} {op}"), self.clock) as call:
             gen = self._attempts(op, fn, bucket, key, retryable)
             result = drive(gen, self.queue, self.clock, functools.partial(_invoke, fn))
-        call.finish()
-        return result
+        return call.done(result)
 
     async def _arun(self, op: str, fn: Callable[[], T], bucket: str | None = None, key: str | None = None,
                     retryable: bool = True) -> T:
@@ -395,8 +394,7 @@ class S3KitProvider:
 
         with Tracked(self._stats.get(f"{self.name} {op}"), self.clock) as call:
             result = await adrive(self._attempts(op, fn, bucket, key, retryable), self.queue, self.clock, perform)
-        call.finish()
-        return result
+        return call.done(result)
 
     # -- operations: each is (op name, a zero-argument boto3 call, how to map its result) ----------
 
