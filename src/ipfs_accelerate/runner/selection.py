@@ -131,8 +131,8 @@ def check_hardware(hardware: list[str]) -> list[str]:
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
-    """'k/N' with 1 <= k <= N."""
-    if not text:
+    """'k/N' with 1 <= k <= N; None when no --shard was given (an empty one is an error)."""
+    if text is None:
         return None
     try:
         k, n = (int(x) for x in text.split("/"))
