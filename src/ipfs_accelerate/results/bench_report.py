@@ -44,10 +44,10 @@ def load_cases(path: Path) -> list[CaseResult]:
                 except json.JSONDecodeError as exc:
                     raise ValueError(f"{path}:{n}: not JSON ({exc.msg})") from exc
     # the last record of a case wins (a re-run appends)
-    cases: dict[tuple[str, str, str, str], CaseResult] = {}
+    cases: dict[tuple[str, str, str, str, str], CaseResult] = {}
     for r in raw:
         c = CaseResult.model_validate(r)
-        cases[(c.model, c.task, c.hardware, c.precision)] = c
+        cases[(c.model, c.source, c.task, c.hardware, c.precision)] = c
     return list(cases.values())
 
 
@@ -102,9 +102,10 @@ def model_rows(c: CaseResult) -> list[dict[str, Any]]:
 
 def build(cases: list[CaseResult]) -> dict[str, Any]:
     models: dict[str, Any] = {}
-    for c in sorted(cases, key=lambda c: (c.model, c.hardware, c.precision)):
+    for c in sorted(cases, key=lambda c: (c.model, c.source, c.hardware, c.precision)):
         m = c.metrics
-        entry = models.setdefault(c.model, {"task": c.task, "source": c.source, "reference": getattr(m, "reference", ""),
+        key = c.model if c.source.endswith("-random") else f"{c.model} [{c.source}]"  # pretrained: its own table
+        entry = models.setdefault(key, {"task": c.task, "source": c.source, "reference": getattr(m, "reference", ""),
                                             "params": m.params, "cases": []})
         entry["cases"].append({
             "backend": c.hardware, "status": str(c.status), "reason": c.reason.splitlines()[0] if c.reason else "",
