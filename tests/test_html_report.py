@@ -72,6 +72,11 @@ def test_report_in_headless_chromium(tmp_path: Path, browser) -> None:  # noqa: 
     from selenium.webdriver.common.by import By
 
     run = _run(extra_skips=30)
+    from ipfs_accelerate.results.schema import PrecisionVariant
+
+    ov_bert = next(t.case for t in run.tests if t.model == "bert" and t.hardware == "openvino" and t.case)
+    ov_bert.variants = [PrecisionVariant(precision="default", max_abs=0.01, cosine=0.9999, min_cosine=0.99, ok=True),
+                        PrecisionVariant(precision="int8", max_abs=0.2, cosine=0.993, min_cosine=0.995, ok=False)]
     base = make_run("base", np.random.default_rng(2))
     cmp = cmp_mod.compare("base", hist.rows_from_run(base), run.run_id, hist.rows_from_run(run))
     path = write_html(run, tmp_path, cmp)
@@ -85,6 +90,11 @@ def test_report_in_headless_chromium(tmp_path: Path, browser) -> None:  # noqa: 
     assert {(c.get_attribute("data-model"), c.get_attribute("data-hw")) for c in cells} == recorded
     clip = browser.find_element(By.CSS_SELECTOR, '#heatmap td.cell[data-model="clip"][data-hw="cpu"]')
     assert "failed — boom" in clip.get_attribute("title") and "s-failed" in clip.get_attribute("class")
+    variants = browser.find_elements(By.CSS_SELECTOR, "#heatmap td.vcell")  # the precision axis: one cell per variant
+    assert {(v.get_attribute("data-model"), v.get_attribute("data-precision")) for v in variants} == {("bert", "default"), ("bert", "int8")}
+    int8 = browser.find_element(By.CSS_SELECTOR, '#heatmap td.vcell[data-precision="int8"]')
+    assert "int8: beyond — cos 0.99300 (min 0.995)" in int8.get_attribute("title") and "v-beyond" in int8.get_attribute("class")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#coverage tr.cov")) >= 1  # a coverage bar per category
 
     rows = lambda: browser.find_elements(By.CSS_SELECTOR, "#tests tbody tr")  # noqa: E731
     assert len(rows()) == len(run.tests)

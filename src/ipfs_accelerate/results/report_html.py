@@ -10,65 +10,68 @@ demand), so a 10k-test run opens quickly; the JSON is compact (short keys, outpu
 
 from __future__ import annotations
 
+import html as _html
 import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from . import context
 from ._io import write_atomic
 from .render import render
-from .report_md import _cases, _matrix, worst
+from .report_md import bench_markdown
 from .run import RunResult
 from .status import DISPLAY, ICON, SEVERITY
 
 REPORT_HTML = "report.html"
+_first_line = context.first_line
 
 
-def _first_line(text: str, limit: int = 300) -> str:
-    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
-    return line[:limit]
-
-
-def data_of(run: RunResult, comparison: Any | None = None) -> dict[str, Any]:
-    """Everything the page draws, as plain JSON (one copy of the data, read by every chart)."""
-    hws, rows, cats = _matrix(run, "mock")
-    cells = []
-    for m, per_hw in rows.items():
-        for h in hws:
-            st, reason = per_hw[h]
-            if st == "not-run":
-                continue
-            cells.append({"m": m, "h": h, "s": st, "r": _first_line(reason)})
-    cases = _cases(run, "mock")
-    variants: dict[str, list[str]] = defaultdict(list)
-    for (m, h), c in cases.items():
-        for v in c.variants:
-            variants[f"{m}|{h}"].append(f"{v.precision}: cos {v.cosine:.5f}" + (f", p50 {v.p50_ms:.2f} ms" if v.p50_ms else ""))
+def data_of(run: RunResult, comparison: Any | None = None, ctx: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything the page draws, as plain JSON (one copy of the data, read by every chart); the
+    numbers come from the same context the Markdown report renders."""
+    ctx = ctx or context.build(run, comparison)
+    cases = context.cases(run, "mock")
     metrics = []
     for (m, h), c in sorted(cases.items()):
         lat = c.metrics.latency
         metrics.append({"m": m, "h": h, "p50": lat.p50_ms if lat else None, "rss": c.metrics.peak_rss_mb,
                         "first": c.metrics.first_inference_ms})
-    speed = []
-    for (m, h), ov in sorted(cases.items()):
-        cpu = cases.get((m, "cpu"))
-        if h == "openvino" and cpu and cpu.metrics.latency and ov.metrics.latency and ov.metrics.latency.p50_ms > 0:
-            speed.append({"m": m, "x": cpu.metrics.latency.p50_ms / ov.metrics.latency.p50_ms})
-    coverage: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for m, per_hw in rows.items():
-        for h in hws:
-            st = per_hw[h][0]
-            if st != "not-run":
-                coverage[cats.get(m) or "other"][st] += 1
+    prec = ctx["precision"]
     tests = [{"n": t.nodeid, "s": str(t.status), "m": t.model or t.api or "", "h": t.hardware or "", "i": t.impl,
               "c": t.category or "", "d": round(t.duration_s, 3), "r": _first_line(t.reason, 200)} for t in run.tests]
     return {
-        "hws": hws, "cells": cells, "variants": variants, "metrics": metrics, "speed": speed,
-        "coverage": {k: dict(v) for k, v in sorted(coverage.items())}, "tests": tests,
+        "hws": context.hardware(run), "cols": prec["columns"], "cells": prec["cells"], "metrics": metrics,
+        "speed": [{"m": s["m"], "x": s["x"]} for s in ctx["speed"]], "coverage": ctx["coverage"], "tests": tests,
         "icons": ICON, "order": list(SEVERITY),
         "changes": [{"k": c.kind, "n": c.nodeid, "m": c.model or "", "h": c.hardware or "", "b": c.base, "a": c.head,
                      "d": c.detail} for c in (comparison.changes if comparison is not None else [])],
     }
+
+
+def md_to_html(text: str) -> str:
+    """The few Markdown shapes a section module emits (### headings, tables, bullets, paragraphs) as
+    HTML, so another owner's Markdown section (results/bench_report) shows here without a second
+    implementation of its table."""
+    out: list[str] = []
+    table: list[str] = []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            if not set(line) <= set("|-: "):
+                tag = "th" if not table else "td"
+                cells = [_html.escape(c.strip().replace("\\|", "|")) for c in line.strip().strip("|").split(" | ")]
+                table.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
+            continue
+        if table:
+            out.append("<table>" + "".join(table) + "</table>")
+            table = []
+        if line.startswith("### "):
+            out.append(f"<h3>{_html.escape(line[4:])}</h3>")
+        elif line.startswith("- "):
+            out.append(f'<div class="one">{_html.escape(line[2:])}</div>')
+        elif line.strip():
+            out.append(f'<p class="muted">{_html.escape(line)}</p>')
+    return "\n".join(out)
 
 
 def _skip_summary(run: RunResult) -> list[tuple[int, str]]:
@@ -83,33 +86,25 @@ def _skip_summary(run: RunResult) -> list[tuple[int, str]]:
     return sorted(((n, r) for r, n in why.items()), key=lambda x: -x[0])
 
 
-def _extra_sections(run: RunResult) -> list[str]:
-    """HTML from other owners' report modules, when present (the benchmark table of results/bench_report)."""
-    out = []
-    try:
-        from . import bench_report  # type: ignore[attr-defined]
-    except ImportError:
-        return out
-    fn = getattr(bench_report, "html_section", None)
-    if callable(fn):
-        section = fn(run)
-        if section:
-            out.append(str(section))
-    return out
+def _extra_sections(ctx: dict[str, Any]) -> list[str]:
+    """Sections other owners' modules contribute: the benchmark report of results/bench_report."""
+    bench = bench_markdown(ctx["bench_doc"])
+    return ["<h2>Benchmark by backend and precision</h2>\n" + md_to_html(bench)] if bench else []
 
 
 def render_html(run: RunResult, comparison: Any | None = None, coverage_note: str | None = None) -> str:
-    data = data_of(run, comparison)
+    ctx = context.build(run, comparison)
+    data = data_of(run, comparison, ctx)
     blob = json.dumps(data, separators=(",", ":"), ensure_ascii=False).replace("</", "<\\/")
     counts = run.counts()
     sel = run.selection
     selected = (f"type {sel.type}, category {sel.category}, hardware {' '.join(sel.hardware)}, impl {sel.impl_type}"
                 + (f", models {' '.join(sel.models[:10])}" + (" …" if len(sel.models) > 10 else "") if sel.models else "")
                 + (f", limit {sel.limit}" if sel.limit else "") + (f", shard {sel.shard}" if sel.shard else ""))
-    worst_rec = worst(run.tests)
+    worst_rec = context.worst(run.tests)
     return render("report.html.j2", run=run, data=blob, counts=[(s, counts.get(s, 0), ICON[s]) for s in DISPLAY if counts.get(s)],
-                  selected=selected, skips=_skip_summary(run), total=len(run.tests), extra=_extra_sections(run),
-                  worst=worst_rec.status if worst_rec else "none", coverage_note=coverage_note,
+                  selected=selected, skips=_skip_summary(run), total=len(run.tests), extra=_extra_sections(ctx),
+                  worst=worst_rec.status if worst_rec else "none", coverage_note=coverage_note or ctx["coverage_line"],
                   has_changes=comparison is not None, base=getattr(comparison, "base", ""))
 
 
