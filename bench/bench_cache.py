@@ -38,6 +38,15 @@ def run(test_dir: Path, out: Path, cache: Path, sel: list[str], hardware: list[s
     return wall, data
 
 
+def stage_seconds(data: dict) -> tuple[float, float, float]:
+    """(summed test seconds, summed OpenVINO prepare seconds = convert/read + compile, worker start-up)."""
+    tests = sum(t["duration_s"] for t in data["tests"])
+    prep = sum((t["case"]["metrics"].get("prepare_s") or 0.0) for t in data["tests"]
+               if t.get("case") and t["case"]["hardware"] == "openvino")
+    start = sum(w.get("startup_s") or 0.0 for w in data.get("workers", []))
+    return tests, prep, start
+
+
 def facts(data: dict) -> tuple[dict, dict, dict, list[dict]]:
     """(status per test, fingerprint per CPU case, parity numbers per OpenVINO case, cache uses)."""
     statuses, prints, parity, uses = {}, {}, {}, []
@@ -93,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
         if diff:
             print(f"  {name} differs: {', '.join(diff[:10])}")
+    (a_t, a_p, a_s), (b_t, b_p, b_s) = stage_seconds(cold_data), stage_seconds(warm_data)
+    print(f"summed test time {a_t:.1f} -> {b_t:.1f} s ({a_t / max(b_t, 1e-9):.2f}x); OpenVINO prepare (convert + compile) "
+          f"{a_p:.1f} -> {b_p:.1f} s ({a_p / max(b_p, 1e-9):.2f}x); worker start-up {a_s:.1f} / {b_s:.1f} s (not cacheable)")
     t1, t2 = totals(u1), totals(u2)
     convert_cold = sum(u.get("build_s", 0.0) for u in u1)
     print(f"cold cache: {t1['misses']} misses ({convert_cold:.1f} s converting); warm cache: {t2['hits']} hits, {t2['misses']} misses, "
@@ -100,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench_cache.json").write_text(json.dumps({
         "selection": label, "hardware": args.hardware, "workers": args.workers, "cold_s": cold, "warm_s": warm,
-        "ratio": cold / warm, "identical": {"status": same_status, "fingerprint": same_prints, "parity": same_parity},
+        "ratio": cold / warm, "tests_s": [a_t, b_t], "openvino_prepare_s": [a_p, b_p], "worker_startup_s": [a_s, b_s], "identical": {"status": same_status, "fingerprint": same_prints, "parity": same_parity},
         "cold_cache": t1, "warm_cache": t2, "cache_bytes": size}, indent=1))
     return 0 if same_status and same_prints and same_parity else 1
 
