@@ -75,6 +75,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     ex.add_argument("--no-cache", action="store_true", help="build every artifact afresh (no content-addressed cache)")
     ex.add_argument("--cache-max-gb", type=float, default=None, metavar="GB",
                     help="artifact cache size bound, least recently used evicted first (default 5)")
+    ex.add_argument("--executor", choices=("local", "ray"), default="local",
+                    help="local: worker processes on this machine (default); ray: test files as tasks on a Ray cluster, "
+                    "placed by the resources each hardware needs (needs the [ray] extra; see docs/cluster.md)")
+    ex.add_argument("--address", default=None, metavar="ADDR",
+                    help="--executor ray: the cluster's HOST:PORT (default: $RAY_ADDRESS, else a running local cluster; "
+                    "'local' starts a private one)")
     ex.add_argument("--threads", type=int, default=1, metavar="N", help="torch/OpenVINO threads per worker (default 1)")
     ex.add_argument("--benchmark", action="store_true", help="more warm-up/repetitions, batch sizes 1/4/16, throughput; same report")
     ex.add_argument("--scale", choices=("tiny", "full"), default="tiny",  # seam(scale)

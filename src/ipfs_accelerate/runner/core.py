@@ -41,6 +41,7 @@ from .selection import UsageError, find_test_dir, parse_shard
 
 if TYPE_CHECKING:  # pydantic (~0.2 s to import) loads only once the workers are launched
     from ..results.run import Options, RunResult
+    from .ray_executor import RayExecutor
 
 EXIT_INTERRUPTED = 130
 __all__ = ["EXIT_INTERRUPTED", "RunFailure", "RunOptions", "Runner"]
@@ -57,7 +58,7 @@ class Runner:
         self.err = err or sys.stderr
         self.by_id: dict[str, Item] = {}  # every collected test of this run, by node id
         self.progress: progress_mod.Progress = progress_mod.Progress(0, opts.verbose, self.out)
-        self.pool: Pool | None = None  # set once the run's workers are configured
+        self.pool: Pool | RayExecutor | None = None  # set once the run's executor is configured
         self.recorder: Recorder | None = None  # set once the run header is saved (something will run)
 
     def run(self) -> int:
@@ -107,14 +108,18 @@ class Runner:
             warm = warm_mod.connect_or_start(env, Path.cwd(), preload, o.threads, o.warm,
                                              log=lambda m: print(m, file=self.err) if o.verbose or "reused" not in m else None)
         run_dir = store.dir if store is not None else o.output_dir / (o.run_id or new_run_id())
-        pool = Pool(
-            PoolConfig(workers=min(workers, max(len(sel.files), 1)), timeout_s=o.timeout, max_memory_mb=max_mem,
-                       pytest_args=pytest_args(sel, test_dir), cwd=Path.cwd(), log_dir=run_dir / "workers", env=env,
-                       preload=preload, threads=o.threads, recycle_after=o.recycle_after,
-                       recycle_rss_mb=min(4096.0, 0.5 * max_mem), warm=warm),
-            on_test=self._on_test, unit_of=lambda nid: self.by_id[nid].unit if nid in self.by_id else nid.split("::")[0],
-            log=lambda msg: self.progress.log(msg), on_batch=lambda b: self.progress.batch_done(b.file, len(b.ids)),
-        )
+        pool: Pool | RayExecutor
+        if o.executor == "ray":
+            pool = self._ray_executor(sel, test_dir, env, max_mem, preload, run_dir)
+        else:
+            pool = Pool(
+                PoolConfig(workers=min(workers, max(len(sel.files), 1)), timeout_s=o.timeout, max_memory_mb=max_mem,
+                           pytest_args=pytest_args(sel, test_dir), cwd=Path.cwd(), log_dir=run_dir / "workers", env=env,
+                           preload=preload, threads=o.threads, recycle_after=o.recycle_after,
+                           recycle_rss_mb=min(4096.0, 0.5 * max_mem), warm=warm),
+                on_test=self._on_test, unit_of=self._unit_of,
+                log=lambda msg: self.progress.log(msg), on_batch=lambda b: self.progress.batch_done(b.file, len(b.ids)),
+            )
         self.pool = pool
         old = {s: signal.signal(s, lambda *_: pool.interrupt()) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
@@ -140,7 +145,7 @@ class Runner:
                 shutil.rmtree(run_dir, ignore_errors=True)  # nothing ran: leave no empty run folder
         return 3 if code is None else code
 
-    def _execute(self, pool: Pool, sel: Selection, test_dir: Path, env: dict[str, str], shard: tuple[int, int] | None,
+    def _execute(self, pool: Pool | RayExecutor, sel: Selection, test_dir: Path, env: dict[str, str], shard: tuple[int, int] | None,
                  store: RunStore | None, header: RunResult | None, options: Options, run_dir: Path, started: float) -> int | None:
         from ..results.run import RunResult, exit_code
         from . import shard as shard_mod
@@ -226,11 +231,33 @@ class Runner:
             code = 2 if rec.published.failed_on == ["baseline"] else 1
         return code
 
+    def _unit_of(self, nodeid: str) -> str:
+        return self.by_id[nodeid].unit if nodeid in self.by_id else nodeid.split("::")[0]
+
+    def _ray_executor(self, sel: Selection, test_dir: Path, env: dict[str, str], max_mem: float, preload: list[str],
+                      run_dir: Path) -> RayExecutor:
+        from .ray_executor import RayConfig, RayExecutor
+
+        o = self.opts
+
+        def collect_here() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            items, problems = collect(sel, test_dir, env)
+            return [dataclasses.asdict(i) for i in items], problems
+
+        return RayExecutor(
+            RayConfig(address=o.address, timeout_s=o.timeout, max_memory_mb=max_mem, pytest_args=pytest_args(sel, test_dir),
+                      cwd=Path.cwd(), log_dir=run_dir / "workers", env=env, preload=preload, threads=o.threads,
+                      recycle_after=o.recycle_after, recycle_rss_mb=min(4096.0, 0.5 * max_mem)),
+            on_test=self._on_test, unit_of=self._unit_of,
+            hardware_of=lambda nid: self.by_id[nid].hardware if nid in self.by_id else None, collect=collect_here,
+            log=lambda msg: self.progress.log(msg), on_batch=lambda b: self.progress.batch_done(b.file, len(b.ids)),
+        )
+
     def _on_test(self, msg: TestDone, worker: str) -> None:
         assert self.recorder is not None, "a test finished before the run header was saved"
         self.recorder.on_test(msg, worker)
 
-    def _collect(self, pool: Pool, sel: Selection, test_dir: Path, env: dict[str, str]) -> tuple[list[Item], list[dict[str, Any]]]:
+    def _collect(self, pool: Pool | RayExecutor, sel: Selection, test_dir: Path, env: dict[str, str]) -> tuple[list[Item], list[dict[str, Any]]]:
         """The first worker's collection; if every worker dies collecting (a module crashes on
         import), a collector process per file finds the culprits and the workers restart without them."""
         if not sel.files:

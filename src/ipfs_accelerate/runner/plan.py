@@ -66,6 +66,8 @@ class RunOptions:
     preload: str = "auto"
     plain: bool | None = None
     collect_only: bool = False
+    executor: str = "local"  # local: this machine's pool; ray: tasks on a Ray cluster (ray_executor.py)
+    address: str | None = None  # the Ray cluster (default: $RAY_ADDRESS, else "auto")
     history: Path | None = None  # history database (default <output_dir>/history.sqlite)
     baseline: str | None = None  # compare the finished run with this run (id, ~N, previous, or a results.json)
     fail_on: str = ""  # comma-separated compare findings that make the run exit 1

@@ -170,10 +170,12 @@ class Pool:
         log: Callable[[str], None] = lambda _msg: None,
         on_batch: Callable[[Batch], None] = lambda _batch: None,
         clock: Callable[[], float] = time.monotonic,
+        on_start: Callable[[str], None] = lambda _nodeid: None,
     ) -> None:
         self.cfg = config
         self.on_test = on_test
         self.on_batch = on_batch
+        self.on_start = on_start  # a test began (the Ray executor reports which test its task holds)
         self.unit_of = unit_of
         self.log = log
         self.clock = clock
@@ -386,6 +388,7 @@ class Pool:
                 self.log(f"{w.name} ready in {w.stat.startup_s:.1f} s (imports {w.stat.import_s or 0:.1f} s, {msg.n_items} tests collected)")
             case Start() if job is not None:
                 job.current, job.since, job.offset = msg.nodeid, self.clock(), msg.offset
+                self.on_start(msg.nodeid)
             case TestDone() if job is not None:
                 job.current, job.since = None, self.clock()
                 job.done.add(msg.nodeid)

@@ -10,6 +10,7 @@ keyed by `"op"` strings spelled in four modules plus a second, line-based protoc
     runner → warm server  Spawn, Ping, Stop, Status
     warm server → runner  Pid, Exited, Pong, Bye, StatusReply, Refused
     warm server → spare   Spawn (the claiming runner's request, with its fds)
+    Ray task → driver     NodeInfo, then the pool's Start / TestDone, then TaskEnd
 """
 
 from __future__ import annotations
@@ -160,9 +161,32 @@ class Refused(Message):
     reason: str
 
 
+# ---- Ray task → driver (`ray_executor.py`) ------------------------------------------------------
+@dataclass(frozen=True)
+class NodeInfo(Message):
+    """Where a Ray task runs: reported first (versions) and again once its worker is ready (hardware)."""
+
+    op: ClassVar[str] = "node"
+    node_id: str
+    hostname: str
+    pid: int
+    versions: dict[str, str] = field(default_factory=dict)
+    hardware: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskEnd(Message):
+    """The task's pool finished; `fatal` when its workers could not start (its tests are not run)."""
+
+    op: ClassVar[str] = "task_end"
+    fatal: str = ""
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    batches: list[dict[str, Any]] = field(default_factory=list)
+
+
 MESSAGES: dict[str, type[Message]] = {
     cls.op: cls for cls in (Run, Stop, Ready, Start, TestDone, BatchDone, Exit, Spawn, Ping, Status, Pid, Exited, Pong,
-                            Bye, StatusReply, Refused)
+                            Bye, StatusReply, Refused, NodeInfo, TaskEnd)
 }
 
 
