@@ -15,6 +15,7 @@ The seam under it is httpx's transport: pass ``transport=httpx.MockTransport(han
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -388,49 +389,24 @@ class APIClient:
             breaker_failure=status >= 500 or status == 408,
         )
 
-    def _check_deadline(self, response: httpx.Response, action: _loop.Attempt) -> None:
-        """Between two body chunks: past the call's total deadline, stop reading."""
-        context = {"method": response.request.method, "url": redact_url(str(response.request.url)),
-                   "provider": self.provider}
-        action.check(self.clock, "reading the body", context)
-
     def _perform(self, stream: bool, action: _loop.Attempt) -> httpx.Response:
         """One attempt, sync: send, then read the body chunk by chunk under the deadline (a
         server trickling bytes cannot outlive it). A stream's 2xx body is left to the Stream."""
         response = self.http.send(action.arg, stream=True)
-        if stream and response.is_success:
-            return response
-        try:
-            chunks: list[bytes] = []
-            for chunk in response.iter_bytes():
-                chunks.append(chunk)
-                self._check_deadline(response, action)
-            response._content = b"".join(chunks)
-        except httpx.HTTPError:
-            if not stream:
-                raise
-            response._content = b""  # an error response of a stream: its body is best effort
-        finally:
-            response.close()
+        if not (stream and response.is_success):
+            with contextlib.closing(response), _Body(self, response, action, stream) as body:
+                for chunk in response.iter_bytes():
+                    body.add(chunk)
         return response
 
     async def _aperform(self, stream: bool, action: _loop.Attempt) -> httpx.Response:
         """One attempt on the event loop; the same deadline rule as :meth:`_perform`."""
         response = await self.ahttp.send(action.arg, stream=True)
-        if stream and response.is_success:
-            return response
-        try:
-            chunks: list[bytes] = []
-            async for chunk in response.aiter_bytes():
-                chunks.append(chunk)
-                self._check_deadline(response, action)
-            response._content = b"".join(chunks)
-        except httpx.HTTPError:
-            if not stream:
-                raise
-            response._content = b""
-        finally:
-            await response.aclose()
+        if not (stream and response.is_success):
+            async with contextlib.aclosing(response):
+                with _Body(self, response, action, stream) as body:
+                    async for chunk in response.aiter_bytes():
+                        body.add(chunk)
         return response
 
     def _drive(self, gen: Generator[Any, Any, httpx.Response], stream: bool = False) -> httpx.Response:
@@ -506,3 +482,33 @@ class APIClient:
         with self._track(opts) as call:
             response = await self._adrive(self._attempts(opts), stream=True)
         return AsyncStream(response, decoder, **self._stream_options(opts, call))
+
+
+class _Body:
+    """A response body read chunk by chunk under the call's total deadline (the one rule for the
+    sync and async attempts). An error response of a stream is read best effort."""
+
+    def __init__(self, client: APIClient, response: httpx.Response, action: _loop.Attempt, stream: bool) -> None:
+        self.response = response
+        self.action = action
+        self.stream = stream
+        self.clock = client.clock
+        self.context = {"method": response.request.method, "url": redact_url(str(response.request.url)),
+                        "provider": client.provider}
+        self.chunks: list[bytes] = []
+
+    def add(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+        self.action.check(self.clock, "reading the body", self.context)
+
+    def __enter__(self) -> _Body:
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> bool:
+        if exc is None:
+            self.response._content = b"".join(self.chunks)
+            return False
+        if self.stream and isinstance(exc, httpx.HTTPError):
+            self.response._content = b""
+            return True
+        return False
