@@ -158,3 +158,49 @@ def test_openvino_parity_and_generation_tokens():
     assert result.parity.tokens_match is True
     assert result.parity.outputs[0].max_abs < 1e-4
     assert result.metrics.prepare_s > 0 and result.metrics.latency.p50_ms > 0
+
+
+# ---- the derived entries' generic shrink ---------------------------------------------------------
+def test_shrink_more_nests_resizes_and_keeps_token_ids_in_vocab():
+    from ipfs_accelerate.harness.build import shrunk_more
+
+    defaults = {
+        "vocab_size": 150000,
+        "hidden_size": 4096,
+        "num_hidden_layers": 6,
+        "num_key_value_heads": 8,
+        "pad_token_id": None,
+        "bos_token_id": None,
+        "image_token_id": 151655,
+        "video_token_id": 151656,
+        "layer_types": ["sliding_attention"] * 5 + ["full_attention"],
+        "hidden_sizes": [256, 512, 1024, 2048],
+        "depths": [3, 4, 6, 3],
+        "num_attention_heads": [3, 6, 12, 24],
+        "use_timm_backbone": True,
+        "sliding_window": None,
+        "rope_parameters": {"rope_type": "default", "mrope_section": [24, 20, 20]},
+        "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 1152, "image_size": 384, "patch_size": 14},
+    }
+    out = shrunk_more(defaults)
+    assert out["vocab_size"] == 1000 and out["hidden_size"] == 32 and out["num_hidden_layers"] == 2
+    assert out["num_key_value_heads"] == 4
+    assert out["pad_token_id"] == 0 and "bos_token_id" not in out  # pad is needed for batched classification
+    assert {out["image_token_id"], out["video_token_id"]} == {999, 998}
+    assert out["layer_types"] == ["sliding_attention", "full_attention"]  # both kinds survive the cut
+    assert out["hidden_sizes"] == [32, 64, 128, 256] and out["depths"] == [1, 1, 1, 1]
+    assert out["num_attention_heads"] == [4, 4, 4, 4]
+    assert out["use_timm_backbone"] is False and "sliding_window" not in out
+    assert out["rope_parameters"] == {"rope_type": "default", "mrope_section": [2, 1, 1]}
+    assert out["vision_config"] == {"model_type": "siglip_vision_model", "hidden_size": 32, "image_size": 32, "patch_size": 4}
+
+
+def test_hand_entries_keep_the_original_shrink():
+    """Their committed fingerprints were made with SHRINK alone; derived entries get more."""
+    from ipfs_accelerate.harness.build import tiny_config
+
+    assert tiny_config(registry.get("llama")).intermediate_size == 37
+    derived = registry.get("olmo2")
+    assert derived.derived
+    cfg = tiny_config(derived, derived.default)
+    assert cfg.intermediate_size == 32 and cfg.num_key_value_heads == 4 and cfg.model_type == "olmo2"

@@ -191,7 +191,7 @@ def model_target(spec: Any, task: str | None = None, profile: str = "unified", h
     lines.append(_PROFILE_TEXT[profile].format(hw=", ".join(hw)))
     if spec.description:
         lines += ["", f"Registry entry: {spec.description}"]
-    for backend, reason in sorted(spec.known_incompatible.items()):
+    for backend, reason in sorted({**spec.known_incompatible, **spec.task_spec(task).known_incompatible}.items()):
         if profile == "unified" and backend in hw:
             lines += ["", f"Known incompatible on {backend} (runs as a strict xfail): {reason}"]
     class_name = "TestHf" + camel(name) + (camel(task) if task != spec.task else "")

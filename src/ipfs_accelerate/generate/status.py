@@ -183,7 +183,8 @@ def build_status(
             "test_present": default is not None,
             "profile": default["profile"] if default else None,
             "tests": tests,
-            "known_incompatible": dict(sorted(spec.known_incompatible.items())),
+            "known_incompatible": dict(sorted({**spec.known_incompatible, **spec.default.known_incompatible}.items())),
+            "derived": spec.derived,
             "hardware": hw_status,
         }
 
@@ -221,6 +222,7 @@ def build_status(
             "missing": sum(not a["test_present"] for a in apis.values()),
         },
         "hardware": hw_summary,
+        "coverage": coverage(specs),
     }
     return {
         "schema_version": SCHEMA_VERSION,
@@ -230,6 +232,60 @@ def build_status(
         "models": models,
         "apis": apis,
         "orphans": sorted(orphans),
+    }
+
+
+def coverage(specs: Sequence[Any]) -> dict[str, Any]:
+    """Breadth as measured by the warm-process sweep (``registry/observed.json``): of the types
+    transformers' Auto mappings know, how many have a head that passes on CPU (fingerprint
+    committed) and how many of those also pass OpenVINO parity; by category and by task.
+    ``statement`` is the one line reports quote."""
+    from ..registry import OBSERVED
+    from ..registry.derive import load_snapshot
+
+    try:
+        from importlib import resources
+
+        observed = json.loads(resources.files("ipfs_accelerate.registry").joinpath(OBSERVED).read_text(encoding="utf-8"))["types"]
+    except (FileNotFoundError, KeyError):
+        observed = {}
+    auto = load_snapshot()["types"]
+    by_name = {s.name: s for s in specs}
+    cats: dict[str, dict[str, int]] = {}
+    tasks: dict[str, dict[str, int]] = {}
+    passing = {"cpu": 0, "openvino": 0}
+    not_passing: dict[str, str] = {}
+    for name in sorted(auto):
+        spec = by_name.get(name)
+        category = spec.category if spec else auto[name]["category"]
+        c = cats.setdefault(category, {"types": 0, "cpu": 0, "openvino": 0})
+        c["types"] += 1
+        seen = observed.get(name, {})
+        for task in (spec.tasks if spec else auto[name]["heads"]):
+            t = tasks.setdefault(task, {"heads": 0, "swept": 0, "cpu": 0, "openvino": 0})
+            t["heads"] += 1
+            t["swept"] += int("cpu" in seen.get(task, {}))
+            for hw in ("cpu", "openvino"):
+                t[hw] += int(seen.get(task, {}).get(hw) == "passed")
+        cpu_ok = any(v.get("cpu") == "passed" for v in seen.values())
+        ov_ok = any(v.get("cpu") == "passed" and v.get("openvino") == "passed" for v in seen.values())
+        passing["cpu"] += cpu_ok
+        passing["openvino"] += ov_ok
+        c["cpu"] += cpu_ok
+        c["openvino"] += ov_ok
+        if not cpu_ok:
+            first = next((v["cpu"] for v in seen.values() if "cpu" in v), None)
+            not_passing[name] = (first or "no head with an input recipe (task skill)")[:_REASON_MAX]
+    m = len(auto)
+    return {
+        "source": "registry/observed.json, written by `python -m ipfs_accelerate.harness.sweep --write`",
+        "auto_mapped_types": m,
+        "cpu_passing_types": passing["cpu"],
+        "openvino_passing_types": passing["openvino"],
+        "statement": f"{passing['cpu']} of {m} auto-mapped types pass on CPU, {passing['openvino']} on OpenVINO within tolerance",
+        "by_category": dict(sorted(cats.items())),
+        "by_task": dict(sorted(tasks.items())),
+        "not_passing_on_cpu": not_passing,
     }
 
 

@@ -54,6 +54,63 @@ SHRINK: dict[str, Any] = {
     "decoder_start_token_id": assets.BOS,
 }
 SUB_CONFIGS = ("text_config", "vision_config", "audio_config", "encoder", "decoder", "backbone_config")
+# Derived entries (types only the Auto mappings name) get a broader shrink on top: MoE / MLA /
+# Mamba sizes, intermediate sizes the grouped-mm expert kernel accepts (multiples of 4 in fp32),
+# image sizes, per-stage lists, every nested sub-config, per-layer lists resized to the new depth.
+# Hand-written entries keep SHRINK alone so their committed fingerprints stay what they are.
+SHRINK_MORE: dict[str, Any] = {
+    "num_key_value_heads": 4,  # plain multi-head: many families refuse grouped-query (MLA, ESMC, GLM)
+    "intermediate_size": 32,
+    "expand": 1,  # Mamba-2: hidden * expand == heads * head_dim (32 == 4 * 8)
+    "codebook_dim": 32,
+    "n_groups": 1,
+    "use_timm_backbone": False,  # transformers' own (ResNet) backbone instead of timm's
+    "use_pretrained_backbone": False,
+    "out_hidden_size": 32,  # vision towers that project into the text width
+    "text_hidden_size": 32,
+    "condition_dim": 32,
+    "moe_intermediate_size": 32,
+    "shared_expert_intermediate_size": 32,
+    "expert_intermediate_size": 32,
+    "ffn_dim": 32,
+    "dim_feedforward": 32,
+    "encoder_ffn_dim": 32,
+    "decoder_ffn_dim": 32,
+    "n_routed_experts": 4,
+    "n_shared_experts": 1,
+    "num_shared_experts": 1,
+    "first_k_dense_replace": 1,
+    "n_group": 1,
+    "topk_group": 1,
+    "kv_lora_rank": 16,
+    "q_lora_rank": 16,
+    "qk_rope_head_dim": 8,
+    "qk_nope_head_dim": 8,
+    "v_head_dim": 8,
+    "mamba_n_heads": 8,
+    "mamba_d_head": 8,
+    "mamba_d_state": 16,
+    "mamba_n_groups": 1,
+    "mamba_expand": 2,
+    "ssm_state_size": 16,
+    "state_size": 16,
+    "linear_num_key_heads": 2,
+    "linear_num_value_heads": 4,
+    "linear_key_head_dim": 8,
+    "linear_value_head_dim": 8,
+    "projection_dim": 32,
+    "hidden_dim": 32,
+    "embed_dim": 32,
+    "embedding_size": 32,
+    "image_size": 32,
+    "patch_size": 4,
+    "num_encoder_layers": 2,
+    "max_window_layers": 2,
+    "sliding_window": 64,
+    "hidden_sizes": None,  # per-stage list: 8, 16, 32, ... (see _stage_list)
+    "depths": None,  # per-stage list: 1 each
+}
+_DEPTH_KEYS = ("num_hidden_layers", "num_layers", "n_layer", "encoder_layers", "decoder_layers")
 # fields whose default is a token id we must keep inside the tiny vocab (None stays None)
 _TOKEN_FIELDS = {"pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id"}
 
@@ -95,6 +152,75 @@ def _shrunk(defaults: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _sized(default: Any, value: Any) -> Any:
+    """A scalar shrink value applied to a per-stage list keeps the list's length."""
+    if isinstance(default, list | tuple) and default and all(isinstance(v, int) for v in default):
+        return [value] * len(default)
+    return value
+
+
+def _stage_list(key: str, default: Any) -> Any:
+    if not (isinstance(default, list | tuple) and default):
+        return default
+    if key == "hidden_sizes":  # 32, 64, ...: divisible by GroupNorm's usual 32 groups
+        return [32 * 2**i for i in range(len(default))]
+    return [1] * len(default)
+
+
+def shrunk_more(defaults: dict[str, Any]) -> dict[str, Any]:
+    """The derived entries' shrink: SHRINK and SHRINK_MORE on every nested sub-config, token ids
+    inside the tiny vocab (pad set even where the default is None: batched classification needs
+    one), and per-layer lists cut to the new depth."""
+    out: dict[str, Any] = {}
+    for key, value in {**SHRINK, **SHRINK_MORE}.items():
+        if key not in defaults:
+            continue
+        if key in _TOKEN_FIELDS and defaults[key] is None and key != "pad_token_id":
+            continue
+        if value is None:
+            out[key] = _stage_list(key, defaults[key])
+        elif isinstance(defaults[key], bool) != isinstance(value, bool) or (defaults[key] is None and key not in _TOKEN_FIELDS):
+            continue
+        else:
+            out[key] = _sized(defaults[key], value)
+    for key, value in defaults.items():
+        if isinstance(value, dict) and ("model_type" in value or key in SUB_CONFIGS):
+            out[key] = shrunk_more(value)
+            if "model_type" in value:  # a nested config dict is rebuilt by its model_type
+                out[key]["model_type"] = value["model_type"]
+    rope = defaults.get("rope_parameters")
+    if isinstance(rope, dict) and isinstance(rope.get("mrope_section"), list) and len(rope["mrope_section"]) == 3:
+        out["rope_parameters"] = {**rope, "mrope_section": [2, 1, 1]}  # sums to head_dim // 2 = 4
+    vocab = out.get("vocab_size") or (out.get("text_config") or {}).get("vocab_size")
+    special = sorted(
+        k for k, v in defaults.items()
+        if vocab and isinstance(v, int) and not isinstance(v, bool) and v >= vocab and k not in out
+        and (k.endswith("_token_id") or k.endswith("_token_index"))
+    )
+    for i, key in enumerate(special):  # image / audio / video placeholders: top of the tiny vocab
+        out[key] = vocab - 1 - i
+    old_depth = next((defaults[k] for k in _DEPTH_KEYS if isinstance(defaults.get(k), int)), None)
+    new_depth = next((out[k] for k in _DEPTH_KEYS if k in out), None)
+    for key, value in defaults.items():
+        if (
+            old_depth and new_depth and key not in out and isinstance(value, list) and len(value) == old_depth
+            and len(value) > new_depth and ("layer" in key or all(isinstance(v, str | bool) for v in value))
+        ):
+            out[key] = _keep_kinds(value, new_depth)
+    return out
+
+
+def _keep_kinds(value: list[Any], n: int) -> list[Any]:
+    """Cut a per-layer list to ``n`` entries, keeping one of each kind the model mixes (e.g. a
+    sliding and a full attention layer) so the shrunk model still runs every layer type."""
+    kinds: list[Any] = []
+    for v in value:
+        if v not in kinds:
+            kinds.append(v)
+    picked = kinds[:n]
+    return picked + [value[i] for i in range(n - len(picked))]
+
+
 def config_class(spec: ModelSpec):
     import transformers
     from transformers import CONFIG_MAPPING
@@ -108,7 +234,7 @@ def tiny_config(spec: ModelSpec, task_spec: TaskSpec | None = None):
     """Default config of `spec.name`, generically shrunk, registry overrides on top (model, then task)."""
     cls = config_class(spec)
     defaults = cls().to_dict()
-    kwargs = _shrunk(defaults) if spec.shrink else {}
+    kwargs = (shrunk_more(defaults) if spec.derived else _shrunk(defaults)) if spec.shrink else {}
     kwargs = _merge(kwargs, spec.config)
     if task_spec is not None:
         kwargs = _merge(kwargs, task_spec.config)

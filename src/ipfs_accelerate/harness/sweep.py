@@ -39,8 +39,9 @@ def reason_of(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}"[:300]
 
 
-def run_one(model: str, task: str, hardware: str, timeout_s: int) -> str:
-    """'passed', or the observed reason this head does not run on ``hardware``."""
+def run_one(model: str, task: str, hardware: str, timeout_s: int, expected_dir: Path | None = None) -> str:
+    """'passed', or the observed reason this head does not run on ``hardware``. With
+    ``expected_dir``, a CPU pass also checks the committed fingerprint, writing it when missing."""
     from .case import Case, Settings
 
     signal.signal(signal.SIGALRM, _alarm)
@@ -64,6 +65,15 @@ def run_one(model: str, task: str, hardware: str, timeout_s: int) -> str:
                 return "parity vs cpu: greedy tokens differ"
             if bad:
                 return f"parity vs cpu: {bad[0].name} max_abs={bad[0].max_abs:.3g}"
+        elif expected_dir is not None:
+            from . import fingerprint
+
+            path = fingerprint.path_for(expected_dir, case.spec.name, case.task.task)
+            known = fingerprint.load(path)
+            if known is None:
+                fingerprint.save(path, case.fingerprint())
+            elif fingerprint.diff(known, case.fingerprint()):
+                return "expected results mismatch: " + fingerprint.diff(known, case.fingerprint())[0]
         return "passed"
     except Exception as exc:  # noqa: BLE001 - recording the failure is the point
         return reason_of(exc)
@@ -73,13 +83,25 @@ def run_one(model: str, task: str, hardware: str, timeout_s: int) -> str:
         gc.collect()
 
 
-def sweep(pairs: list[tuple[str, str]], hardware: str, timeout_s: int, log: Any = None) -> dict[tuple[str, str], str]:
-    out = {}
-    for i, (model, task) in enumerate(pairs):
-        start = time.perf_counter()
-        out[(model, task)] = run_one(model, task, hardware, timeout_s)
-        if log is not None:
-            print(f"[{i + 1}/{len(pairs)}] {model} {task} {time.perf_counter() - start:.2f}s {out[(model, task)][:160]}", file=log, flush=True)
+def sweep(
+    groups: list[list[tuple[str, str]]], hardware: str, timeout_s: int, *, first_passing: bool = False,
+    log: Any = None, save: Any = None, expected_dir: Path | None = None,
+) -> dict[tuple[str, str], str]:
+    """Run each group's heads in order; with ``first_passing`` stop a group at its first pass
+    (one passing head per type is what the main matrix needs). ``save`` gets partial results
+    every 25 heads, so an interrupted sweep keeps what it measured."""
+    out: dict[tuple[str, str], str] = {}
+    total = sum(map(len, groups))
+    for group in groups:
+        for model, task in group:
+            start = time.perf_counter()
+            out[(model, task)] = verdict = run_one(model, task, hardware, timeout_s, expected_dir)
+            if log is not None:
+                print(f"[{len(out)}/{total}] {model} {task} {time.perf_counter() - start:.2f}s {verdict[:160]}", file=log, flush=True)
+            if save is not None and len(out) % 25 == 0:
+                save(out)
+            if first_passing and verdict == "passed":
+                break
     return out
 
 
@@ -89,8 +111,8 @@ def observed_path() -> Path:
     return Path(str(registry.__file__)).with_name(registry.OBSERVED)
 
 
-def merge(results: dict[tuple[str, str], str], hardware: str) -> dict[str, Any]:
-    path = observed_path()
+def merge(results: dict[tuple[str, str], str], hardware: str, path: Path | None = None) -> dict[str, Any]:
+    path = path or observed_path()
     doc = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"types": {}}
     doc["generated"] = GENERATED
     for (model, task), verdict in results.items():
@@ -109,27 +131,47 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--default-only", action="store_true", help="only each type's default head")
     parser.add_argument("--derived-only", action="store_true", help="skip hand-written entries")
     parser.add_argument("--timeout", type=int, default=30)
+    parser.add_argument("--first-passing", action="store_true", help="per type, stop at the first head that passes")
+    parser.add_argument("--expected-dir", type=Path, default=None, help="check CPU passes against fingerprints here, writing missing ones")
+    parser.add_argument("--out", type=Path, default=None, help="write verdicts here instead of registry/observed.json (a second sweep running alongside)")
+    parser.add_argument("--max-heads", type=int, default=None, help="try at most N heads per type")
     parser.add_argument("--write", action="store_true", help="merge the verdicts into registry/observed.json")
     args = parser.parse_args(argv)
     specs = [registry.get(n) for n in args.only] if args.only else list(registry.load().values())
     if args.derived_only:
         specs = [s for s in specs if s.derived]
-    pairs = [
-        (s.name, t)
+    groups = [
+        [(s.name, t) for t, ts in s.tasks.items() if ts.skill != UNSUPPORTED_SKILL and (not args.default_only or t == s.task)]
         for s in specs
-        for t, ts in s.tasks.items()
-        if ts.skill != UNSUPPORTED_SKILL and (not args.default_only or t == s.task)
     ]
+    if args.hardware != "cpu":  # parity only where the CPU run passed
+        groups = [[p for p in g if _cpu_passed(*p)] for g in groups]
+    groups = [g[: args.max_heads] for g in groups if g]
+    pairs = [p for g in groups for p in g]
+
+    def save(results: dict[tuple[str, str], str]) -> None:
+        if args.write:
+            from ..generate.engine import write_atomic
+
+            out = args.out or observed_path()
+            write_atomic(out, json.dumps(merge(results, args.hardware, out), indent=1) + "\n")
+
     start = time.perf_counter()
-    results = sweep(pairs, args.hardware, args.timeout, log=sys.stderr)
+    results = sweep(
+        groups, args.hardware, args.timeout, first_passing=args.first_passing, log=sys.stderr, save=save,
+        expected_dir=args.expected_dir,
+    )
     wall = time.perf_counter() - start
     verdicts = Counter("passed" if v == "passed" else v.split(":")[0] for v in results.values())
     print(f"sweep {args.hardware}: {len(pairs)} heads in {wall:.1f}s; " + ", ".join(f"{k} {n}" for k, n in verdicts.most_common(12)))
-    if args.write:
-        from ..generate.engine import write_atomic
-
-        write_atomic(observed_path(), json.dumps(merge(results, args.hardware), indent=1) + "\n")
+    save(results)
     return 0
+
+
+def _cpu_passed(model: str, task: str) -> bool:
+    path = observed_path()
+    doc = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"types": {}}
+    return doc["types"].get(model, {}).get(task, {}).get("cpu") == "passed"
 
 
 if __name__ == "__main__":

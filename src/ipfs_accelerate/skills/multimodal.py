@@ -60,6 +60,11 @@ def image_token_id(built: Any, task: TaskSpec | None = None) -> int:
     )
 
 
+def _has_image_token(built: Any) -> bool:
+    """A vision-language model whose text holds image placeholder tokens (its base model too)."""
+    return any(getattr(built.config, n, None) is not None for n in ("image_token_id", "image_token_index"))
+
+
 def label_ids(built: Any, task: TaskSpec) -> np.ndarray:
     """The fixed zero-shot candidate texts: `labels` rows of `seq_len` tokens ending with EOS
     (CLIP-style text towers pool at EOS)."""
@@ -73,9 +78,7 @@ def label_ids(built: Any, task: TaskSpec) -> np.ndarray:
 
 def image_tokens(built: Any, task: TaskSpec, inputs: Arrays) -> int:
     """Image placeholder tokens per image: the recipe's number, or counted by the model itself."""
-    n = task.inputs.get("image_tokens")
-    if n is None:
-        raise ValueError(f"{built.config.model_type}: set inputs.image_tokens")
+    n = task.inputs.get("image_tokens", "model")
     if n != "model":
         return int(n)
     key = "image_tokens"
@@ -87,8 +90,11 @@ def image_tokens(built: Any, task: TaskSpec, inputs: Arrays) -> int:
             for k in ("pixel_values", "image_sizes")
             if k in inputs
         }
+        owner = built.model if hasattr(built.model, "get_image_features") else built.model.model
         with torch.no_grad():
-            feats = built.model.model.get_image_features(**kw)
+            feats = owner.get_image_features(**kw)
+        if isinstance(feats, list | tuple):  # one tensor per image
+            feats = feats[0][None]
         feats = getattr(feats, "pooler_output", feats)
         built.extras[key] = int(feats[0].shape[0])
     return built.extras[key]
@@ -239,8 +245,8 @@ class MultimodalSkill(Skill):
             cand.update(self._regions(built, task, batch))
         else:
             cand.update(self._images(built, task, batch))
-        if t in GENERATIVE:
-            n_image = image_tokens(built, task, cand) if t == "image-text-to-text" else 0
+        if t in GENERATIVE or (t == "feature-extraction" and _has_image_token(built)):
+            n_image = image_tokens(built, task, cand) if t != "image-to-text" else 0
             ids = prompt(built, task, batch, n_image)
             cand["input_ids"] = ids
             cand["attention_mask"] = np.ones_like(ids)
@@ -392,7 +398,11 @@ class MultimodalSkill(Skill):
     def check(
         self, outputs: Outputs, built: Any, task: TaskSpec, batch: int, inputs: Arrays
     ) -> None:
-        check_shapes(self.expected(built, task, batch, inputs), outputs, task.task)
+        expected = self.expected(built, task, batch, inputs)
+        if task.task == "feature-extraction" and "last_hidden_state" not in outputs.arrays:
+            # dual encoders (CLIP-likes) return one embedding per image and per text instead
+            expected = {k: (batch, ANY) for k in ("image_embeds",) if k in outputs.arrays} or expected
+        check_shapes(expected, outputs, task.task)
         for name, value in outputs.arrays.items():
             if value.dtype.kind == "f":
                 assert np.isfinite(value).all(), f"{task.task}: output {name!r} has NaN/inf"

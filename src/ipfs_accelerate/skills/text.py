@@ -63,10 +63,12 @@ class TextSkill(Skill):
         }
         if encoder_decoder:
             cand["decoder_input_ids"] = shift_right(ids, decoder_start_id(built))
+        if task.task == "multiple-choice":  # (batch, choices, length): each choice its own row
+            cand = {k: np.stack([v, np.roll(v, 1, axis=1)], axis=1) for k, v in cand.items()}
         return accepted(built.model, cand)
 
     def expected(self, built: Any, task: TaskSpec, batch: int, inputs: Arrays) -> dict[str, tuple]:
-        length = inputs["input_ids"].shape[1]
+        length = inputs["input_ids"].shape[-1]
         cfg = built.config
         text_cfg = getattr(cfg, "text_config", None) or cfg
         if task.task == "fill-mask":
@@ -79,6 +81,8 @@ class TextSkill(Skill):
             return {"start_logits": (batch, length), "end_logits": (batch, length)}
         if task.task == "feature-extraction":
             return {"last_hidden_state": (batch, length, None)}
+        if task.task == "multiple-choice":
+            return {"logits": (batch, inputs["input_ids"].shape[1])}
         return {}
 
 

@@ -20,6 +20,7 @@ from ..harness import assets
 from ..registry import TaskSpec
 from .base import Outputs, Skill, accepted
 
+DEFAULT_IMAGE_SIZE = 32
 ANY = ...  # in an expected shape: "this output exists and starts with the batch dim"
 
 
@@ -29,8 +30,8 @@ def image_size(built: Any, task: TaskSpec) -> tuple[int, int]:
     if size is None:
         cfg = getattr(built.config, "vision_config", None) or built.config
         size = getattr(cfg, "image_size", None)
-    if size is None:
-        raise ValueError(f"{built.config.model_type}: set inputs.image_size (config has none)")
+    if size is None:  # convolutional families often have no image_size: 32 px fits their strides
+        size = DEFAULT_IMAGE_SIZE
     if isinstance(size, (list, tuple)):
         return int(size[0]), int(size[1])
     return int(size), int(size)
