@@ -8,12 +8,10 @@ from collections import Counter
 from typing import TYPE_CHECKING, TextIO
 
 from ..results.plain import FAILING
+from ..results.status import DISPLAY, ICON  # seam(history-2): one vocabulary, one icon map
 
 if TYPE_CHECKING:
     from ..results.run import TestRecord
-
-ICON = {"passed": "✅", "failed": "❌", "error": "❌", "crashed": "💥", "timeout": "⏱", "xpassed": "❗",
-        "skipped": "⏭", "xfailed": "🔶"}
 
 
 class Progress:
@@ -47,8 +45,7 @@ class Progress:
         self._line(text)
 
     def _tally(self) -> str:
-        order = ("passed", "failed", "error", "crashed", "timeout", "xpassed", "skipped", "xfailed")
-        return " ".join(f"{self.counts[s]} {s}" for s in order if self.counts[s])
+        return " ".join(f"{self.counts[s]} {s}" for s in DISPLAY if self.counts[s])
 
     def test_done(self, rec: TestRecord) -> None:
         self.done += 1
@@ -97,7 +94,7 @@ class RichProgress(Progress):
         self.console.print(text, markup=False, highlight=False)
 
     def _tally(self) -> str:
-        return "  ".join(f"{ICON[s]} {self.counts[s]}" for s in ICON if self.counts[s])
+        return "  ".join(f"{ICON[s]} {self.counts[s]}" for s in DISPLAY if self.counts[s])
 
     def test_done(self, rec: TestRecord) -> None:
         super().test_done(rec)
