@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..registry.spec import CATEGORIES, HARDWARE
+from ..results.status import SEVERITY  # seam(history-2)
 from . import engine
 from .names import ident, is_valid
 
@@ -60,7 +61,7 @@ def _load_runs(results_dir: Path | None) -> tuple[list[dict[str, Any]], list[str
 
 
 # worst first: the status of a (model, hardware) in a run is the worst of its tests' statuses
-_SEVERITY = ("crashed", "timeout", "error", "failed", "xpassed", "xfailed", "passed", "skipped")
+_SEVERITY = SEVERITY  # seam(history-2): the order lives in results.status.Status
 
 
 def _aggregate(records: list[dict[str, Any]], run_id: str) -> dict[str, Any]:
