@@ -17,15 +17,14 @@ import ast
 import hashlib
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from ..results._io import write_atomic  # seam(history-2): the one atomic write
 from .layout import API_DIR, MODEL_DIR, STATUS_FILE, UNIFIED_SCRIPT, api_relpath, model_relpath
 from .names import camel, check_name
 
@@ -270,20 +269,6 @@ def resolve_inside(out_dir: Path, relpath: PurePosixPath | str) -> Path:
     if path.is_symlink():
         raise ValueError(f"refusing to write {path}: it is a symbolic link")
     return path
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file in the same folder and rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_targets(
