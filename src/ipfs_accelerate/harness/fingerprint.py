@@ -9,12 +9,12 @@ update (``--update-expected``) rewrites it, atomically.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import os  # noqa: F401  (tests spy on fp.os.replace, which results._io calls)
 from pathlib import Path
 
 import numpy as np
 
+from ..results._io import write_atomic  # seam(history-2): the one atomic write
 from ..results.schema import ArrayStats, Fingerprint
 
 HEAD = 4
@@ -54,21 +54,6 @@ def load(path: Path) -> Fingerprint | None:
     if not path.exists():
         return None
     return Fingerprint.model_validate_json(path.read_text(encoding="utf-8"))
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder and rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save(path: Path, fp: Fingerprint) -> None:
