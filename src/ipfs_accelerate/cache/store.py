@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..results._io import write_atomic as _write_atomic  # seam(history-2): the one atomic write
 from . import ledger, unixfs
 
 DEFAULT_MAX_GB = 5.0
@@ -110,19 +111,6 @@ def check_clean(key: dict[str, Any]) -> None:
     for name, value in os.environ.items():
         if _SECRET_NAME.search(name) and len(value) >= 8 and value in text:
             raise ValueError(f"cache key contains the value of ${name}")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def dir_size(path: Path) -> int:
