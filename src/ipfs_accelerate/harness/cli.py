@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from ..results.status import FAILING
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("models", nargs="+", help="registry model names")
@@ -37,7 +39,7 @@ def main(args: argparse.Namespace) -> int:
             except UnknownNameError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
-            failed |= result.status in ("failed", "error", "xpassed")
+            failed |= result.status in FAILING  # seam(history-2): the one status vocabulary
             if args.json:
                 print(json.dumps(result.model_dump(), indent=1))
                 continue
