@@ -155,3 +155,15 @@ def test_hold_keeps_the_slot_for_the_caller_and_async_driver_agrees() -> None:
 
     assert asyncio.run(adrive(gen(), queue, clock, perform)) == {"status": 200}
     assert clock.sleeps == [2.0]
+
+
+def test_queue_wait_counts_against_the_total() -> None:
+    """A call queued behind a held slot fails when its total is spent, naming the queue (the
+    queue's wait is a real Event wait, so the total is kept tiny)."""
+    gen, toy, queue, _, clock = make([{"status": 200}], total=0.05)
+    queue.acquire(queue.ticket())  # another call holds the only slot (max_concurrency=1)
+    with pytest.raises(APITimeoutError) as info:
+        drive(gen(), queue, clock, toy.perform)
+    assert info.value.limit == "total"
+    assert "spent waiting in the request queue" in str(info.value)
+    assert toy.calls == []

@@ -118,7 +118,11 @@ def attempts(
         if remaining is not None and remaining <= 0:
             assert total is not None
             raise total_spent(total, clock.now() - started, "before an attempt", context)
-        yield Acquire(ticket, retries_taken == 0, remaining)
+        try:
+            yield Acquire(ticket, retries_taken == 0, remaining)
+        except APITimeoutError as exc:  # the queue waits at most what is left of the total
+            assert total is not None
+            raise total_spent(total, clock.now() - started, "waiting in the request queue", context) from exc
         holding = True
         admitted = False
         try:
