@@ -220,10 +220,12 @@ class RayExecutor:
 
     def start(self, _n: int) -> None:
         """Connect to the cluster and check every node's versions against the driver's."""
-        import ray
-
         from .selection import UsageError
 
+        try:
+            import ray
+        except ImportError:
+            raise UsageError("--executor ray needs Ray: pip install 'ipfs-accelerate[ray]'") from None
         address = self.cfg.address or os.environ.get("RAY_ADDRESS") or "auto"
         try:
             ray.init(address=None if address == "local" else address, log_to_driver=False, configure_logging=False,
@@ -235,7 +237,9 @@ class RayExecutor:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         probe = ray.remote(num_cpus=0, max_retries=0)(_probe)
-        alive = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+        declared = {n["NodeID"]: {k: float(v) for k, v in n["Resources"].items() if not k.startswith("node:")}
+                    for n in ray.nodes() if n["Alive"]}
+        alive = list(declared)
         infos = ray.get([probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote() for n in alive])
         driver = package_versions()
         problems = parity_problems(driver, {f"{i['node_id'][:12]} ({i['hostname']})": i["versions"] for i in infos})
@@ -244,7 +248,7 @@ class RayExecutor:
                           + "\n  ".join(problems))
             raise UsageError(self.fatal)
         for i in infos:
-            self.nodes[i["node_id"]] = {"hostname": i["hostname"], "versions": i["versions"]}
+            self.nodes[i["node_id"]] = {"hostname": i["hostname"], "versions": i["versions"], "resources": declared[i["node_id"]]}
         self.hardware = {"ray_nodes": self.nodes, "ray_resources": {k: float(v) for k, v in ray.cluster_resources().items()
                                                                       if not k.startswith("node:")}}
         self._remote = ray.remote(max_retries=0)(run_task)
