@@ -159,3 +159,7 @@ def test_diff_tolerance_scales_with_the_expected_range() -> None:
 def test_diff_tokens() -> None:
     assert fp.diff(_fp({}, [[1, 2]]), _fp({}, [[1, 3]])) == ["tokens [[1, 3]] != expected [[1, 2]]"]
     assert fp.diff(_fp({}, None), _fp({}, [[1]])) == ["tokens [[1]] != expected None"]
+
+
+def test_make_truncates_tokens_to_ints() -> None:
+    assert fp.make("m", "t", {}, np.array([[1.7, 2.2]])).tokens == [[1, 2]]

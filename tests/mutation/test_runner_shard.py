@@ -46,6 +46,10 @@ def test_weights_without_history_is_one_second_per_test() -> None:
     assert shard.weights({"a.py": 0, "b.py": 2, "c.py": 1}, {"a.py": 50.0, "c.py": -1.0}) == {"a.py": 50.0, "b.py": 2.0, "c.py": 1.0}
 
 
+def test_weights_history_below_one_second_is_still_history() -> None:
+    assert shard.weights({"a": 2, "b": 1}, {"a": 0.5, "b": 3.0}) == {"a": 0.5, "b": 3.0}
+
+
 def test_weights_median_of_three() -> None:
     counts = {"a.py": 1, "b.py": 1, "c.py": 1, "new.py": 2}
     history = {"a.py": 1.0, "b.py": 2.0, "c.py": 9.0}
@@ -63,7 +67,7 @@ def test_assign_longest_first_to_lightest_shard() -> None:
 def test_assign_ties_go_to_lowest_index_and_by_name() -> None:
     assert shard.assign({"b": 1.0, "a": 1.0, "c": 1.0}, 2) == [["a", "c"], ["b"]]
     # weights equal to 6 decimals count as ties (name decides), so float noise cannot reorder shards
-    assert shard.assign({"b": 1.0000000001, "a": 1.0}, 2) == [["a"], ["b"]]
+    assert shard.assign({"b": 1.0000004, "a": 1.0}, 2) == [["a"], ["b"]]
     assert shard.assign({"b": 1.01, "a": 1.0}, 2) == [["b"], ["a"]]
 
 
