@@ -102,7 +102,7 @@ class Runner:
         preload = preload_groups(o, sel)
         warm = None
         started = time.monotonic()  # a warm server started now is part of this run's time
-        if o.warm > 0 and sel.files and not o.collect_only and sys.platform.startswith("linux"):
+        if o.warm > 0 and o.executor == "local" and sel.files and not o.collect_only and sys.platform.startswith("linux"):
             from . import warm as warm_mod
 
             warm = warm_mod.connect_or_start(env, Path.cwd(), preload, o.threads, o.warm,
