@@ -51,8 +51,10 @@ MODULES: tuple[Module, ...] = (
     Module("harness.compare", (f"{PKG}/harness/compare.py",), ("tests/mutation/test_harness_compare.py",)),
     Module("harness.fingerprint", (f"{PKG}/harness/fingerprint.py",), ("tests/mutation/test_harness_fingerprint.py",)),
     Module("runner.shard", (f"{PKG}/runner/shard.py",), ("tests/mutation/test_runner_shard.py",)),
+    Module("registry.schema", (f"{PKG}/registry/schema.py",), ("tests/mutation/test_registry_schema.py",)),
     Module("results.status", (f"{PKG}/results/status.py",), ("tests/mutation/test_results_status.py",)),
     Module("results._io", (f"{PKG}/results/_io.py",), ("tests/mutation/test_results_io.py",)),
+    Module("results.store", (f"{PKG}/results/store.py",), ("tests/mutation/test_results_store.py",)),
     Module("api.core._retry", (f"{PKG}/api/core/_retry.py",), ("tests/api/core/test_retry.py",)),
     Module("api.core._breaker", (f"{PKG}/api/core/_breaker.py",), ("tests/api/core/test_breaker.py",)),
 )
@@ -132,13 +134,13 @@ def head_commit() -> str:
                           check=True).stdout.strip()
 
 
-def prepare(scratch: Path, module: Module, worktree: bool) -> None:
-    """Copy src/ and tests/ (HEAD or working files) into `scratch` and write its setup.cfg."""
+def prepare(scratch: Path, module: Module, worktree: bool, commit: str) -> None:
+    """Copy src/ and tests/ (`commit`, or the working files) into `scratch` and write its setup.cfg."""
     if worktree:
         shutil.copytree(ROOT / "src", scratch / "src", ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copytree(ROOT / "tests", scratch / "tests", ignore=shutil.ignore_patterns("__pycache__"))
     else:
-        archive = subprocess.run(["git", "archive", "HEAD", "src", "tests"], cwd=ROOT, capture_output=True, check=True)
+        archive = subprocess.run(["git", "archive", commit, "src", "tests"], cwd=ROOT, capture_output=True, check=True)
         subprocess.run(["tar", "-x", "-C", str(scratch)], input=archive.stdout, check=True)
     for t in module.tests:
         if not (scratch / t).exists():
@@ -156,8 +158,9 @@ def prepare(scratch: Path, module: Module, worktree: bool) -> None:
 
 def run_module(module: Module, *, worktree: bool, jobs: int, keep: bool, entries: list[dict[str, str]]) -> Row:
     scratch = Path(tempfile.mkdtemp(prefix=f"mut-{module.name}-"))
+    commit = head_commit()  # read once: others commit while a module runs, and the row must name what ran
     try:
-        prepare(scratch, module, worktree)
+        prepare(scratch, module, worktree, commit)
         mutmut = Path(sys.executable).with_name("mutmut")
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
         proc = subprocess.run(["nice", "-n", "19", str(mutmut), "run", "--max-children", str(jobs)], cwd=scratch,
@@ -170,7 +173,7 @@ def run_module(module: Module, *, worktree: bool, jobs: int, keep: bool, entries
                 raise SystemExit(f"{module.name}: mutmut wrote no results for {src} (exit {proc.returncode})\n{tail}")
             codes.update(json.loads(meta.read_text())["exit_code_by_key"])
         row = Row(module.name, mutants=len(codes), date=dt.date.today().isoformat(),
-                  commit=head_commit() + ("+wt" if worktree else ""))
+                  commit=commit + ("+wt" if worktree else ""))
         undetected = [k for k, c in codes.items() if STATUS_BY_EXIT.get(c, "suspicious") not in DETECTED]
         row.killed = len(codes) - len(undetected)
         diffs = diffs_for(scratch, undetected) if undetected else {}

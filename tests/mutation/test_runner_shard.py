@@ -11,20 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from ipfs_accelerate.results.plain import Selection
-from ipfs_accelerate.results.run import Environment, Options, RunResult, TestRecord
+from ipfs_accelerate.results.run import RunResult
 from ipfs_accelerate.runner import shard
 
+from .kit import make_run
 
-def _run(run_id: str, durations: dict[str, list[float]]) -> RunResult:
-    tests = [TestRecord(nodeid=f"{f}::t{i}", file=f, status="passed", duration_s=d)
-             for f, ds in durations.items() for i, d in enumerate(ds)]
-    return RunResult(
-        run_id=run_id, started_at="2026-12-03T00:00:00+00:00", state="complete",
-        environment=Environment(python="3.11", platform="Linux", machine="x86_64", hostname="h", cpu_count=2,
-                                usable_cpus=2, memory_gb=24, cwd="."),
-        selection=Selection(), options=Options(workers=1, timeout_s=60, max_memory_mb=0, recycle_after=0), tests=tests,
-    )
+
+_run = make_run
 
 
 def test_durations_by_file_sums_per_file() -> None:
