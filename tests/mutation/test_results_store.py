@@ -30,7 +30,7 @@ def test_new_run_id_is_sortable_to_the_millisecond() -> None:
     rid = store.new_run_id(t)
     assert rid.startswith(time.strftime("%Y%m%d-%H%M%S", time.localtime(t)) + "-234-")
     assert re.fullmatch(r"\d{8}-\d{6}-\d{3}-[0-9a-f]{4}", rid)
-    assert store.new_run_id(t + 0.001) [:19] > rid[:19]
+    assert store.new_run_id(t + 0.001)[:19] > rid[:19]
     assert re.fullmatch(r"\d{8}-\d{6}-\d{3}-[0-9a-f]{4}", store.new_run_id())
 
 
@@ -203,7 +203,7 @@ def test_header_and_results_round_trip(tmp_path: Path) -> None:
 
 def test_check_version_sentences(tmp_path: Path) -> None:
     p = tmp_path / "results.json"
-    store.check_version('{"schema_version": %d}' % SCHEMA_VERSION, p)
+    store.check_version(f'{{"schema_version": {SCHEMA_VERSION}}}', p)
     store.check_version("{}", p)
     store.check_version('{"schema_version": "9"}', p)
     with pytest.raises(store.ResultsError, match=r"not a results file"):
@@ -211,16 +211,16 @@ def test_check_version_sentences(tmp_path: Path) -> None:
     with pytest.raises(store.ResultsError, match=r"not a results file"):
         store.check_version("[1]", p)
     with pytest.raises(store.ResultsError) as info:
-        store.check_version('{"schema_version": %d}' % (SCHEMA_VERSION + 1), p)
+        store.check_version(f'{{"schema_version": {SCHEMA_VERSION + 1}}}', p)
     assert str(info.value) == (f"{p} was written with results schema version {SCHEMA_VERSION + 1}, newer than this "
                                f"release's {SCHEMA_VERSION}: read it with a newer ipfs-accelerate")
     assert str(store.RunLocked("one line")) == "one line"
 
 
 def test_load_header_refuses_newer_schema(tmp_path: Path) -> None:
-    (tmp_path / store.HEADER).write_text('{"schema_version": %d}' % (SCHEMA_VERSION + 5), encoding="utf-8")
+    (tmp_path / store.HEADER).write_text(f'{{"schema_version": {SCHEMA_VERSION + 5}}}', encoding="utf-8")
     with pytest.raises(store.ResultsError, match="newer than this release"):
         store.RunStore(tmp_path).load_header()
-    (tmp_path / store.RESULTS).write_text('{"schema_version": %d}' % (SCHEMA_VERSION + 5), encoding="utf-8")
+    (tmp_path / store.RESULTS).write_text(f'{{"schema_version": {SCHEMA_VERSION + 5}}}', encoding="utf-8")
     with pytest.raises(store.ResultsError, match="newer than this release"):
         store.load_results(tmp_path)

@@ -16,7 +16,6 @@ from ipfs_accelerate.runner import shard
 
 from .kit import make_run
 
-
 _run = make_run
 
 
