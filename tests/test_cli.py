@@ -104,6 +104,7 @@ BAD_RUN_ARGS = st.one_of(
     st.tuples(st.just("--category"), _name),
     st.tuples(st.just("--durations-from"), _name.map(lambda n: f"missing/{n}.json"), st.just("--shard"), st.just("1/2")),
     st.tuples(st.just("--resume"), _name),
+    st.tuples(st.just("--executor"), _text.filter(lambda t: t not in ("local", "ray"))),
     st.tuples(_name.map(lambda n: f"--{n}")),  # an unknown option
     st.tuples(_text.map(lambda t: f"no/such/{t}\0x")),  # a test path holding NUL
     st.tuples(_name.map(lambda n: f"no_such_{n}.py")),  # a test path that does not exist

@@ -52,6 +52,16 @@ def test_batches_split_by_hardware_and_pack_into_tasks_without_losing_a_test() -
     assert 2 <= len(tasks) <= 10 and tasks[0][0].file == "f9.py"  # longest first
 
 
+def test_an_address_without_a_cluster_is_a_usage_error_not_a_hang(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("ray")
+    suite = make_suite(tmp_path / "suite", models={}, apis=("ollama",))
+    port = _free_port()  # nothing listens there
+    assert run(suite, "--executor", "ray", "--address", f"127.0.0.1:{port}", out=tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert f"no Ray cluster at '127.0.0.1:{port}'" in err and "ray start --head" in err
+    assert not (tmp_path / "out").exists() or not run_dirs(tmp_path / "out")
+
+
 # ---- a real cluster ----------------------------------------------------------------------------
 
 pytestmark_cluster = pytest.mark.skipif(not os.environ.get("RAY_TESTS"), reason="Ray cluster tier: set RAY_TESTS=1 (make test-ray)")

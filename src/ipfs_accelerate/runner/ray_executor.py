@@ -151,6 +151,18 @@ def _probe() -> dict[str, Any]:
     return {"node_id": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname(), "versions": package_versions()}
 
 
+def _unreachable(address: str, timeout_s: float = 5.0) -> str:
+    """Why HOST:PORT accepts no TCP connection ("" if it does, or if the address is not HOST:PORT)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return ""
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc.strerror or exc}"
+    return ""
+
+
 # ---- the driver ---------------------------------------------------------------------------------
 
 
@@ -227,6 +239,10 @@ class RayExecutor:
         except ImportError:
             raise UsageError("--executor ray needs Ray: pip install 'ipfs-accelerate[ray]'") from None
         address = self.cfg.address or os.environ.get("RAY_ADDRESS") or "auto"
+        unreachable = _unreachable(address)
+        if unreachable:  # ray.init would retry a dead GCS address for minutes
+            raise UsageError(f"--executor ray: no Ray cluster at {address!r} ({unreachable}); start one with `ray start --head` "
+                             "and pass --address HOST:PORT (see docs/cluster.md), or --address local")
         try:
             ray.init(address=None if address == "local" else address, log_to_driver=False, configure_logging=False,
                      include_dashboard=False if address == "local" else None)
