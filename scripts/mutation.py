@@ -55,8 +55,8 @@ MODULES: tuple[Module, ...] = (
     Module("results.status", (f"{PKG}/results/status.py",), ("tests/mutation/test_results_status.py",)),
     Module("results._io", (f"{PKG}/results/_io.py",), ("tests/mutation/test_results_io.py",)),
     Module("results.store", (f"{PKG}/results/store.py",), ("tests/mutation/test_results_store.py",)),
-    Module("api.core._retry", (f"{PKG}/api/core/_retry.py",), ("tests/api/core/test_retry.py",)),
-    Module("api.core._breaker", (f"{PKG}/api/core/_breaker.py",), ("tests/api/core/test_breaker.py",)),
+    Module("api.core._retry", (f"{PKG}/api/core/_retry.py",), ("tests/api/core/test_retry.py", "tests/mutation/test_api_retry.py")),
+    Module("api.core._breaker", (f"{PKG}/api/core/_breaker.py",), ("tests/api/core/test_breaker.py", "tests/mutation/test_api_breaker.py")),
 )
 
 STATUS_BY_EXIT = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped",
