@@ -50,7 +50,8 @@ def test_benchmark_run_of_real_model_tests(tmp_path):
         m = c.metrics
         assert set(m.batch_latency) == {"1", "4", "16"}, (model, hw)
         for lat in m.batch_latency.values():
-            assert 0 < lat.p50_ms <= lat.p90_ms <= lat.p99_ms and lat.n == 20 and lat.warmup == 5
+            # warm-up: at least the benchmark profile's 5, then until steady (at most 4x; trackers.measure since f502467)
+            assert 0 < lat.p50_ms <= lat.p90_ms <= lat.p99_ms and lat.n == 20 and 5 <= lat.warmup <= 20
         assert m.throughput_per_s["16"] > 0 and m.peak_rss_mb > 100 and m.params > 0
         assert c.hardware == hw and (c.conversion != "eager") == (hw == "openvino")
     real_bert = cases.get(("bert", "cpu", "real"))
