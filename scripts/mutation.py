@@ -54,6 +54,7 @@ MODULES: tuple[Module, ...] = (
     Module("registry.schema", (f"{PKG}/registry/schema.py",), ("tests/mutation/test_registry_schema.py",)),
     Module("results.status", (f"{PKG}/results/status.py",), ("tests/mutation/test_results_status.py",)),
     Module("results._io", (f"{PKG}/results/_io.py",), ("tests/mutation/test_results_io.py",)),
+    Module("results.compare", (f"{PKG}/results/compare.py",), ("tests/mutation/test_results_compare.py",)),
     Module("results.store", (f"{PKG}/results/store.py",), ("tests/mutation/test_results_store.py",)),
     Module("api.core._retry", (f"{PKG}/api/core/_retry.py",), ("tests/api/core/test_retry.py", "tests/mutation/test_api_retry.py")),
     Module("api.core._breaker", (f"{PKG}/api/core/_breaker.py",), ("tests/api/core/test_breaker.py", "tests/mutation/test_api_breaker.py")),

@@ -60,6 +60,7 @@ def test_release_trial_frees_one_place_and_never_more() -> None:
     b = CircuitBreaker("ep", BreakerConfig(failure_threshold=1, reset_timeout=5.0, half_open_max=1), clock)
     b.record_failure()
     clock.advance(5.0)
+    assert b.state == "half_open"
     b.release_trial()  # no trial taken yet: nothing to free
     b.before_request()
     with pytest.raises(CircuitOpenError):
