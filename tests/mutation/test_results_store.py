@@ -6,9 +6,11 @@ last record wins, torn lines skipped, one writer per folder, newer schemas refus
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import stat
 import time
 from pathlib import Path
 
@@ -26,9 +28,9 @@ def _rec(nodeid: str, status: str = "passed") -> TestRecord:
 
 
 def test_new_run_id_is_sortable_to_the_millisecond() -> None:
-    t = 1_800_000_000.2345
+    t = 1_800_000_123.25
     rid = store.new_run_id(t)
-    assert rid.startswith(time.strftime("%Y%m%d-%H%M%S", time.localtime(t)) + "-234-")
+    assert rid.startswith(time.strftime("%Y%m%d-%H%M%S", time.localtime(t)) + "-250-")
     assert re.fullmatch(r"\d{8}-\d{6}-\d{3}-[0-9a-f]{4}", rid)
     assert store.new_run_id(t + 0.001)[:19] > rid[:19]
     assert re.fullmatch(r"\d{8}-\d{6}-\d{3}-[0-9a-f]{4}", store.new_run_id())
@@ -59,7 +61,7 @@ def test_store_makes_its_folder_or_says_why(tmp_path: Path) -> None:
     with pytest.raises(_io.WriteError) as info:
         store.RunStore(tmp_path / "blocker" / "run")
     assert str(info.value).startswith(f"cannot write {tmp_path / 'blocker' / 'run'}: ")
-    assert info.value.errno != 0
+    assert info.value.errno == errno.ENOTDIR
 
 
 def test_append_load_last_wins_skips_torn_and_blank(tmp_path: Path) -> None:
@@ -101,7 +103,7 @@ def test_append_failures_are_one_line(tmp_path: Path, monkeypatch: pytest.Monkey
     s.records_path.mkdir()  # records file cannot be opened
     with pytest.raises(_io.WriteError) as info:
         s.append(_rec("a.py::x"))
-    assert str(info.value).startswith(f"cannot write {s.records_path}: ") and info.value.errno != 0
+    assert str(info.value).startswith(f"cannot write {s.records_path}: ") and info.value.errno == errno.EISDIR
     s.close()
     full = store.RunStore(tmp_path / "full")
 
@@ -181,7 +183,7 @@ def test_lock_file_unopenable_is_a_write_error(tmp_path: Path) -> None:
     (tmp_path / store.LOCK).mkdir()
     with pytest.raises(_io.WriteError) as info:
         store.RunStore(tmp_path).lock()
-    assert str(info.value).startswith(f"cannot write {tmp_path / store.LOCK}: ") and info.value.errno != 0
+    assert str(info.value).startswith(f"cannot write {tmp_path / store.LOCK}: ") and info.value.errno == errno.EISDIR
 
 
 def test_header_and_results_round_trip(tmp_path: Path) -> None:
@@ -219,8 +221,77 @@ def test_check_version_sentences(tmp_path: Path) -> None:
 
 def test_load_header_refuses_newer_schema(tmp_path: Path) -> None:
     (tmp_path / store.HEADER).write_text(f'{{"schema_version": {SCHEMA_VERSION + 5}}}', encoding="utf-8")
-    with pytest.raises(store.ResultsError, match="newer than this release"):
+    with pytest.raises(store.ResultsError, match="newer than this release") as info:
         store.RunStore(tmp_path).load_header()
+    assert str(info.value).startswith(f"{tmp_path / store.HEADER} was written")
     (tmp_path / store.RESULTS).write_text(f'{{"schema_version": {SCHEMA_VERSION + 5}}}', encoding="utf-8")
-    with pytest.raises(store.ResultsError, match="newer than this release"):
+    with pytest.raises(store.ResultsError, match="newer than this release") as info:
         store.load_results(tmp_path)
+    assert str(info.value).startswith(f"{tmp_path / store.RESULTS} was written")
+
+
+def test_errors_without_errno_say_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_errno(*args: object, **kw: object) -> None:
+        raise OSError("no errno")
+
+    s = store.RunStore(tmp_path / "a")
+    monkeypatch.setattr(_io, "_write", no_errno)
+    with pytest.raises(_io.WriteError) as info:
+        s.append(_rec("a::1"))
+    assert info.value.errno == 0
+    s.close()
+    monkeypatch.setattr(store.os, "open", no_errno)
+    with pytest.raises(_io.WriteError) as info:
+        store.RunStore(tmp_path / "b").lock()
+    assert info.value.errno == 0
+    monkeypatch.setattr(Path, "mkdir", no_errno)
+    with pytest.raises(_io.WriteError) as info:
+        store.RunStore(tmp_path / "c")
+    assert info.value.errno == 0
+
+
+def test_first_append_syncs_even_early_in_the_clock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    monkeypatch.setattr(store.time, "monotonic", lambda: 1.5)
+    monkeypatch.setattr(store.os, "fsync", synced.append)
+    s = store.RunStore(tmp_path)
+    s.append(_rec("a::1"))
+    assert len(synced) == 1
+    s.close()
+
+
+def test_files_are_created_0644(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        s = store.RunStore(tmp_path)
+        s.append(_rec("a::1"))
+        assert stat.S_IMODE(s.records_path.stat().st_mode) == 0o644
+        assert stat.S_IMODE((tmp_path / store.LOCK).stat().st_mode) == 0o644
+        s.close()
+    finally:
+        os.umask(old)
+
+
+def test_append_after_close_reopens(tmp_path: Path) -> None:
+    s = store.RunStore(tmp_path)
+    s.append(_rec("a::1"))
+    s.close()
+    s.append(_rec("a::2"))
+    s.close()
+    assert [r.nodeid for r in s.load_records()] == ["a::1", "a::2"]
+
+
+def test_blank_line_in_the_middle_does_not_stop_reading(tmp_path: Path) -> None:
+    s = store.RunStore(tmp_path)
+    s.records_path.write_text(_rec("a::1").model_dump_json() + "\n\n" + _rec("a::2").model_dump_json() + "\n")
+    assert [r.nodeid for r in s.load_records()] == ["a::1", "a::2"]
+
+
+def test_lock_holder_is_read_as_at_most_32_bytes_of_text(tmp_path: Path) -> None:
+    b = store.RunStore(tmp_path)
+    b.lock()
+    os.pwrite(b._lock_fd, b"\xff" + b"7" * 39, 0)  # type: ignore[arg-type]
+    with pytest.raises(store.RunLocked) as info:
+        store.RunStore(tmp_path).lock()
+    assert f"(pid \ufffd{'7' * 31})" in str(info.value)
+    b.close()
