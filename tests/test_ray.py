@@ -224,3 +224,22 @@ def test_ray_matches_local_on_a_registry_selection_and_resumes_a_local_run(clust
     recorded = Counter(r["nodeid"] for r in _records(local))
     assert set(recorded) == set(a) and set(recorded.values()) == {1}
     assert fingerprints(local) == a
+
+
+@pytestmark_cluster
+def test_a_node_with_other_versions_refuses_the_run_naming_it(cluster: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Last in this module: it adds a third node whose Python sees transformers 0.0.1 (a shadow
+    dist-info first on its PYTHONPATH), as a box with another install would."""
+    shadow = tmp_path / "shadow"
+    write(shadow / "transformers-0.0.1.dist-info" / "METADATA", "Metadata-Version: 2.1\nName: transformers\nVersion: 0.0.1\n")
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0",
+           "PYTHONPATH": os.pathsep.join(p for p in (str(shadow), os.environ.get("PYTHONPATH", "")) if p)}
+    subprocess.run([str(Path(sys.executable).with_name("ray")), "start", "--address", cluster, "--num-cpus", "1",
+                    "--node-ip-address", "127.0.0.1", "--object-store-memory", str(80 * 2**20), "--disable-usage-stats"],
+                   env=env, check=True, capture_output=True, timeout=120)
+    suite = make_suite(tmp_path / "suite", models={}, apis=("ollama",))
+    assert run(suite, "--executor", "ray", "--address", cluster, out=tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "Ray nodes with other versions than the driver are refused" in err
+    assert "transformers 0.0.1 (driver " in err and err.count("\n  node ") == 1, err  # only the new node
+    assert not (tmp_path / "out").exists() or not run_dirs(tmp_path / "out")
