@@ -24,7 +24,7 @@ import os
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 import httpx
 
@@ -47,9 +47,18 @@ from ._stats import StatsSnapshot
 from ._streaming import AsyncStream, ChunkDecoder, Stream
 from ._types import Usage
 
-__all__ = ["Call", "Provider", "StreamCall"]
+__all__ = ["Call", "Provider", "RegistryEntry", "StreamCall"]
 
 T = TypeVar("T")
+
+
+class RegistryEntry(Protocol):
+    """What the constructor reads from a provider's registry entry."""
+
+    key_env: tuple[str, ...]
+    url_env: tuple[str, ...]
+    key_required: bool
+    default_base_url: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +91,10 @@ class Provider:
     request_id_headers: ClassVar[tuple[str, ...]] = ("x-request-id", "request-id")
     send_idempotency_key: ClassVar[bool] = True
     default_model: ClassVar[str | None] = None
+    #: the provider's registry entry (``ipfs_accelerate.api.providers.PROVIDERS[name]``): key and
+    #: URL variables, default URL. Each provider module sets it, so the core never imports the
+    #: providers package.
+    info: ClassVar[RegistryEntry | None] = None
 
     def __init__(
         self,
@@ -106,9 +119,6 @@ class Provider:
         default_headers: Mapping[str, str] | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        from ipfs_accelerate.api.providers import PROVIDERS
-
-        self.info = PROVIDERS.get(self.name)
         env = os.environ if env is None else env
         keys = _resolve_keys(api_key, self.info.key_env if self.info else (), env)
         if not keys and self.info is not None and self.info.key_required:

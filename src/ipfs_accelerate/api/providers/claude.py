@@ -39,6 +39,7 @@ from ipfs_accelerate.api.core import (
     TokenCount,
     Usage,
 )
+from ipfs_accelerate.api.providers import PROVIDERS
 
 from .openai_api import Messages, normalize_messages
 
@@ -151,6 +152,7 @@ class ClaudeProvider(ChatVerbs, ModelsVerbs, Provider):
     """Anthropic's API (``base_url`` is the host; paths carry ``/v1``)."""
 
     name = "claude"
+    info = PROVIDERS["claude"]
     retry_policy = ANTHROPIC_RETRY
     request_id_headers = ("request-id", "x-request-id")
 

@@ -45,6 +45,7 @@ from ipfs_accelerate.api.core import (
     Usage,
     default_error_message,
 )
+from ipfs_accelerate.api.providers import PROVIDERS
 
 from .openai_api import Messages, normalize_messages
 
@@ -182,6 +183,7 @@ class GeminiProvider(ChatVerbs, EmbedVerbs, Provider):
     """Google's Generative Language API; ``api_version`` (default ``v1beta``) prefixes paths."""
 
     name = "gemini"
+    info = PROVIDERS["gemini"]
     retry_policy = GOOGLE_RETRY
     request_id_headers = ("x-request-id", "x-goog-request-id")
 

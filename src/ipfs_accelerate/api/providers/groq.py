@@ -7,6 +7,8 @@ chunk (or as ``usage`` with ``stream_options.include_usage``); both are read.
 
 from __future__ import annotations
 
+from ipfs_accelerate.api.providers import PROVIDERS
+
 from .openai_api import OpenAIProvider
 
 __all__ = ["GroqProvider"]
@@ -14,4 +16,5 @@ __all__ = ["GroqProvider"]
 
 class GroqProvider(OpenAIProvider):
     name = "groq"
+    info = PROVIDERS["groq"]
     path_prefix = "/openai/v1"

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from ipfs_accelerate.api.core import Call, EmbeddingResponse, Provider
+from ipfs_accelerate.api.providers import PROVIDERS
 
 __all__ = ["HFTEIProvider", "RerankResult"]
 
@@ -51,6 +52,7 @@ class HFTEIProvider(Provider):
     """TEI's native routes; see the module docstring."""
 
     name = "hf_tei"
+    info = PROVIDERS["hf_tei"]
     batch_size: int = 32
 
     def __init__(self, *, batch_size: int | None = None, **kwargs: Any) -> None:

@@ -36,6 +36,7 @@ from ipfs_accelerate.api.core import (
     StreamError,
     Usage,
 )
+from ipfs_accelerate.api.providers import PROVIDERS
 
 from .openai_api import Messages, OpenAIChunkDecoder, normalize_messages, parse_chat_completion
 
@@ -114,6 +115,7 @@ class HFTGIProvider(ChatVerbs, Provider):
     """TGI's native and OpenAI-compatible routes; see the module docstring."""
 
     name = "hf_tgi"
+    info = PROVIDERS["hf_tgi"]
     default_model = "tgi"
 
     def _generate(self, prompt: str, params: dict[str, Any], stream: bool):

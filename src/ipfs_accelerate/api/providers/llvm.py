@@ -19,6 +19,7 @@ The default base URL is llama-server's default, ``http://127.0.0.1:8080/v1``.
 from __future__ import annotations
 
 from ipfs_accelerate.api.core import Call, NotFoundError
+from ipfs_accelerate.api.providers import PROVIDERS
 
 from .openai_api import OpenAIProvider
 from .vllm import server_root
@@ -28,6 +29,7 @@ __all__ = ["LLVMProvider"]
 
 class LLVMProvider(OpenAIProvider):
     name = "llvm"
+    info = PROVIDERS["llvm"]
 
     def _root(self, path: str) -> str:
         return server_root(self.base_url) + path

@@ -38,6 +38,7 @@ from ipfs_accelerate.api.core import (
     StreamError,
     Usage,
 )
+from ipfs_accelerate.api.providers import PROVIDERS
 
 __all__ = ["OllamaChunkDecoder", "OllamaProvider", "parse_chat", "parse_generate"]
 
@@ -155,6 +156,7 @@ class OllamaProvider(ChatVerbs, EmbedVerbs, Provider):
     """Ollama's native API; see the module docstring."""
 
     name = "ollama"
+    info = PROVIDERS["ollama"]
     request_id_headers = ("x-request-id",)
 
     # -- builders ------------------------------------------------------------------------------

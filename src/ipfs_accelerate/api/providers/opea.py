@@ -45,6 +45,7 @@ from ipfs_accelerate.api.core import (
     StreamCall,
     StreamError,
 )
+from ipfs_accelerate.api.providers import PROVIDERS
 
 from .openai_api import (
     Messages,
@@ -125,6 +126,7 @@ class OPEAProvider(ChatVerbs, EmbedVerbs, Provider):
     """OPEA microservices; see the module docstring."""
 
     name = "opea"
+    info = PROVIDERS["opea"]
     default_model = "Intel/neural-chat-7b-v3-3"
     #: the embedding microservice's model (ChatQnA's default TEI model)
     embed_model = "BAAI/bge-base-en-v1.5"

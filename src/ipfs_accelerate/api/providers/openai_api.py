@@ -39,6 +39,7 @@ from ipfs_accelerate.api.core import (
     Usage,
     default_error_message,
 )
+from ipfs_accelerate.api.providers import PROVIDERS
 
 __all__ = [
     "Messages",
@@ -185,6 +186,7 @@ class OpenAIProvider(ChatVerbs, EmbedVerbs, ModelsVerbs, Provider):
     """OpenAI's REST API (``base_url`` includes ``/v1``)."""
 
     name = "openai_api"
+    info = PROVIDERS["openai_api"]
     #: whether to ask for a usage chunk at the end of streams
     stream_usage = True
 

@@ -25,6 +25,7 @@ import httpx
 import numpy as np
 
 from ipfs_accelerate.api.core import APIError, Call, Provider
+from ipfs_accelerate.api.providers import PROVIDERS
 
 __all__ = [
     "DTYPE_TO_NUMPY",
@@ -142,6 +143,7 @@ class OVMSProvider(Provider):
     """KServe v2 REST client; see the module docstring."""
 
     name = "ovms"
+    info = PROVIDERS["ovms"]
     request_id_headers = ("x-request-id",)
 
     def _model_path(self, name: str, version: str | None) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ipfs_accelerate.api.core import Call
+from ipfs_accelerate.api.providers import PROVIDERS
 
 from .openai_api import OpenAIProvider
 
@@ -23,6 +24,7 @@ def server_root(base_url: str) -> str:
 
 class VLLMProvider(OpenAIProvider):
     name = "vllm"
+    info = PROVIDERS["vllm"]
 
     def _root(self, path: str) -> str:
         return server_root(self.base_url) + path
