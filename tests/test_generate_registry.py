@@ -70,11 +70,11 @@ def test_drift_check_command_exits_1_naming_the_type(snapshot: dict, tmp_path, m
     older = copy.deepcopy(snapshot)
     del older["types"]["mistral"]
     monkeypatch.setattr(derive, "load_snapshot", lambda: older)
-    assert derive.main(["--check"]) == 1
+    assert derive._entry(["--check"]) == 1
     out = capsys.readouterr().out
     assert "new model type 'mistral'" in out
     monkeypatch.setattr(derive, "load_snapshot", lambda: snapshot)
-    assert derive.main(["--check"]) == 0
+    assert derive._entry(["--check"]) == 0
 
 
 @pytest.mark.parametrize(

@@ -110,6 +110,10 @@ SHRINK_MORE: dict[str, Any] = {
     "hidden_sizes": None,  # per-stage list: 8, 16, 32, ... (see _stage_list)
     "depths": None,  # per-stage list: 1 each
 }
+TINY_RESNET: dict[str, Any] = {
+    "model_type": "resnet", "embedding_size": 16, "hidden_sizes": [16, 32, 64, 128], "depths": [1, 1, 1, 1],
+    "layer_type": "basic",
+}
 _DEPTH_KEYS = ("num_hidden_layers", "num_layers", "n_layer", "encoder_layers", "decoder_layers")
 # fields whose default is a token id we must keep inside the tiny vocab (None stays None)
 _TOKEN_FIELDS = {"pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id"}
@@ -167,13 +171,22 @@ def _stage_list(key: str, default: Any) -> Any:
     return [1] * len(default)
 
 
-def shrunk_more(defaults: dict[str, Any]) -> dict[str, Any]:
+def shrunk_more(defaults: dict[str, Any], nested: bool = False) -> dict[str, Any]:
     """The derived entries' shrink: SHRINK and SHRINK_MORE on every nested sub-config, token ids
     inside the tiny vocab (pad set even where the default is None: batched classification needs
     one), and per-layer lists cut to the new depth."""
+    if nested and defaults.get("model_type") == "timm_backbone":  # timm is not installed: the same stages from transformers
+        stages = len(defaults.get("out_indices") or [4])
+        return {**TINY_RESNET, "out_features": [f"stage{i}" for i in (defaults.get("out_indices") or [4])][-stages:]}
     out: dict[str, Any] = {}
+    old_depth = next((defaults[k] for k in _DEPTH_KEYS if isinstance(defaults.get(k), int)), None)
+    new_depth = next((SHRINK[k] for k in _DEPTH_KEYS if k in defaults and k in SHRINK), None)
     for key, value in {**SHRINK, **SHRINK_MORE}.items():
         if key not in defaults:
+            continue
+        default = defaults[key]
+        if isinstance(default, list) and old_depth and new_depth and len(default) == old_depth > 1 and not isinstance(value, list | type(None)):
+            out[key] = [value] * new_depth  # one value per layer (e.g. Gemma-3n's intermediate sizes)
             continue
         if key in _TOKEN_FIELDS and defaults[key] is None and key != "pad_token_id":
             continue
@@ -185,9 +198,9 @@ def shrunk_more(defaults: dict[str, Any]) -> dict[str, Any]:
             out[key] = _sized(defaults[key], value)
     for key, value in defaults.items():
         if isinstance(value, dict) and ("model_type" in value or key in SUB_CONFIGS):
-            out[key] = shrunk_more(value)
+            out[key] = shrunk_more(value, nested=True)
             if "model_type" in value:  # a nested config dict is rebuilt by its model_type
-                out[key]["model_type"] = value["model_type"]
+                out[key].setdefault("model_type", value["model_type"])
     rope = defaults.get("rope_parameters")
     if isinstance(rope, dict) and isinstance(rope.get("mrope_section"), list) and len(rope["mrope_section"]) == 3:
         out["rope_parameters"] = {**rope, "mrope_section": [2, 1, 1]}  # sums to head_dim // 2 = 4
@@ -199,8 +212,6 @@ def shrunk_more(defaults: dict[str, Any]) -> dict[str, Any]:
     )
     for i, key in enumerate(special):  # image / audio / video placeholders: top of the tiny vocab
         out[key] = vocab - 1 - i
-    old_depth = next((defaults[k] for k in _DEPTH_KEYS if isinstance(defaults.get(k), int)), None)
-    new_depth = next((out[k] for k in _DEPTH_KEYS if k in out), None)
     for key, value in defaults.items():
         if (
             old_depth and new_depth and key not in out and isinstance(value, list) and len(value) == old_depth

@@ -35,7 +35,10 @@ def reason_of(exc: BaseException) -> str:
     """One line, stable across runs: the exception type and the first line of its message."""
     if isinstance(exc, _Timeout):
         return "timeout: build + forward took longer than the sweep's limit"
-    first = (str(exc).strip().splitlines() or [""])[0]
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()] or [""]
+    first = lines[0]
+    if first.endswith(":") and len(lines) > 1:  # "validation error for validator 'x':" + the why
+        first += " " + lines[1]
     return f"{type(exc).__name__}: {first}"[:300]
 
 
@@ -134,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first-passing", action="store_true", help="per type, stop at the first head that passes")
     parser.add_argument("--expected-dir", type=Path, default=None, help="check CPU passes against fingerprints here, writing missing ones")
     parser.add_argument("--out", type=Path, default=None, help="write verdicts here instead of registry/observed.json (a second sweep running alongside)")
+    parser.add_argument("--cpu-verdicts", type=Path, default=None, help="non-CPU sweeps: which heads passed on CPU (default registry/observed.json)")
     parser.add_argument("--max-heads", type=int, default=None, help="try at most N heads per type")
     parser.add_argument("--write", action="store_true", help="merge the verdicts into registry/observed.json")
     args = parser.parse_args(argv)
@@ -145,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         for s in specs
     ]
     if args.hardware != "cpu":  # parity only where the CPU run passed
-        groups = [[p for p in g if _cpu_passed(*p)] for g in groups]
+        cpu_doc = json.loads((args.cpu_verdicts or observed_path()).read_text(encoding="utf-8"))["types"]
+        groups = [[(m, t) for m, t in g if cpu_doc.get(m, {}).get(t, {}).get("cpu") == "passed"] for g in groups]
     groups = [g[: args.max_heads] for g in groups if g]
     pairs = [p for g in groups for p in g]
 
@@ -166,12 +171,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sweep {args.hardware}: {len(pairs)} heads in {wall:.1f}s; " + ", ".join(f"{k} {n}" for k, n in verdicts.most_common(12)))
     save(results)
     return 0
-
-
-def _cpu_passed(model: str, task: str) -> bool:
-    path = observed_path()
-    doc = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"types": {}}
-    return doc["types"].get(model, {}).get(task, {}).get("cpu") == "passed"
 
 
 if __name__ == "__main__":

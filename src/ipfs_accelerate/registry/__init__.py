@@ -105,8 +105,12 @@ def _hand(name: str, raw: dict[str, Any], file: str) -> ModelSpec:
 
 
 def _observed_reasons(observed: dict[str, Any], task: str) -> dict[str, str]:
-    """Hardware -> observed failure of this head (sweep output); 'passed' entries drop out."""
-    return {hw: why for hw, why in observed.get(task, {}).items() if why != "passed"}
+    """Hardware -> observed failure of this head (sweep output); 'passed' entries drop out. A
+    head that fails on CPU fails everywhere (every backend is compared with the CPU run)."""
+    seen = {hw: why for hw, why in observed.get(task, {}).items() if why != "passed"}
+    if "cpu" in seen:
+        seen = {hw: seen.get(hw, f"fails on cpu: {seen['cpu']}") for hw in HARDWARE}
+    return seen
 
 
 def _derived(name: str, auto: dict[str, Any], over: schema.OverrideEntry, observed: dict[str, Any]) -> ModelSpec:

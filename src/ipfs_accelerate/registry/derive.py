@@ -164,10 +164,19 @@ def drift(snapshot: dict[str, Any], live: dict[str, Any]) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
+def configure(parser: argparse.ArgumentParser) -> None:
+    """`ipfs-accelerate registry-drift [--write]`: the drift check as a CLI subcommand."""
+    parser.add_argument("--check", action="store_true", default=True, help=argparse.SUPPRESS)
+    parser.add_argument("--write", dest="check", action="store_false", help="rewrite the snapshot instead of checking it")
+
+
+def _entry(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ipfs_accelerate.registry.derive", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 naming every type/head not accounted for")
-    args = parser.parse_args(argv)
+    return main(parser.parse_args(argv))
+
+
+def main(args: argparse.Namespace) -> int:
     live = derive()
     if args.check:
         lines = drift(load_snapshot(), live)
@@ -183,4 +192,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_entry())

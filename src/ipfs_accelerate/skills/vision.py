@@ -106,7 +106,8 @@ class VisionSkill(Skill):
                 cfg, "num_detection_tokens", None
             )
             return {
-                "logits": (batch, queries, cfg.num_labels + 1),
+                # softmax heads add a "no object" class; sigmoid/focal ones (Conditional DETR) do not
+                "logits": (batch, queries, cfg.num_labels + (0 if hasattr(cfg, "focal_alpha") else 1)),
                 "pred_boxes": (batch, queries, 4),
             }
         if t == "semantic-segmentation":
