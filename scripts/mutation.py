@@ -51,6 +51,7 @@ MODULES: tuple[Module, ...] = (
     Module("harness.compare", (f"{PKG}/harness/compare.py",), ("tests/mutation/test_harness_compare.py",)),
     Module("harness.fingerprint", (f"{PKG}/harness/fingerprint.py",), ("tests/mutation/test_harness_fingerprint.py",)),
     Module("runner.shard", (f"{PKG}/runner/shard.py",), ("tests/mutation/test_runner_shard.py",)),
+    Module("runner.selection", (f"{PKG}/runner/selection.py",), ("tests/mutation/test_runner_selection.py",)),
     Module("registry.schema", (f"{PKG}/registry/schema.py",), ("tests/mutation/test_registry_schema.py",)),
     Module("results.status", (f"{PKG}/results/status.py",), ("tests/mutation/test_results_status.py",)),
     Module("results._io", (f"{PKG}/results/_io.py",), ("tests/mutation/test_results_io.py",)),
