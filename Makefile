@@ -3,7 +3,7 @@ PY := .venv/bin/python
 OUT ?= test_results
 WORKERS ?= 2
 
-.PHONY: setup setup-test run test lint generate-check bench
+.PHONY: setup setup-test run test lint generate-check bench bench-api-deadline properties-long mutation
 
 ## What the main job needs (model matrix, cache, reports): no API SDKs, peers or browser
 setup:
@@ -35,3 +35,11 @@ bench: setup-test
 	$(PY) bench/bench_generate.py
 	$(PY) bench/bench_api_client.py
 	$(PY) bench/bench_api_suite.py
+
+## API deadlines against trickling / stalling servers: seconds to the typed error per provider
+bench-api-deadline: setup-test
+	nice $(PY) bench/bench_api_deadline.py --rounds 3
+
+## The property-based tests with the long hypothesis profile (CI runs a fixed, derandomized one)
+properties-long: setup-test
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest tests/api/core/test_properties.py -q -p no:cacheprovider
