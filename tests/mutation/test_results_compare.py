@@ -82,11 +82,11 @@ def test_judge_is_seeded_and_uses_its_samples() -> None:
 
 def test_median_ratio_ci_percentiles() -> None:
     rng = np.random.default_rng(0)
-    base, head = np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 6.0, 8.0])
+    base, head = np.random.default_rng(7).lognormal(2.0, 0.3, 15), np.random.default_rng(8).lognormal(2.0, 0.3, 16)
     lo, hi = rc._median_ratio_ci(base, head, rng)
     r2 = np.random.default_rng(0)
-    bi = r2.integers(0, 3, size=(2000, 3))
-    hi_idx = r2.integers(0, 4, size=(2000, 4))
+    bi = r2.integers(0, 15, size=(2000, 15))
+    hi_idx = r2.integers(0, 16, size=(2000, 16))
     ratios = np.median(head[hi_idx], axis=1) / np.median(base[bi], axis=1)
     assert (lo, hi) == (float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5)))
 
@@ -117,6 +117,21 @@ def test_status_changes_and_details() -> None:
 def test_missing_on_either_side_is_not_a_change() -> None:
     c = rc.compare("B", {"a": _row()}, "H", {"b": _row("failed")})
     assert c.changes == [] and (c.base, c.head, c.floor) == ("B", "H", 0.25)
+    # a test missing from one run does not stop the comparison of the tests after it
+    later = rc.compare("B", {"a": _row(), "b": _row()}, "H", {"b": _row("failed")})
+    assert [x.kind for x in later.changes] == ["new-failure"]
+
+
+def test_judged_and_not_judged_are_counted_per_test() -> None:
+    base = {"a": _row(samples=SAME), "b": _row(samples=SAME), "c": _row(samples=[1.0]), "d": _row(samples=[1.0])}
+    head = {"a": _row(samples=SAME), "b": _row(samples=SAME), "c": _row(samples=[1.0]), "d": _row(samples=[1.0])}
+    c = rc.compare("B", base, "H", head)
+    assert (c.judged, c.not_judged) == (2, 2)
+
+
+def test_judge_drops_non_positive_head_samples() -> None:
+    j = rc.judge([1.0] * 5, [1.0, 1.0, 1.0, 1.0, -1.0, 0.0, math.nan])
+    assert (j.verdict, j.n_head) == ("not-judged", 4)
 
 
 def test_fingerprint_changes() -> None:
@@ -138,7 +153,8 @@ def test_latency_changes_and_counts() -> None:
     c = _cmp(_row(samples=SAME), _row(samples=[x * 2 for x in SAME]))
     (ch,) = c.changes
     assert ch.kind == "latency-regression" and ch.ratio == 2.0 and ch.effect == 1.0 and ch.ci is not None
-    assert ch.detail.startswith("p50 10.000 → 20.000 ms (×2.00, 95% CI ") and ch.detail.endswith(", Cliff's δ +1.00)")
+    assert ch.ci is not None and f"{ch.ci[0]:.2f}" != f"{ch.ci[1]:.2f}"
+    assert ch.detail == f"p50 10.000 → 20.000 ms (×2.00, 95% CI {ch.ci[0]:.2f}–{ch.ci[1]:.2f}, Cliff's δ +1.00)"
     assert (c.judged, c.not_judged) == (1, 0)
     imp = _cmp(_row(samples=SAME), _row(samples=[x / 2 for x in SAME]))
     assert [x.kind for x in imp.changes] == ["latency-improvement"]

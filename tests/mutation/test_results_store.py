@@ -234,6 +234,14 @@ def test_errors_without_errno_say_zero(tmp_path: Path, monkeypatch: pytest.Monke
     def no_errno(*args: object, **kw: object) -> None:
         raise OSError("no errno")
 
+    r = store.RunStore(tmp_path / "r")
+    r.lock()
+    with monkeypatch.context() as m:
+        m.setattr(store.os, "open", no_errno)
+        with pytest.raises(_io.WriteError) as info:
+            r.append(_rec("a::1"))  # the records file cannot be opened
+    assert info.value.errno == 0
+    r.close()
     s = store.RunStore(tmp_path / "a")
     monkeypatch.setattr(_io, "_write", no_errno)
     with pytest.raises(_io.WriteError) as info:
