@@ -3,7 +3,7 @@ PY := .venv/bin/python
 OUT ?= test_results
 WORKERS ?= 2
 
-.PHONY: setup setup-test run test lint generate-check bench bench-api-deadline properties-long mutation
+.PHONY: setup setup-test run test lint generate-check bench bench-api-deadline properties-long mutation setup-ray test-ray
 
 ## What the main job needs (model matrix, cache, reports): no API SDKs, peers or browser
 setup:
@@ -43,3 +43,11 @@ bench-api-deadline: setup-test
 ## The property-based tests with the long hypothesis profile (CI runs a fixed, derandomized one)
 properties-long: setup-test
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest tests/api/core/test_properties.py -q -p no:cacheprovider
+
+## Ray cluster tier: a real 2-node Ray cluster on loopback (~2.5 min). Ray is the [ray] extra:
+## installed here only, so `make run` and `make test` never pay for it. No -n: one cluster per process.
+setup-ray: setup-test
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[ray]"
+
+test-ray: setup-ray
+	RAY_TESTS=1 $(PY) -m pytest tests/test_ray.py -q -p no:cacheprovider
