@@ -59,7 +59,7 @@ MODULES: tuple[Module, ...] = (
     Module("results.store", (f"{PKG}/results/store.py",), ("tests/mutation/test_results_store.py",)),
     Module("api.core._retry", (f"{PKG}/api/core/_retry.py",), ("tests/api/core/test_retry.py", "tests/mutation/test_api_retry.py")),
     Module("api.core._errors", (f"{PKG}/api/core/_errors.py",), ("tests/api/core/test_errors_registry.py", "tests/mutation/test_api_errors.py")),
-    Module("api.core._queue", (f"{PKG}/api/core/_queue.py",), ("tests/api/core/test_queue.py",)),
+    Module("api.core._queue", (f"{PKG}/api/core/_queue.py",), ("tests/api/core/test_queue.py", "tests/mutation/test_api_queue.py")),
     Module("api.core._breaker", (f"{PKG}/api/core/_breaker.py",), ("tests/api/core/test_breaker.py", "tests/mutation/test_api_breaker.py")),
 )
 
