@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from ipfs_accelerate.api.core import StreamError
 from ipfs_accelerate.api.providers.openai_api import OpenAIProvider
 from ipfs_accelerate.api.testing import FakeOpenAIServer
 
@@ -41,7 +42,7 @@ def test_sync_abandoned_streams_free_their_connections(server: FakeOpenAIServer,
         for _ in range(N):
             stream = p.chat_stream(MESSAGES)
             if how == "break":
-                with stream:  # `break` out of a bare loop frees it at GC (the "gc" case)
+                with stream:  # a bare `break` is test_bare_break_on_a_temporary_stream_frees_it_at_once
                     for _chunk in stream:
                         break
             elif how == "close":
@@ -54,6 +55,33 @@ def test_sync_abandoned_streams_free_their_connections(server: FakeOpenAIServer,
             assert _open(transport._pool) == []
         assert p.client.queue.in_flight == 0
         assert len(transport._pool.connections) <= 1  # at most one idle keep-alive connection
+
+
+def test_bare_break_on_a_temporary_stream_frees_it_at_once(server: FakeOpenAIServer) -> None:
+    """No `with`, no close(), and the collector switched off: the loop's iterator is the last
+    reference, so CPython's refcounting alone must release the connection and the queue slot."""
+    transport = httpx.HTTPTransport()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with OpenAIProvider(base_url=server.url + "/v1", api_key=KEY, env={}, transport=transport,
+                            model="gpt-test") as p:
+            for _ in range(N):
+                seen = 0
+                for _chunk in p.chat_stream(MESSAGES):
+                    seen += 1
+                    break
+                assert seen == 1
+                assert _open(transport._pool) == [] and p.client.queue.in_flight == 0
+            held = p.chat_stream(MESSAGES)
+            for _chunk in held:
+                break
+            with pytest.raises(StreamError, match="abandoned"):  # no silent empty second loop
+                list(held)
+            assert p.client.queue.in_flight == 0
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def test_async_abandoned_streams_free_their_connections(server: FakeOpenAIServer) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
@@ -379,19 +380,43 @@ class _StreamBase(Generic[T]):
 
 
 class Stream(_StreamBase[T]):
-    """A sync iterator of typed chunks; use as a context manager or iterate to the end."""
+    """A sync iterator of typed chunks; use as a context manager or iterate to the end.
+
+    Leaving early: a ``for`` loop owns the iterator that ``iter(stream)`` returns, and the stream
+    keeps only a weak reference to it, so there is no stream <-> iterator cycle. CPython frees
+    the last reference at once, so a bare ``break`` out of ``for c in provider.chat_stream(...)``
+    (a temporary stream) closes the response and frees the queue slot right there, without
+    waiting for the garbage collector; the same holds for an ``iter(stream)`` you drop. Once
+    ``next(stream)`` is called the stream holds its iterator itself: that held reference needs
+    ``close()`` (or ``with``), else the slot comes back only when the stream is collected.
+    Iterating again after an abandoned loop raises StreamError instead of silently yielding
+    nothing; after a complete one it yields nothing, like any exhausted iterator.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._iterator: Iterator[T] | None = None
+        self._iterator: Iterator[T] | None = None  # strong: only once next(stream) was called
+        self._loop: weakref.ref[Iterator[T]] | None = None  # what iter(stream) handed out
+
+    def _live(self) -> Iterator[T] | None:
+        return self._iterator or (self._loop() if self._loop is not None else None)
 
     def __iter__(self) -> Iterator[T]:
-        if self._iterator is None:
-            self._iterator = self._iterate()
-        return self._iterator
+        live = self._live()
+        if live is not None:
+            return live
+        if self._loop is not None:  # handed out before, and already dropped
+            if self.decoder.done:
+                return iter(())
+            raise self._error("stream was abandoned (its iterator was dropped); open a new one")
+        live = self._iterate()
+        self._loop = weakref.ref(live)
+        return live
 
     def __next__(self) -> T:
-        return next(iter(self))
+        if self._iterator is None:
+            self._iterator = iter(self)
+        return next(self._iterator)
 
     def _iterate(self) -> Iterator[T]:
         error: BaseException | None = None
@@ -421,8 +446,9 @@ class Stream(_StreamBase[T]):
 
     def close(self) -> None:
         """Stop early: closes the connection and frees the queue slot."""
-        if self._iterator is not None:
-            self._iterator.close()  # type: ignore[attr-defined]
+        live = self._live()
+        if live is not None:
+            live.close()  # type: ignore[attr-defined]
         self.response.close()
         self._finish(None)
 
