@@ -20,25 +20,7 @@ from typing import Any
 
 import httpx
 
-from ipfs_accelerate.api.core import (
-    ANTHROPIC_RETRY,
-    Call,
-    ChatChoice,
-    ChatChunk,
-    ChatCompletion,
-    ChatMessage,
-    ChatVerbs,
-    ChunkDecoder,
-    ModelInfo,
-    ModelsVerbs,
-    Provider,
-    Secret,
-    ServerSentEvent,
-    StreamCall,
-    StreamError,
-    TokenCount,
-    Usage,
-)
+from ipfs_accelerate.api import core
 from ipfs_accelerate.api.providers import PROVIDERS
 
 from .openai_api import Messages, normalize_messages
@@ -49,21 +31,21 @@ ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
 
 
-def _usage(data: Mapping[str, Any] | None) -> Usage | None:
+def _usage(data: Mapping[str, Any] | None) -> core.Usage | None:
     if not data:
         return None
-    return Usage(int(data.get("input_tokens") or 0), int(data.get("output_tokens") or 0))
+    return core.Usage(int(data.get("input_tokens") or 0), int(data.get("output_tokens") or 0))
 
 
-def parse_message(data: Mapping[str, Any]) -> ChatCompletion:
+def parse_message(data: Mapping[str, Any]) -> core.ChatCompletion:
     if data.get("type") not in (None, "message"):
         raise ValueError(f"expected a message object, got type {data.get('type')!r}")
     text = "".join(b.get("text", "") for b in data["content"] if b.get("type") == "text")
     tools = [b for b in data["content"] if b.get("type") == "tool_use"] or None
-    choice = ChatChoice(
-        0, ChatMessage(data.get("role") or "assistant", text, tools), data.get("stop_reason")
+    choice = core.ChatChoice(
+        0, core.ChatMessage(data.get("role") or "assistant", text, tools), data.get("stop_reason")
     )
-    return ChatCompletion(
+    return core.ChatCompletion(
         id=data.get("id"),
         model=data.get("model"),
         choices=[choice],
@@ -88,7 +70,7 @@ def split_system(
     return system, rest
 
 
-class ClaudeChunkDecoder(ChunkDecoder[ChatChunk]):
+class ClaudeChunkDecoder(core.ChunkDecoder[core.ChatChunk]):
     framing = "sse"
 
     def __init__(self) -> None:
@@ -98,27 +80,27 @@ class ClaudeChunkDecoder(ChunkDecoder[ChatChunk]):
         self._input = 0
         self._output = 0
 
-    def decode(self, item: ServerSentEvent) -> Iterable[ChatChunk]:
+    def decode(self, item: core.ServerSentEvent) -> Iterable[core.ChatChunk]:
         obj = item.json()
         kind = item.event or (obj.get("type") if isinstance(obj, dict) else None)
         if not isinstance(obj, dict):
-            raise StreamError(f"stream event is not an object: {item.data[:200]!r}")
+            raise core.StreamError(f"stream event is not an object: {item.data[:200]!r}")
         if kind == "error":
             err = obj.get("error") or {}
-            raise StreamError(
+            raise core.StreamError(
                 f"server sent an error mid-stream: {err.get('type', 'error')}: {err.get('message', '')}"
             )
         if self.done:
-            raise StreamError(f"event {kind!r} after message_stop")
+            raise core.StreamError(f"event {kind!r} after message_stop")
         if kind == "message_start":
             msg = obj.get("message") or {}
             self._id, self._model = msg.get("id"), msg.get("model")
             usage = msg.get("usage") or {}
             self._input = int(usage.get("input_tokens") or 0)
             self._output = int(usage.get("output_tokens") or 0)
-            self.usage = Usage(self._input, self._output)
+            self.usage = core.Usage(self._input, self._output)
             return [
-                ChatChunk(
+                core.ChatChunk(
                     role=msg.get("role") or "assistant", id=self._id, model=self._model, raw=obj
                 )
             ]
@@ -126,7 +108,7 @@ class ClaudeChunkDecoder(ChunkDecoder[ChatChunk]):
             delta = obj.get("delta") or {}
             if delta.get("type") == "text_delta":
                 return [
-                    ChatChunk(delta=delta.get("text", ""), id=self._id, model=self._model, raw=obj)
+                    core.ChatChunk(delta=delta.get("text", ""), id=self._id, model=self._model, raw=obj)
                 ]
             return []
         if kind == "message_delta":
@@ -135,10 +117,10 @@ class ClaudeChunkDecoder(ChunkDecoder[ChatChunk]):
                 self._input = int(usage["input_tokens"])
             if usage.get("output_tokens") is not None:
                 self._output = int(usage["output_tokens"])  # cumulative, not a delta
-            self.usage = Usage(self._input, self._output)
+            self.usage = core.Usage(self._input, self._output)
             stop = (obj.get("delta") or {}).get("stop_reason")
             return [
-                ChatChunk(
+                core.ChatChunk(
                     finish_reason=stop, usage=self.usage, id=self._id, model=self._model, raw=obj
                 )
             ]
@@ -148,15 +130,15 @@ class ClaudeChunkDecoder(ChunkDecoder[ChatChunk]):
         return []  # ping, content_block_start/stop, and event types added later
 
 
-class ClaudeProvider(ChatVerbs, ModelsVerbs, Provider):
+class ClaudeProvider(core.ChatVerbs, core.ModelsVerbs, core.Provider):
     """Anthropic's API (``base_url`` is the host; paths carry ``/v1``)."""
 
     name = "claude"
     info = PROVIDERS["claude"]
-    retry_policy = ANTHROPIC_RETRY
+    retry_policy = core.ANTHROPIC_RETRY
     request_id_headers = ("request-id", "x-request-id")
 
-    def auth_headers(self, key: Secret) -> dict[str, str]:
+    def auth_headers(self, key: core.Secret) -> dict[str, str]:
         return {"x-api-key": key.reveal()}
 
     def extra_headers(self) -> dict[str, str]:
@@ -183,7 +165,7 @@ class ClaudeProvider(ChatVerbs, ModelsVerbs, Provider):
 
     def _chat(
         self, messages: Messages, model: str | None, params: dict[str, Any], stream: bool
-    ) -> Call[ChatCompletion] | StreamCall[ChatChunk]:
+    ) -> core.Call[core.ChatCompletion] | core.StreamCall[core.ChatChunk]:
         """POST /v1/messages. ``max_tokens`` (default DEFAULT_MAX_TOKENS) and ``system`` are
         keyword arguments like the rest (temperature, tools, ...), which go in the body."""
         params = dict(params)
@@ -191,11 +173,11 @@ class ClaudeProvider(ChatVerbs, ModelsVerbs, Provider):
         body = self._body(messages, model, max_tokens, params.pop("system", None), params)
         if stream:
             body["stream"] = True
-            return StreamCall(
+            return core.StreamCall(
                 self._options("POST", "/v1/messages", json=body, headers={"Accept": "text/event-stream"}),
                 ClaudeChunkDecoder,
             )
-        return Call(
+        return core.Call(
             self._options("POST", "/v1/messages", json=body),
             parse=lambda r: parse_message(r.json()),
             usage=lambda c: c.usage,
@@ -203,21 +185,21 @@ class ClaudeProvider(ChatVerbs, ModelsVerbs, Provider):
 
     def _count(
         self, messages: Messages, model: str | None, system: Any, params: dict[str, Any]
-    ) -> Call[TokenCount]:
+    ) -> core.Call[core.TokenCount]:
         system, msgs = split_system(messages, system)
         body: dict[str, Any] = {"model": self._model(model), "messages": msgs, **params}
         if system is not None:
             body["system"] = system
-        return Call(
+        return core.Call(
             self._options("POST", "/v1/messages/count_tokens", json=body),
-            parse=lambda r: TokenCount(int(r.json()["input_tokens"]), raw=r.json()),
+            parse=lambda r: core.TokenCount(int(r.json()["input_tokens"]), raw=r.json()),
         )
 
-    def _models(self) -> Call[list[ModelInfo]]:
-        def parse(r: httpx.Response) -> list[ModelInfo]:
-            return [ModelInfo(m["id"], None, raw=m) for m in r.json()["data"]]
+    def _models(self) -> core.Call[list[core.ModelInfo]]:
+        def parse(r: httpx.Response) -> list[core.ModelInfo]:
+            return [core.ModelInfo(m["id"], None, raw=m) for m in r.json()["data"]]
 
-        return Call(self._options("GET", "/v1/models"), parse=parse)
+        return core.Call(self._options("GET", "/v1/models"), parse=parse)
 
     # -- public API -------------------------------------------------------------------------------
 
@@ -228,7 +210,7 @@ class ClaudeProvider(ChatVerbs, ModelsVerbs, Provider):
         model: str | None = None,
         system: str | None = None,
         **params: Any,
-    ) -> TokenCount:
+    ) -> core.TokenCount:
         """POST /v1/messages/count_tokens."""
         return self._call(self._count(messages, model, system, params))
 
@@ -239,6 +221,6 @@ class ClaudeProvider(ChatVerbs, ModelsVerbs, Provider):
         model: str | None = None,
         system: str | None = None,
         **params: Any,
-    ) -> TokenCount:
+    ) -> core.TokenCount:
         return await self._acall(self._count(messages, model, system, params))
 

@@ -22,29 +22,7 @@ from typing import Any
 
 import httpx
 
-from ipfs_accelerate.api.core import (
-    GOOGLE_RETRY,
-    APIStatusError,
-    AuthenticationError,
-    Call,
-    ChatChoice,
-    ChatChunk,
-    ChatCompletion,
-    ChatMessage,
-    ChatVerbs,
-    ChunkDecoder,
-    EmbeddingResponse,
-    EmbedVerbs,
-    ModelInfo,
-    Provider,
-    Secret,
-    ServerSentEvent,
-    StreamCall,
-    StreamError,
-    TokenCount,
-    Usage,
-    default_error_message,
-)
+from ipfs_accelerate.api import core
 from ipfs_accelerate.api.providers import PROVIDERS
 
 from .openai_api import Messages, normalize_messages
@@ -104,11 +82,11 @@ def to_contents(messages: Messages) -> tuple[dict[str, Any] | None, list[dict[st
     return ({"parts": system} if system else None), contents
 
 
-def _usage(meta: Mapping[str, Any] | None) -> Usage | None:
+def _usage(meta: Mapping[str, Any] | None) -> core.Usage | None:
     if not meta:
         return None
     out = int(meta.get("candidatesTokenCount") or 0) + int(meta.get("thoughtsTokenCount") or 0)
-    return Usage(int(meta.get("promptTokenCount") or 0), out)
+    return core.Usage(int(meta.get("promptTokenCount") or 0), out)
 
 
 def _text(candidate: Mapping[str, Any]) -> str:
@@ -116,21 +94,21 @@ def _text(candidate: Mapping[str, Any]) -> str:
     return "".join(p.get("text", "") for p in parts if not p.get("thought"))
 
 
-def parse_generate_content(data: Mapping[str, Any]) -> ChatCompletion:
+def parse_generate_content(data: Mapping[str, Any]) -> core.ChatCompletion:
     candidates = data.get("candidates")
     if candidates is None:
         block = (data.get("promptFeedback") or {}).get("blockReason")
         if not block:
             raise KeyError("candidates")
-        choices = [ChatChoice(0, ChatMessage("assistant", ""), f"BLOCKED_{block}")]
+        choices = [core.ChatChoice(0, core.ChatMessage("assistant", ""), f"BLOCKED_{block}")]
     else:
         choices = [
-            ChatChoice(
-                int(c.get("index", i)), ChatMessage("assistant", _text(c)), c.get("finishReason")
+            core.ChatChoice(
+                int(c.get("index", i)), core.ChatMessage("assistant", _text(c)), c.get("finishReason")
             )
             for i, c in enumerate(candidates)
         ]
-    return ChatCompletion(
+    return core.ChatCompletion(
         id=data.get("responseId"),
         model=data.get("modelVersion"),
         choices=choices,
@@ -139,15 +117,15 @@ def parse_generate_content(data: Mapping[str, Any]) -> ChatCompletion:
     )
 
 
-class GeminiChunkDecoder(ChunkDecoder[ChatChunk]):
+class GeminiChunkDecoder(core.ChunkDecoder[core.ChatChunk]):
     framing = "sse"
 
-    def decode(self, item: ServerSentEvent) -> Iterable[ChatChunk]:
+    def decode(self, item: core.ServerSentEvent) -> Iterable[core.ChatChunk]:
         obj = item.json()
         if not isinstance(obj, dict):
-            raise StreamError(f"stream event is not an object: {item.data[:200]!r}")
+            raise core.StreamError(f"stream event is not an object: {item.data[:200]!r}")
         if obj.get("error"):
-            raise StreamError(f"server sent an error mid-stream: {default_error_message(obj)}")
+            raise core.StreamError(f"server sent an error mid-stream: {core.default_error_message(obj)}")
         usage = _usage(obj.get("usageMetadata"))
         if usage is not None:
             self.usage = usage
@@ -155,13 +133,13 @@ class GeminiChunkDecoder(ChunkDecoder[ChatChunk]):
         block = (obj.get("promptFeedback") or {}).get("blockReason")
         if block:
             self.done = True
-            chunks.append(ChatChunk(finish_reason=f"BLOCKED_{block}", usage=usage, raw=obj))
+            chunks.append(core.ChatChunk(finish_reason=f"BLOCKED_{block}", usage=usage, raw=obj))
         for i, c in enumerate(obj.get("candidates") or []):
             finish = c.get("finishReason")
             if finish:
                 self.done = True
             chunks.append(
-                ChatChunk(
+                core.ChatChunk(
                     delta=_text(c),
                     index=int(c.get("index", i)),
                     role="assistant",
@@ -179,22 +157,22 @@ def _model_id(model: str) -> str:
     return model.removeprefix("models/")
 
 
-class GeminiProvider(ChatVerbs, EmbedVerbs, Provider):
+class GeminiProvider(core.ChatVerbs, core.EmbedVerbs, core.Provider):
     """Google's Generative Language API; ``api_version`` (default ``v1beta``) prefixes paths."""
 
     name = "gemini"
     info = PROVIDERS["gemini"]
-    retry_policy = GOOGLE_RETRY
+    retry_policy = core.GOOGLE_RETRY
     request_id_headers = ("x-request-id", "x-goog-request-id")
 
     def __init__(self, *, api_version: str = "v1beta", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.api_version = api_version.strip("/")
 
-    def auth_headers(self, key: Secret) -> dict[str, str]:
+    def auth_headers(self, key: core.Secret) -> dict[str, str]:
         return {"x-goog-api-key": key.reveal()}
 
-    def error_class(self, status: int, body: Any) -> type[APIStatusError] | None:
+    def error_class(self, status: int, body: Any) -> type[core.APIStatusError] | None:
         """Google answers a bad key with 400 INVALID_ARGUMENT whose ErrorInfo reason is
         ``API_KEY_INVALID``: that is an authentication failure (and rotates to the next key)."""
         err = body.get("error") if isinstance(body, dict) else None
@@ -202,7 +180,7 @@ class GeminiProvider(ChatVerbs, EmbedVerbs, Provider):
         if isinstance(details, list) and any(
             isinstance(d, dict) and d.get("reason") == "API_KEY_INVALID" for d in details
         ):
-            return AuthenticationError
+            return core.AuthenticationError
         return None
 
     def _path(self, model: str, verb: str) -> tuple[str, str]:
@@ -229,7 +207,7 @@ class GeminiProvider(ChatVerbs, EmbedVerbs, Provider):
 
     def _chat(
         self, messages: Messages, model: str | None, params: dict[str, Any], stream: bool
-    ) -> Call[ChatCompletion] | StreamCall[ChatChunk]:
+    ) -> core.Call[core.ChatCompletion] | core.StreamCall[core.ChatChunk]:
         """generateContent, or streamGenerateContent?alt=sse when streaming."""
         if stream:
             return self._generate_stream(messages, model, params)
@@ -237,9 +215,9 @@ class GeminiProvider(ChatVerbs, EmbedVerbs, Provider):
 
     def _generate(
         self, messages: Messages, model: str | None, params: dict[str, Any]
-    ) -> Call[ChatCompletion]:
+    ) -> core.Call[core.ChatCompletion]:
         path, endpoint = self._path(self._model(model), "generateContent")
-        return Call(
+        return core.Call(
             self._options("POST", path, json=self._body(messages, params), endpoint=endpoint),
             parse=lambda r: parse_generate_content(r.json()),
             usage=lambda c: c.usage,
@@ -247,9 +225,9 @@ class GeminiProvider(ChatVerbs, EmbedVerbs, Provider):
 
     def _generate_stream(
         self, messages: Messages, model: str | None, params: dict[str, Any]
-    ) -> StreamCall[ChatChunk]:
+    ) -> core.StreamCall[core.ChatChunk]:
         path, endpoint = self._path(self._model(model), "streamGenerateContent")
-        return StreamCall(
+        return core.StreamCall(
             self._options(
                 "POST",
                 path,
@@ -263,7 +241,7 @@ class GeminiProvider(ChatVerbs, EmbedVerbs, Provider):
 
     def _embed(
         self, input: str | list[str], model: str | None, params: dict[str, Any]
-    ) -> Call[EmbeddingResponse]:
+    ) -> core.Call[core.EmbeddingResponse]:
         model_id = _model_id(self._model(model))
         extra = {}
         if "task_type" in params:
@@ -275,9 +253,9 @@ class GeminiProvider(ChatVerbs, EmbedVerbs, Provider):
             path, endpoint = self._path(model_id, "embedContent")
             body = {"content": {"parts": [{"text": input}]}, **extra}
 
-            def parse(r: httpx.Response) -> EmbeddingResponse:
+            def parse(r: httpx.Response) -> core.EmbeddingResponse:
                 data = r.json()
-                return EmbeddingResponse(
+                return core.EmbeddingResponse(
                     model_id, [[float(x) for x in data["embedding"]["values"]]], None, raw=data
                 )
 
@@ -290,33 +268,33 @@ class GeminiProvider(ChatVerbs, EmbedVerbs, Provider):
                 ]
             }
 
-            def parse(r: httpx.Response) -> EmbeddingResponse:
+            def parse(r: httpx.Response) -> core.EmbeddingResponse:
                 data = r.json()
                 vectors = [[float(x) for x in e["values"]] for e in data["embeddings"]]
                 if len(vectors) != len(input):
                     raise ValueError(f"{len(vectors)} embeddings for {len(input)} inputs")
-                return EmbeddingResponse(model_id, vectors, None, raw=data)
+                return core.EmbeddingResponse(model_id, vectors, None, raw=data)
 
-        return Call(self._options("POST", path, json=body, endpoint=endpoint), parse=parse)
+        return core.Call(self._options("POST", path, json=body, endpoint=endpoint), parse=parse)
 
-    def _count(self, messages: Messages, model: str | None) -> Call[TokenCount]:
+    def _count(self, messages: Messages, model: str | None) -> core.Call[core.TokenCount]:
         path, endpoint = self._path(self._model(model), "countTokens")
         _, contents = to_contents(messages)
-        return Call(
+        return core.Call(
             self._options("POST", path, json={"contents": contents}, endpoint=endpoint),
-            parse=lambda r: TokenCount(int(r.json().get("totalTokens") or 0), raw=r.json()),
+            parse=lambda r: core.TokenCount(int(r.json().get("totalTokens") or 0), raw=r.json()),
         )
 
-    def _models_page(self, token: str | None) -> Call[tuple[list[ModelInfo], str | None]]:
-        def parse(r: httpx.Response) -> tuple[list[ModelInfo], str | None]:
+    def _models_page(self, token: str | None) -> core.Call[tuple[list[core.ModelInfo], str | None]]:
+        def parse(r: httpx.Response) -> tuple[list[core.ModelInfo], str | None]:
             data = r.json()
             models = [
-                ModelInfo(_model_id(m["name"]), "google", raw=m) for m in data.get("models", [])
+                core.ModelInfo(_model_id(m["name"]), "google", raw=m) for m in data.get("models", [])
             ]
             return models, data.get("nextPageToken") or None
 
         params = {"pageToken": token} if token else None
-        return Call(
+        return core.Call(
             self._options(
                 "GET",
                 f"/{self.api_version}/models",
@@ -328,18 +306,18 @@ class GeminiProvider(ChatVerbs, EmbedVerbs, Provider):
 
     # -- public API -------------------------------------------------------------------------------
 
-    generate_content = ChatVerbs.chat
-    agenerate_content = ChatVerbs.achat
+    generate_content = core.ChatVerbs.chat
+    agenerate_content = core.ChatVerbs.achat
 
-    def count_tokens(self, messages: Messages, *, model: str | None = None) -> TokenCount:
+    def count_tokens(self, messages: Messages, *, model: str | None = None) -> core.TokenCount:
         return self._call(self._count(messages, model))
 
-    async def acount_tokens(self, messages: Messages, *, model: str | None = None) -> TokenCount:
+    async def acount_tokens(self, messages: Messages, *, model: str | None = None) -> core.TokenCount:
         return await self._acall(self._count(messages, model))
 
-    def models(self) -> list[ModelInfo]:
+    def models(self) -> list[core.ModelInfo]:
         """GET models, following nextPageToken."""
-        out: list[ModelInfo] = []
+        out: list[core.ModelInfo] = []
         token: str | None = None
         for _ in range(100):
             page, token = self._call(self._models_page(token))
@@ -348,8 +326,8 @@ class GeminiProvider(ChatVerbs, EmbedVerbs, Provider):
                 break
         return out
 
-    async def amodels(self) -> list[ModelInfo]:
-        out: list[ModelInfo] = []
+    async def amodels(self) -> list[core.ModelInfo]:
+        out: list[core.ModelInfo] = []
         token: str | None = None
         for _ in range(100):
             page, token = await self._acall(self._models_page(token))

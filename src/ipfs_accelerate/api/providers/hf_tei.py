@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from ipfs_accelerate.api.core import Call, EmbeddingResponse, Provider
+from ipfs_accelerate.api import core
 from ipfs_accelerate.api.providers import PROVIDERS
 
 __all__ = ["HFTEIProvider", "RerankResult"]
@@ -48,7 +48,7 @@ def _batches(texts: Sequence[str], size: int) -> list[list[str]]:
     return [list(texts[i : i + size]) for i in range(0, len(texts), size)]
 
 
-class HFTEIProvider(Provider):
+class HFTEIProvider(core.Provider):
     """TEI's native routes; see the module docstring."""
 
     name = "hf_tei"
@@ -70,9 +70,9 @@ class HFTEIProvider(Provider):
         clone.batch_size = batch_size
         return clone
 
-    def _embed_call(self, batch: list[str], params: dict[str, Any]) -> Call[list[list[float]]]:
+    def _embed_call(self, batch: list[str], params: dict[str, Any]) -> core.Call[list[list[float]]]:
         body = {"inputs": batch, **params}
-        return Call(self._options("POST", "/embed", json=body), parse=_vectors)
+        return core.Call(self._options("POST", "/embed", json=body), parse=_vectors)
 
     def _prepare(self, inputs: str | Sequence[str], normalize: bool | None, truncate: bool | None,
                  params: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
@@ -93,13 +93,13 @@ class HFTEIProvider(Provider):
         normalize: bool | None = True,
         truncate: bool | None = None,
         **params: Any,
-    ) -> EmbeddingResponse:
+    ) -> core.EmbeddingResponse:
         """One vector per input, in order; batches of ``batch_size`` are sent one by one."""
         texts, extra = self._prepare(inputs, normalize, truncate, params)
         vectors: list[list[float]] = []
         for batch in _batches(texts, self.batch_size):
             vectors.extend(self._call(self._embed_call(batch, extra)))
-        return EmbeddingResponse(model=self.model, embeddings=vectors, usage=None,
+        return core.EmbeddingResponse(model=self.model, embeddings=vectors, usage=None,
                                  raw={"batches": -(-len(texts) // self.batch_size)})
 
     async def aembed(
@@ -109,18 +109,18 @@ class HFTEIProvider(Provider):
         normalize: bool | None = True,
         truncate: bool | None = None,
         **params: Any,
-    ) -> EmbeddingResponse:
+    ) -> core.EmbeddingResponse:
         """Async twin of :meth:`embed`; batches go concurrently, results keep input order."""
         texts, extra = self._prepare(inputs, normalize, truncate, params)
         parts = await asyncio.gather(
             *(self._acall(self._embed_call(b, extra)) for b in _batches(texts, self.batch_size))
         )
         vectors = [v for part in parts for v in part]
-        return EmbeddingResponse(model=self.model, embeddings=vectors, usage=None,
+        return core.EmbeddingResponse(model=self.model, embeddings=vectors, usage=None,
                                  raw={"batches": len(parts)})
 
     def _rerank(self, query: str, texts: Sequence[str], return_text: bool, raw_scores: bool,
-                params: dict[str, Any]) -> Call[list[RerankResult]]:
+                params: dict[str, Any]) -> core.Call[list[RerankResult]]:
         body = {"query": query, "texts": list(texts), "return_text": return_text,
                 "raw_scores": raw_scores, **params}
 
@@ -130,7 +130,7 @@ class HFTEIProvider(Provider):
                 raise ValueError("expected a JSON list of ranks")
             return [RerankResult(int(d["index"]), float(d["score"]), d.get("text"), raw=d) for d in data]
 
-        return Call(self._options("POST", "/rerank", json=body), parse=parse)
+        return core.Call(self._options("POST", "/rerank", json=body), parse=parse)
 
     def rerank(self, query: str, texts: Sequence[str], *, return_text: bool = False,
                raw_scores: bool = False, **params: Any) -> list[RerankResult]:
@@ -143,10 +143,10 @@ class HFTEIProvider(Provider):
 
     def server_info(self) -> dict[str, Any]:
         """GET /info (``model_id``, ``max_client_batch_size``, ``max_input_length``...)."""
-        return self._call(Call(self._options("GET", "/info"), parse=lambda r: dict(r.json())))
+        return self._call(core.Call(self._options("GET", "/info"), parse=lambda r: dict(r.json())))
 
     async def aserver_info(self) -> dict[str, Any]:
-        return await self._acall(Call(self._options("GET", "/info"), parse=lambda r: dict(r.json())))
+        return await self._acall(core.Call(self._options("GET", "/info"), parse=lambda r: dict(r.json())))
 
     def configure_from_info(self) -> dict[str, Any]:
         """Adopt the server's ``max_client_batch_size`` as ``batch_size``; returns the info."""
@@ -156,5 +156,5 @@ class HFTEIProvider(Provider):
             self.batch_size = size
         return info
 
-    def _health_probes(self) -> list[Call[bool]]:
+    def _health_probes(self) -> list[core.Call[bool]]:
         return [self._probe("/health")]

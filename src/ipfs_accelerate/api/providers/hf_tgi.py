@@ -21,21 +21,7 @@ from typing import Any
 
 import httpx
 
-from ipfs_accelerate.api.core import (
-    AsyncStream,
-    Call,
-    ChatChunk,
-    ChatVerbs,
-    ChunkDecoder,
-    Completion,
-    CompletionChoice,
-    Provider,
-    ServerSentEvent,
-    Stream,
-    StreamCall,
-    StreamError,
-    Usage,
-)
+from ipfs_accelerate.api import core
 from ipfs_accelerate.api.providers import PROVIDERS
 
 from .openai_api import Messages, OpenAIChunkDecoder, normalize_messages, parse_chat_completion
@@ -55,29 +41,29 @@ def _parameters(params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _usage_from_details(details: Mapping[str, Any] | None) -> Usage | None:
+def _usage_from_details(details: Mapping[str, Any] | None) -> core.Usage | None:
     if not details:
         return None
     prefill = details.get("prefill") or []
-    return Usage(len(prefill), int(details.get("generated_tokens") or 0))
+    return core.Usage(len(prefill), int(details.get("generated_tokens") or 0))
 
 
-def parse_generate(data: Any) -> Completion:
+def parse_generate(data: Any) -> core.Completion:
     # TGI answers /generate with an object; its root route "/" and older clients use a list.
     obj = data[0] if isinstance(data, list) and data else data
     if not isinstance(obj, dict) or "generated_text" not in obj:
         raise ValueError("response has no generated_text")
     details = obj.get("details") or {}
-    return Completion(
+    return core.Completion(
         id=None,
         model=None,
-        choices=[CompletionChoice(0, obj["generated_text"] or "", details.get("finish_reason"))],
+        choices=[core.CompletionChoice(0, obj["generated_text"] or "", details.get("finish_reason"))],
         usage=_usage_from_details(details),
         raw=obj,
     )
 
 
-class TGIChunkDecoder(ChunkDecoder[ChatChunk]):
+class TGIChunkDecoder(core.ChunkDecoder[core.ChatChunk]):
     """``/generate_stream`` events: ``{"token": {...}, "generated_text": null | str, ...}``."""
 
     framing = "sse"
@@ -86,16 +72,16 @@ class TGIChunkDecoder(ChunkDecoder[ChatChunk]):
         super().__init__()
         self.generated_text: str | None = None
 
-    def decode(self, item: ServerSentEvent) -> Iterable[ChatChunk]:
+    def decode(self, item: core.ServerSentEvent) -> Iterable[core.ChatChunk]:
         if not item.data.strip():
             return []
         obj = item.json()
         if not isinstance(obj, dict):
-            raise StreamError(f"stream event is not an object: {item.data[:200]!r}")
+            raise core.StreamError(f"stream event is not an object: {item.data[:200]!r}")
         if obj.get("error"):
-            raise StreamError(f"server sent an error mid-stream: {obj['error']}")
+            raise core.StreamError(f"server sent an error mid-stream: {obj['error']}")
         if self.done:
-            raise StreamError("event after the final event")
+            raise core.StreamError("event after the final event")
         token = obj.get("token") or {}
         delta = "" if token.get("special") else (token.get("text") or "")
         finish = None
@@ -108,10 +94,10 @@ class TGIChunkDecoder(ChunkDecoder[ChatChunk]):
             usage = _usage_from_details(details)
             if usage is not None:
                 self.usage = usage
-        return [ChatChunk(delta=delta, index=0, finish_reason=finish, usage=usage, raw=obj)]
+        return [core.ChatChunk(delta=delta, index=0, finish_reason=finish, usage=usage, raw=obj)]
 
 
-class HFTGIProvider(ChatVerbs, Provider):
+class HFTGIProvider(core.ChatVerbs, core.Provider):
     """TGI's native and OpenAI-compatible routes; see the module docstring."""
 
     name = "hf_tgi"
@@ -121,13 +107,13 @@ class HFTGIProvider(ChatVerbs, Provider):
     def _generate(self, prompt: str, params: dict[str, Any], stream: bool):
         body = {"inputs": prompt, "parameters": _parameters(params)}
         if stream:
-            return StreamCall(
+            return core.StreamCall(
                 self._options(
                     "POST", "/generate_stream", json=body, headers={"Accept": "text/event-stream"}
                 ),
                 TGIChunkDecoder,
             )
-        return Call(
+        return core.Call(
             self._options("POST", "/generate", json=body),
             parse=lambda r: parse_generate(r.json()),
             usage=lambda c: c.usage,
@@ -138,14 +124,14 @@ class HFTGIProvider(ChatVerbs, Provider):
         if stream:
             body["stream"] = True
             body.setdefault("stream_options", {"include_usage": True})
-            return StreamCall(
+            return core.StreamCall(
                 self._options(
                     "POST", "/v1/chat/completions", json=body,
                     headers={"Accept": "text/event-stream"},
                 ),
                 OpenAIChunkDecoder,
             )
-        return Call(
+        return core.Call(
             self._options("POST", "/v1/chat/completions", json=body),
             parse=lambda r: parse_chat_completion(r.json()),
             usage=lambda c: c.usage,
@@ -153,18 +139,18 @@ class HFTGIProvider(ChatVerbs, Provider):
 
     # -- native text generation -----------------------------------------------------------------
 
-    def generate(self, prompt: str, **params: Any) -> Completion:
+    def generate(self, prompt: str, **params: Any) -> core.Completion:
         """POST /generate; keyword arguments become ``parameters`` (``max_tokens`` is mapped)."""
         return self._call(self._generate(prompt, params, False))
 
-    async def agenerate(self, prompt: str, **params: Any) -> Completion:
+    async def agenerate(self, prompt: str, **params: Any) -> core.Completion:
         return await self._acall(self._generate(prompt, params, False))
 
-    def generate_stream(self, prompt: str, **params: Any) -> Stream[ChatChunk]:
+    def generate_stream(self, prompt: str, **params: Any) -> core.Stream[core.ChatChunk]:
         """POST /generate_stream (SSE); ``stream.decoder.generated_text`` holds the final text."""
         return self._stream(self._generate(prompt, params, True))
 
-    async def agenerate_stream(self, prompt: str, **params: Any) -> AsyncStream[ChatChunk]:
+    async def agenerate_stream(self, prompt: str, **params: Any) -> core.AsyncStream[core.ChatChunk]:
         return await self._astream(self._generate(prompt, params, True))
 
     complete = generate
@@ -178,19 +164,19 @@ class HFTGIProvider(ChatVerbs, Provider):
 
     def server_info(self) -> dict[str, Any]:
         """GET /info: model id, limits (``max_input_tokens``, ``max_total_tokens``...)."""
-        return self._call(Call(self._options("GET", "/info"), parse=lambda r: dict(r.json())))
+        return self._call(core.Call(self._options("GET", "/info"), parse=lambda r: dict(r.json())))
 
     async def aserver_info(self) -> dict[str, Any]:
-        return await self._acall(Call(self._options("GET", "/info"), parse=lambda r: dict(r.json())))
+        return await self._acall(core.Call(self._options("GET", "/info"), parse=lambda r: dict(r.json())))
 
-    def _health_probes(self) -> list[Call[bool]]:
+    def _health_probes(self) -> list[core.Call[bool]]:
         return [self._probe("/health")]
 
-    def _tokenize(self, text: str) -> Call[list[int]]:
+    def _tokenize(self, text: str) -> core.Call[list[int]]:
         def parse(r: httpx.Response) -> list[int]:
             return [int(t["id"]) for t in r.json()]
 
-        return Call(self._options("POST", "/tokenize", json={"inputs": text}), parse=parse)
+        return core.Call(self._options("POST", "/tokenize", json={"inputs": text}), parse=parse)
 
     def tokenize(self, text: str) -> list[int]:
         """POST /tokenize → token ids."""

@@ -18,7 +18,7 @@ The default base URL is llama-server's default, ``http://127.0.0.1:8080/v1``.
 
 from __future__ import annotations
 
-from ipfs_accelerate.api.core import Call, NotFoundError
+from ipfs_accelerate.api import core
 from ipfs_accelerate.api.providers import PROVIDERS
 
 from .openai_api import OpenAIProvider
@@ -34,17 +34,17 @@ class LLVMProvider(OpenAIProvider):
     def _root(self, path: str) -> str:
         return server_root(self.base_url) + path
 
-    def _health_probes(self) -> list[Call[bool]]:
+    def _health_probes(self) -> list[core.Call[bool]]:
         """The server's ``/health``; where it has none (404), whether ``/models`` answers."""
         return [self._probe(self._root("/health"), "/health"), self._probe("/models")]
 
     def _tokenize_calls(
         self, text: str, model: str | None
-    ) -> tuple[Call[list[int]], Call[list[int]]]:
+    ) -> tuple[core.Call[list[int]], core.Call[list[int]]]:
         def parse(r: object) -> list[int]:
             return [int(t) for t in r.json()["tokens"]]  # type: ignore[attr-defined]
 
-        server = Call(
+        server = core.Call(
             self._options(
                 "POST", self._root("/tokenize"), json={"content": text}, endpoint="/tokenize"
             ),
@@ -53,7 +53,7 @@ class LLVMProvider(OpenAIProvider):
         body: dict[str, object] = {"input": text}
         if model or self.model:
             body["model"] = self._model(model)
-        extras = Call(
+        extras = core.Call(
             self._options(
                 "POST", self._root("/extras/tokenize"), json=body, endpoint="/extras/tokenize"
             ),
@@ -66,20 +66,20 @@ class LLVMProvider(OpenAIProvider):
         server, extras = self._tokenize_calls(text, model)
         try:
             return self._call(server)
-        except NotFoundError:
+        except core.NotFoundError:
             return self._call(extras)
 
     async def atokenize(self, text: str, *, model: str | None = None) -> list[int]:
         server, extras = self._tokenize_calls(text, model)
         try:
             return await self._acall(server)
-        except NotFoundError:
+        except core.NotFoundError:
             return await self._acall(extras)
 
     def _detokenize_calls(
         self, tokens: list[int], model: str | None
-    ) -> tuple[Call[str], Call[str]]:
-        server = Call(
+    ) -> tuple[core.Call[str], core.Call[str]]:
+        server = core.Call(
             self._options(
                 "POST",
                 self._root("/detokenize"),
@@ -91,7 +91,7 @@ class LLVMProvider(OpenAIProvider):
         body: dict[str, object] = {"tokens": list(tokens)}
         if model or self.model:
             body["model"] = self._model(model)
-        extras = Call(
+        extras = core.Call(
             self._options(
                 "POST", self._root("/extras/detokenize"), json=body, endpoint="/extras/detokenize"
             ),
@@ -103,12 +103,12 @@ class LLVMProvider(OpenAIProvider):
         server, extras = self._detokenize_calls(tokens, model)
         try:
             return self._call(server)
-        except NotFoundError:
+        except core.NotFoundError:
             return self._call(extras)
 
     async def adetokenize(self, tokens: list[int], *, model: str | None = None) -> str:
         server, extras = self._detokenize_calls(tokens, model)
         try:
             return await self._acall(server)
-        except NotFoundError:
+        except core.NotFoundError:
             return await self._acall(extras)

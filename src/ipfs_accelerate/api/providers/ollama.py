@@ -18,26 +18,7 @@ from typing import Any
 
 import httpx
 
-from ipfs_accelerate.api.core import (
-    AsyncStream,
-    Call,
-    ChatChoice,
-    ChatChunk,
-    ChatCompletion,
-    ChatMessage,
-    ChatVerbs,
-    ChunkDecoder,
-    Completion,
-    CompletionChoice,
-    EmbeddingResponse,
-    EmbedVerbs,
-    ModelInfo,
-    Provider,
-    Stream,
-    StreamCall,
-    StreamError,
-    Usage,
-)
+from ipfs_accelerate.api import core
 from ipfs_accelerate.api.providers import PROVIDERS
 
 __all__ = ["OllamaChunkDecoder", "OllamaProvider", "parse_chat", "parse_generate"]
@@ -75,21 +56,21 @@ def _body(base: dict[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
     return base
 
 
-def _usage(obj: Mapping[str, Any]) -> Usage | None:
+def _usage(obj: Mapping[str, Any]) -> core.Usage | None:
     if "prompt_eval_count" not in obj and "eval_count" not in obj:
         return None
-    return Usage(int(obj.get("prompt_eval_count") or 0), int(obj.get("eval_count") or 0))
+    return core.Usage(int(obj.get("prompt_eval_count") or 0), int(obj.get("eval_count") or 0))
 
 
-def parse_chat(obj: Mapping[str, Any]) -> ChatCompletion:
+def parse_chat(obj: Mapping[str, Any]) -> core.ChatCompletion:
     msg = obj.get("message") or {}
-    return ChatCompletion(
+    return core.ChatCompletion(
         id=None,
         model=obj.get("model"),
         choices=[
-            ChatChoice(
+            core.ChatChoice(
                 0,
-                ChatMessage(
+                core.ChatMessage(
                     role=msg.get("role") or "assistant",
                     content=msg.get("content") or "",
                     tool_calls=msg.get("tool_calls") or None,
@@ -102,11 +83,11 @@ def parse_chat(obj: Mapping[str, Any]) -> ChatCompletion:
     )
 
 
-def parse_generate(obj: Mapping[str, Any]) -> Completion:
-    return Completion(
+def parse_generate(obj: Mapping[str, Any]) -> core.Completion:
+    return core.Completion(
         id=None,
         model=obj.get("model"),
-        choices=[CompletionChoice(0, obj.get("response") or "", obj.get("done_reason"))],
+        choices=[core.CompletionChoice(0, obj.get("response") or "", obj.get("done_reason"))],
         usage=_usage(obj),
         raw=dict(obj),
     )
@@ -119,18 +100,18 @@ def _object(response: httpx.Response) -> dict[str, Any]:
     return data
 
 
-class OllamaChunkDecoder(ChunkDecoder[ChatChunk]):
+class OllamaChunkDecoder(core.ChunkDecoder[core.ChatChunk]):
     """NDJSON objects of ``/api/chat`` (``message.content``) or ``/api/generate`` (``response``)."""
 
     framing = "ndjson"
 
-    def decode(self, item: Any) -> Iterable[ChatChunk]:
+    def decode(self, item: Any) -> Iterable[core.ChatChunk]:
         if not isinstance(item, dict):
-            raise StreamError(f"stream line is not an object: {str(item)[:200]!r}")
+            raise core.StreamError(f"stream line is not an object: {str(item)[:200]!r}")
         if item.get("error"):
-            raise StreamError(f"server sent an error mid-stream: {item['error']}")
+            raise core.StreamError(f"server sent an error mid-stream: {item['error']}")
         if self.done:
-            raise StreamError("line after the final (done) object")
+            raise core.StreamError("line after the final (done) object")
         msg = item.get("message")
         if msg is not None:
             delta, role = msg.get("content") or "", msg.get("role")
@@ -145,14 +126,14 @@ class OllamaChunkDecoder(ChunkDecoder[ChatChunk]):
             if usage is not None:
                 self.usage = usage
         return [
-            ChatChunk(
+            core.ChatChunk(
                 delta=delta, role=role, finish_reason=finish, usage=usage,
                 model=item.get("model"), raw=item,
             )
         ]
 
 
-class OllamaProvider(ChatVerbs, EmbedVerbs, Provider):
+class OllamaProvider(core.ChatVerbs, core.EmbedVerbs, core.Provider):
     """Ollama's native API; see the module docstring."""
 
     name = "ollama"
@@ -168,51 +149,51 @@ class OllamaProvider(ChatVerbs, EmbedVerbs, Provider):
         )
         opts = self._options("POST", "/api/chat", json=body)
         if stream:
-            return StreamCall(opts, OllamaChunkDecoder)
-        return Call(opts, parse=lambda r: parse_chat(_object(r)), usage=lambda c: c.usage)
+            return core.StreamCall(opts, OllamaChunkDecoder)
+        return core.Call(opts, parse=lambda r: parse_chat(_object(r)), usage=lambda c: c.usage)
 
     def _generate(self, prompt: str, model: str | None, params: dict[str, Any], stream: bool):
         body = _body({"model": self._model(model), "prompt": prompt, "stream": stream}, params)
         opts = self._options("POST", "/api/generate", json=body)
         if stream:
-            return StreamCall(opts, OllamaChunkDecoder)
-        return Call(opts, parse=lambda r: parse_generate(_object(r)), usage=lambda c: c.usage)
+            return core.StreamCall(opts, OllamaChunkDecoder)
+        return core.Call(opts, parse=lambda r: parse_generate(_object(r)), usage=lambda c: c.usage)
 
     def _embed(self, input: str | list[str], model: str | None, params: dict[str, Any]):
         body = _body({"model": self._model(model), "input": input}, params)
 
-        def parse(r: httpx.Response) -> EmbeddingResponse:
+        def parse(r: httpx.Response) -> core.EmbeddingResponse:
             obj = _object(r)
             vectors = [[float(x) for x in v] for v in obj["embeddings"]]
-            usage = Usage(int(obj.get("prompt_eval_count") or 0), 0) if "prompt_eval_count" in obj else None
-            return EmbeddingResponse(model=obj.get("model"), embeddings=vectors, usage=usage, raw=obj)
+            usage = core.Usage(int(obj.get("prompt_eval_count") or 0), 0) if "prompt_eval_count" in obj else None
+            return core.EmbeddingResponse(model=obj.get("model"), embeddings=vectors, usage=usage, raw=obj)
 
-        return Call(self._options("POST", "/api/embed", json=body), parse=parse, usage=lambda e: e.usage)
+        return core.Call(self._options("POST", "/api/embed", json=body), parse=parse, usage=lambda e: e.usage)
 
-    def _tags(self) -> Call[list[ModelInfo]]:
-        def parse(r: httpx.Response) -> list[ModelInfo]:
-            return [ModelInfo(m.get("name") or m["model"], None, raw=m) for m in _object(r)["models"]]
+    def _tags(self) -> core.Call[list[core.ModelInfo]]:
+        def parse(r: httpx.Response) -> list[core.ModelInfo]:
+            return [core.ModelInfo(m.get("name") or m["model"], None, raw=m) for m in _object(r)["models"]]
 
-        return Call(self._options("GET", "/api/tags"), parse=parse)
+        return core.Call(self._options("GET", "/api/tags"), parse=parse)
 
-    def _version(self) -> Call[str]:
-        return Call(self._options("GET", "/api/version"), parse=lambda r: str(_object(r)["version"]))
+    def _version(self) -> core.Call[str]:
+        return core.Call(self._options("GET", "/api/version"), parse=lambda r: str(_object(r)["version"]))
 
     # -- public API ------------------------------------------------------------------------------
 
-    def generate(self, prompt: str, *, model: str | None = None, **params: Any) -> Completion:
+    def generate(self, prompt: str, *, model: str | None = None, **params: Any) -> core.Completion:
         """POST /api/generate (``stream: false``)."""
         return self._call(self._generate(prompt, model, params, False))
 
-    async def agenerate(self, prompt: str, *, model: str | None = None, **params: Any) -> Completion:
+    async def agenerate(self, prompt: str, *, model: str | None = None, **params: Any) -> core.Completion:
         return await self._acall(self._generate(prompt, model, params, False))
 
-    def generate_stream(self, prompt: str, *, model: str | None = None, **params: Any) -> Stream[ChatChunk]:
+    def generate_stream(self, prompt: str, *, model: str | None = None, **params: Any) -> core.Stream[core.ChatChunk]:
         return self._stream(self._generate(prompt, model, params, True))
 
     async def agenerate_stream(
         self, prompt: str, *, model: str | None = None, **params: Any
-    ) -> AsyncStream[ChatChunk]:
+    ) -> core.AsyncStream[core.ChatChunk]:
         return await self._astream(self._generate(prompt, model, params, True))
 
     # Aliases so code written against the OpenAI-shaped providers works unchanged.
@@ -221,11 +202,11 @@ class OllamaProvider(ChatVerbs, EmbedVerbs, Provider):
     complete_stream = generate_stream
     acomplete_stream = agenerate_stream
 
-    def tags(self) -> list[ModelInfo]:
+    def tags(self) -> list[core.ModelInfo]:
         """GET /api/tags: the locally available models."""
         return self._call(self._tags())
 
-    async def atags(self) -> list[ModelInfo]:
+    async def atags(self) -> list[core.ModelInfo]:
         return await self._acall(self._tags())
 
     models = tags

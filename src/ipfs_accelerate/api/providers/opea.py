@@ -31,20 +31,7 @@ from typing import Any
 
 import httpx
 
-from ipfs_accelerate.api.core import (
-    AsyncStream,
-    Call,
-    ChatChunk,
-    ChatCompletion,
-    ChatVerbs,
-    ChunkDecoder,
-    EmbedVerbs,
-    Provider,
-    ServerSentEvent,
-    Stream,
-    StreamCall,
-    StreamError,
-)
+from ipfs_accelerate.api import core
 from ipfs_accelerate.api.providers import PROVIDERS
 
 from .openai_api import (
@@ -82,7 +69,7 @@ def _detail(body: Any) -> str | None:
     return None
 
 
-class OPEAChunkDecoder(ChunkDecoder[ChatChunk]):
+class OPEAChunkDecoder(core.ChunkDecoder[core.ChatChunk]):
     """``data: b'...'`` (bytes repr), ``data: '...'`` or OpenAI chunk JSON; ``[DONE]`` ends."""
 
     framing = "sse"
@@ -92,20 +79,20 @@ class OPEAChunkDecoder(ChunkDecoder[ChatChunk]):
         self._utf8 = codecs.getincrementaldecoder("utf-8")("strict")
         self._openai = OpenAIChunkDecoder()
 
-    def decode(self, item: ServerSentEvent) -> Iterable[ChatChunk]:
+    def decode(self, item: core.ServerSentEvent) -> Iterable[core.ChatChunk]:
         data = item.data.strip()
         if not data:
             return []
         if data == "[DONE]":
             tail = self._utf8.decode(b"", final=True)
             self.done = True
-            return [ChatChunk(delta=tail)] if tail else []
+            return [core.ChatChunk(delta=tail)] if tail else []
         if self.done:
             if data.startswith("[") and data.endswith("]"):
                 return []  # e.g. "[METADATA DONE]" after [DONE]
-            raise StreamError("event after [DONE]")
+            raise core.StreamError("event after [DONE]")
         if data == "[ERROR]":
-            raise StreamError("server sent [ERROR] mid-stream")
+            raise core.StreamError("server sent [ERROR] mid-stream")
         if data.startswith("{"):
             chunks = list(self._openai.decode(item))
             self.usage = self._openai.usage
@@ -113,16 +100,16 @@ class OPEAChunkDecoder(ChunkDecoder[ChatChunk]):
         if data[:2] in ("b'", 'b"'):
             raw = ast.literal_eval(data)
             if not isinstance(raw, bytes):
-                raise StreamError(f"not a bytes literal: {data[:80]!r}")
+                raise core.StreamError(f"not a bytes literal: {data[:80]!r}")
             text = self._utf8.decode(raw)
         elif data[:1] in ("'", '"'):
             text = str(ast.literal_eval(data))
         else:
             text = item.data  # plain text chunk
-        return [ChatChunk(delta=text, raw={"data": item.data})] if text else []
+        return [core.ChatChunk(delta=text, raw={"data": item.data})] if text else []
 
 
-class OPEAProvider(ChatVerbs, EmbedVerbs, Provider):
+class OPEAProvider(core.ChatVerbs, core.EmbedVerbs, core.Provider):
     """OPEA microservices; see the module docstring."""
 
     name = "opea"
@@ -154,24 +141,24 @@ class OPEAProvider(ChatVerbs, EmbedVerbs, Provider):
         msgs: Any = messages if isinstance(messages, str) else normalize_messages(messages)
         body = {"messages": msgs, "stream": stream, **params}
         if stream:
-            return StreamCall(
+            return core.StreamCall(
                 self._opts("chatqna", "/v1/chatqna", json=body, headers={"Accept": "text/event-stream"}),
                 OPEAChunkDecoder,
             )
-        return Call(self._opts("chatqna", "/v1/chatqna", json=body),
+        return core.Call(self._opts("chatqna", "/v1/chatqna", json=body),
                     parse=lambda r: parse_chat_completion(r.json()), usage=lambda c: c.usage)
 
-    def chatqna(self, messages: str | Messages, **params: Any) -> ChatCompletion:
+    def chatqna(self, messages: str | Messages, **params: Any) -> core.ChatCompletion:
         """POST /v1/chatqna with ``stream: false`` (retrieval + rerank + LLM in the megaservice)."""
         return self._call(self._chatqna(messages, params, False))
 
-    async def achatqna(self, messages: str | Messages, **params: Any) -> ChatCompletion:
+    async def achatqna(self, messages: str | Messages, **params: Any) -> core.ChatCompletion:
         return await self._acall(self._chatqna(messages, params, False))
 
-    def chatqna_stream(self, messages: str | Messages, **params: Any) -> Stream[ChatChunk]:
+    def chatqna_stream(self, messages: str | Messages, **params: Any) -> core.Stream[core.ChatChunk]:
         return self._stream(self._chatqna(messages, params, True))
 
-    async def achatqna_stream(self, messages: str | Messages, **params: Any) -> AsyncStream[ChatChunk]:
+    async def achatqna_stream(self, messages: str | Messages, **params: Any) -> core.AsyncStream[core.ChatChunk]:
         return await self._astream(self._chatqna(messages, params, True))
 
     # -- LLM microservice (OpenAI-compatible) -------------------------------------------------------
@@ -180,18 +167,18 @@ class OPEAProvider(ChatVerbs, EmbedVerbs, Provider):
         body = {"model": self._model(model), "messages": normalize_messages(messages), **params}
         if stream:
             body["stream"] = True
-            return StreamCall(
+            return core.StreamCall(
                 self._opts("chat", "/v1/chat/completions", json=body, headers={"Accept": "text/event-stream"}),
                 OpenAIChunkDecoder,
             )
-        return Call(self._opts("chat", "/v1/chat/completions", json=body),
+        return core.Call(self._opts("chat", "/v1/chat/completions", json=body),
                     parse=lambda r: parse_chat_completion(r.json()), usage=lambda c: c.usage)
 
     # -- embedding / retrieval / reranking microservices ------------------------------------------
 
     def _embed(self, input: str | list[str], model: str | None, params: dict[str, Any]):
         body: dict[str, Any] = {"model": model or self.embed_model, "input": input, **params}
-        return Call(self._opts("embed", "/v1/embeddings", json=body),
+        return core.Call(self._opts("embed", "/v1/embeddings", json=body),
                     parse=lambda r: parse_embeddings(r.json()), usage=lambda e: e.usage)
 
     def _retrieve(self, query: str, k: int, embedding: Sequence[float] | None, params: dict[str, Any]):
@@ -203,7 +190,7 @@ class OPEAProvider(ChatVerbs, EmbedVerbs, Provider):
             return [RetrievedDoc(str(d["text"]), dict(d.get("metadata") or {}))
                     for d in r.json()["retrieved_docs"]]
 
-        return Call(self._opts("retrieve", "/v1/retrieval", json=body), parse=parse)
+        return core.Call(self._opts("retrieve", "/v1/retrieval", json=body), parse=parse)
 
     def retrieve(self, query: str, *, k: int = 4, embedding: Sequence[float] | None = None,
                  **params: Any) -> list[RetrievedDoc]:
@@ -221,7 +208,7 @@ class OPEAProvider(ChatVerbs, EmbedVerbs, Provider):
         def parse(r: httpx.Response) -> list[RankedDoc]:
             return [RankedDoc(str(d["text"]), float(d.get("score") or 0.0)) for d in r.json()["reranked_docs"]]
 
-        return Call(self._opts("rerank", "/v1/reranking", json=body), parse=parse)
+        return core.Call(self._opts("rerank", "/v1/reranking", json=body), parse=parse)
 
     def rerank(self, query: str, docs: Sequence[str | RetrievedDoc], *, top_n: int = 1) -> list[RankedDoc]:
         """POST /v1/reranking: the ``top_n`` best documents, best first."""
@@ -230,5 +217,5 @@ class OPEAProvider(ChatVerbs, EmbedVerbs, Provider):
     async def arerank(self, query: str, docs: Sequence[str | RetrievedDoc], *, top_n: int = 1) -> list[RankedDoc]:
         return await self._acall(self._rerank(query, docs, top_n))
 
-    def _health_probes(self) -> list[Call[bool]]:
+    def _health_probes(self) -> list[core.Call[bool]]:
         return [self._probe("/v1/health_check")]

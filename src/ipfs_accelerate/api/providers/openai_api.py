@@ -16,29 +16,7 @@ from typing import Any
 
 import httpx
 
-from ipfs_accelerate.api.core import (
-    AsyncStream,
-    Call,
-    ChatChoice,
-    ChatChunk,
-    ChatCompletion,
-    ChatMessage,
-    ChatVerbs,
-    ChunkDecoder,
-    Completion,
-    CompletionChoice,
-    EmbeddingResponse,
-    EmbedVerbs,
-    ModelInfo,
-    ModelsVerbs,
-    Provider,
-    ServerSentEvent,
-    Stream,
-    StreamCall,
-    StreamError,
-    Usage,
-    default_error_message,
-)
+from ipfs_accelerate.api import core
 from ipfs_accelerate.api.providers import PROVIDERS
 
 __all__ = [
@@ -62,20 +40,20 @@ def normalize_messages(messages: Messages) -> list[dict[str, Any]]:
     return [dict(m) for m in messages]
 
 
-def parse_usage(data: Mapping[str, Any] | None) -> Usage | None:
+def parse_usage(data: Mapping[str, Any] | None) -> core.Usage | None:
     if not data:
         return None
-    return Usage(int(data.get("prompt_tokens") or 0), int(data.get("completion_tokens") or 0))
+    return core.Usage(int(data.get("prompt_tokens") or 0), int(data.get("completion_tokens") or 0))
 
 
-def parse_chat_completion(data: Mapping[str, Any]) -> ChatCompletion:
+def parse_chat_completion(data: Mapping[str, Any]) -> core.ChatCompletion:
     choices = []
     for i, c in enumerate(data["choices"]):
         msg = c.get("message") or {}
         choices.append(
-            ChatChoice(
+            core.ChatChoice(
                 index=int(c.get("index", i)),
-                message=ChatMessage(
+                message=core.ChatMessage(
                     role=msg.get("role") or "assistant",
                     content=msg.get("content") or "",
                     tool_calls=msg.get("tool_calls") or None,
@@ -83,7 +61,7 @@ def parse_chat_completion(data: Mapping[str, Any]) -> ChatCompletion:
                 finish_reason=c.get("finish_reason"),
             )
         )
-    return ChatCompletion(
+    return core.ChatCompletion(
         id=data.get("id"),
         model=data.get("model"),
         choices=choices,
@@ -92,12 +70,12 @@ def parse_chat_completion(data: Mapping[str, Any]) -> ChatCompletion:
     )
 
 
-def parse_completion(data: Mapping[str, Any]) -> Completion:
+def parse_completion(data: Mapping[str, Any]) -> core.Completion:
     choices = [
-        CompletionChoice(int(c.get("index", i)), c.get("text") or "", c.get("finish_reason"))
+        core.CompletionChoice(int(c.get("index", i)), c.get("text") or "", c.get("finish_reason"))
         for i, c in enumerate(data["choices"])
     ]
-    return Completion(
+    return core.Completion(
         id=data.get("id"),
         model=data.get("model"),
         choices=choices,
@@ -106,10 +84,10 @@ def parse_completion(data: Mapping[str, Any]) -> Completion:
     )
 
 
-def parse_embeddings(data: Mapping[str, Any]) -> EmbeddingResponse:
+def parse_embeddings(data: Mapping[str, Any]) -> core.EmbeddingResponse:
     items = sorted(data["data"], key=lambda d: d.get("index", 0))
     vectors = [[float(x) for x in item["embedding"]] for item in items]
-    return EmbeddingResponse(
+    return core.EmbeddingResponse(
         model=data.get("model"),
         embeddings=vectors,
         usage=parse_usage(data.get("usage")),
@@ -121,23 +99,23 @@ def _json(response: httpx.Response) -> Any:
     return response.json()
 
 
-class OpenAIChunkDecoder(ChunkDecoder[ChatChunk]):
+class OpenAIChunkDecoder(core.ChunkDecoder[core.ChatChunk]):
     """``chat.completion.chunk`` / ``text_completion`` events → ChatChunk; ``[DONE]`` ends."""
 
     framing = "sse"
 
-    def decode(self, item: ServerSentEvent) -> Iterable[ChatChunk]:
+    def decode(self, item: core.ServerSentEvent) -> Iterable[core.ChatChunk]:
         if item.data.strip() == "[DONE]":
             self.done = True
             return []
         if self.done:
-            raise StreamError("event after [DONE]")
+            raise core.StreamError("event after [DONE]")
         obj = item.json()
         if not isinstance(obj, dict):
-            raise StreamError(f"stream event is not an object: {item.data[:200]!r}")
+            raise core.StreamError(f"stream event is not an object: {item.data[:200]!r}")
         if obj.get("error"):
-            message = default_error_message(obj) or "error event"
-            raise StreamError(f"server sent an error mid-stream: {message}")
+            message = core.default_error_message(obj) or "error event"
+            raise core.StreamError(f"server sent an error mid-stream: {message}")
         usage = parse_usage(obj.get("usage")) or parse_usage((obj.get("x_groq") or {}).get("usage"))
         if usage is not None:
             self.usage = usage
@@ -149,7 +127,7 @@ class OpenAIChunkDecoder(ChunkDecoder[ChatChunk]):
             else:  # legacy completions stream
                 text, role = c.get("text") or "", None
             chunks.append(
-                ChatChunk(
+                core.ChatChunk(
                     delta=text,
                     index=int(c.get("index", 0)),
                     role=role,
@@ -164,13 +142,13 @@ class OpenAIChunkDecoder(ChunkDecoder[ChatChunk]):
                 chunks[-1] = _with_usage(chunks[-1], usage)
             else:
                 chunks.append(
-                    ChatChunk(usage=usage, id=obj.get("id"), model=obj.get("model"), raw=obj)
+                    core.ChatChunk(usage=usage, id=obj.get("id"), model=obj.get("model"), raw=obj)
                 )
         return chunks
 
 
-def _with_usage(chunk: ChatChunk, usage: Usage) -> ChatChunk:
-    return ChatChunk(
+def _with_usage(chunk: core.ChatChunk, usage: core.Usage) -> core.ChatChunk:
+    return core.ChatChunk(
         delta=chunk.delta,
         index=chunk.index,
         role=chunk.role,
@@ -182,7 +160,7 @@ def _with_usage(chunk: ChatChunk, usage: Usage) -> ChatChunk:
     )
 
 
-class OpenAIProvider(ChatVerbs, EmbedVerbs, ModelsVerbs, Provider):
+class OpenAIProvider(core.ChatVerbs, core.EmbedVerbs, core.ModelsVerbs, core.Provider):
     """OpenAI's REST API (``base_url`` includes ``/v1``)."""
 
     name = "openai_api"
@@ -194,17 +172,17 @@ class OpenAIProvider(ChatVerbs, EmbedVerbs, ModelsVerbs, Provider):
 
     def _chat(
         self, messages: Messages, model: str | None, params: dict[str, Any], stream: bool
-    ) -> Call[ChatCompletion] | StreamCall[ChatChunk]:
+    ) -> core.Call[core.ChatCompletion] | core.StreamCall[core.ChatChunk]:
         body = {"model": self._model(model), "messages": normalize_messages(messages), **params}
         if stream:
-            return StreamCall(
+            return core.StreamCall(
                 self._options(
                     "POST", "/chat/completions", json=self._stream_body(body),
                     headers={"Accept": "text/event-stream"},
                 ),
                 OpenAIChunkDecoder,
             )
-        return Call(
+        return core.Call(
             self._options("POST", "/chat/completions", json=body),
             parse=lambda r: parse_chat_completion(_json(r)),
             usage=lambda c: c.usage,
@@ -218,9 +196,9 @@ class OpenAIProvider(ChatVerbs, EmbedVerbs, ModelsVerbs, Provider):
 
     def _complete(
         self, prompt: str | list[str], model: str | None, params: dict[str, Any]
-    ) -> Call[Completion]:
+    ) -> core.Call[core.Completion]:
         body = {"model": self._model(model), "prompt": prompt, **params}
-        return Call(
+        return core.Call(
             self._options("POST", "/completions", json=body),
             parse=lambda r: parse_completion(_json(r)),
             usage=lambda c: c.usage,
@@ -228,9 +206,9 @@ class OpenAIProvider(ChatVerbs, EmbedVerbs, ModelsVerbs, Provider):
 
     def _complete_stream(
         self, prompt: str | list[str], model: str | None, params: dict[str, Any]
-    ) -> StreamCall[ChatChunk]:
+    ) -> core.StreamCall[core.ChatChunk]:
         body = self._stream_body({"model": self._model(model), "prompt": prompt, **params})
-        return StreamCall(
+        return core.StreamCall(
             self._options(
                 "POST", "/completions", json=body, headers={"Accept": "text/event-stream"}
             ),
@@ -239,40 +217,40 @@ class OpenAIProvider(ChatVerbs, EmbedVerbs, ModelsVerbs, Provider):
 
     def _embed(
         self, input: str | list[str], model: str | None, params: dict[str, Any]
-    ) -> Call[EmbeddingResponse]:
+    ) -> core.Call[core.EmbeddingResponse]:
         body = {"model": self._model(model), "input": input, "encoding_format": "float", **params}
-        return Call(
+        return core.Call(
             self._options("POST", "/embeddings", json=body),
             parse=lambda r: parse_embeddings(_json(r)),
             usage=lambda e: e.usage,
         )
 
-    def _models(self) -> Call[list[ModelInfo]]:
-        def parse(r: httpx.Response) -> list[ModelInfo]:
-            return [ModelInfo(m["id"], m.get("owned_by"), raw=m) for m in _json(r)["data"]]
+    def _models(self) -> core.Call[list[core.ModelInfo]]:
+        def parse(r: httpx.Response) -> list[core.ModelInfo]:
+            return [core.ModelInfo(m["id"], m.get("owned_by"), raw=m) for m in _json(r)["data"]]
 
-        return Call(self._options("GET", "/models"), parse=parse)
+        return core.Call(self._options("GET", "/models"), parse=parse)
 
     # -- public API -------------------------------------------------------------------------------
 
     def complete(
         self, prompt: str | list[str], *, model: str | None = None, **params: Any
-    ) -> Completion:
+    ) -> core.Completion:
         """POST /completions (legacy text completions)."""
         return self._call(self._complete(prompt, model, params))
 
     async def acomplete(
         self, prompt: str | list[str], *, model: str | None = None, **params: Any
-    ) -> Completion:
+    ) -> core.Completion:
         return await self._acall(self._complete(prompt, model, params))
 
     def complete_stream(
         self, prompt: str | list[str], *, model: str | None = None, **params: Any
-    ) -> Stream[ChatChunk]:
+    ) -> core.Stream[core.ChatChunk]:
         return self._stream(self._complete_stream(prompt, model, params))
 
     async def acomplete_stream(
         self, prompt: str | list[str], *, model: str | None = None, **params: Any
-    ) -> AsyncStream[ChatChunk]:
+    ) -> core.AsyncStream[core.ChatChunk]:
         return await self._astream(self._complete_stream(prompt, model, params))
 

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from ipfs_accelerate.api.core import APIError, Call, Provider
+from ipfs_accelerate.api import core
 from ipfs_accelerate.api.providers import PROVIDERS
 
 __all__ = [
@@ -139,7 +139,7 @@ def _specs(items: Sequence[Mapping[str, Any]] | None) -> tuple[TensorSpec, ...]:
     )
 
 
-class OVMSProvider(Provider):
+class OVMSProvider(core.Provider):
     """KServe v2 REST client; see the module docstring."""
 
     name = "ovms"
@@ -150,19 +150,19 @@ class OVMSProvider(Provider):
         path = f"/v2/models/{name}"
         return f"{path}/versions/{version}" if version else path
 
-    def _ok(self, path: str, endpoint: str) -> Call[bool]:
-        return Call(self._options("GET", path, endpoint=endpoint, max_retries=0), parse=lambda r: True)
+    def _ok(self, path: str, endpoint: str) -> core.Call[bool]:
+        return core.Call(self._options("GET", path, endpoint=endpoint, max_retries=0), parse=lambda r: True)
 
-    def _probe(self, call: Call[bool]) -> bool:
+    def _probe(self, call: core.Call[bool]) -> bool:
         try:
             return self._call(call)
-        except APIError:
+        except core.APIError:
             return False
 
-    async def _aprobe(self, call: Call[bool]) -> bool:
+    async def _aprobe(self, call: core.Call[bool]) -> bool:
         try:
             return await self._acall(call)
-        except APIError:
+        except core.APIError:
             return False
 
     # -- health and metadata --------------------------------------------------------------------
@@ -179,8 +179,8 @@ class OVMSProvider(Provider):
     async def aserver_ready(self) -> bool:
         return await self._aprobe(self._ok("/v2/health/ready", "/v2/health/ready"))
 
-    def _server_metadata(self) -> Call[dict[str, Any]]:
-        return Call(self._options("GET", "/v2"), parse=lambda r: dict(r.json()))
+    def _server_metadata(self) -> core.Call[dict[str, Any]]:
+        return core.Call(self._options("GET", "/v2"), parse=lambda r: dict(r.json()))
 
     def server_metadata(self) -> dict[str, Any]:
         """GET /v2: server name, version, extensions."""
@@ -189,7 +189,7 @@ class OVMSProvider(Provider):
     async def aserver_metadata(self) -> dict[str, Any]:
         return await self._acall(self._server_metadata())
 
-    def _model_ready(self, name: str, version: str | None) -> Call[bool]:
+    def _model_ready(self, name: str, version: str | None) -> core.Call[bool]:
         return self._ok(self._model_path(name, version) + "/ready", "/v2/models/{name}/ready")
 
     def model_ready(self, name: str | None = None, version: str | None = None) -> bool:
@@ -199,7 +199,7 @@ class OVMSProvider(Provider):
     async def amodel_ready(self, name: str | None = None, version: str | None = None) -> bool:
         return await self._aprobe(self._model_ready(self._model(name), version))
 
-    def _metadata(self, name: str, version: str | None) -> Call[ModelMetadata]:
+    def _metadata(self, name: str, version: str | None) -> core.Call[ModelMetadata]:
         def parse(r: httpx.Response) -> ModelMetadata:
             d = r.json()
             return ModelMetadata(
@@ -211,7 +211,7 @@ class OVMSProvider(Provider):
                 raw=d,
             )
 
-        return Call(
+        return core.Call(
             self._options("GET", self._model_path(name, version), endpoint="/v2/models/{name}"),
             parse=parse,
         )
@@ -234,7 +234,7 @@ class OVMSProvider(Provider):
         outputs: Sequence[str] | None,
         request_id: str | None,
         parameters: Mapping[str, Any] | None,
-    ) -> Call[InferResult]:
+    ) -> core.Call[InferResult]:
         if not inputs:
             raise ValueError("infer needs at least one input tensor")
         body: dict[str, Any] = {
@@ -256,7 +256,7 @@ class OVMSProvider(Provider):
                 raw=d,
             )
 
-        return Call(
+        return core.Call(
             self._options(
                 "POST", self._model_path(name, version) + "/infer", json=body,
                 endpoint="/v2/models/{name}/infer",

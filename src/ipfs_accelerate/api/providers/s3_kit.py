@@ -33,40 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, TypeVar
 
-from ipfs_accelerate.api.core import (
-    DEFAULT_TIMEOUT,
-    IDEMPOTENCY_HEADER,
-    OPENAI_RETRY,
-    RETRY_COUNT_HEADER,
-    APIConnectionError,
-    APIError,
-    APITimeoutError,
-    Attempt,
-    AuthenticationError,
-    BadRequestError,
-    BreakerConfig,
-    BreakerSet,
-    Clock,
-    Outcome,
-    Priority,
-    QueueConfig,
-    Redactor,
-    RequestQueue,
-    ResponseDecodeError,
-    RetryPolicy,
-    Secret,
-    StatsRegistry,
-    StatsSnapshot,
-    SystemClock,
-    Timeout,
-    Tracked,
-    adrive,
-    attempts,
-    drive,
-    make_status_error,
-    redact_headers,
-    redact_url,
-)
+from ipfs_accelerate.api import core
 from ipfs_accelerate.api.core._config import DEFAULT_BREAKER
 
 __all__ = ["IntegrityError", "ObjectInfo", "PutResult", "S3KitProvider"]
@@ -96,7 +63,7 @@ class PutResult:
     parts: int = 1
 
 
-class IntegrityError(ResponseDecodeError):
+class IntegrityError(core.ResponseDecodeError):
     """An object body that does not match its ETag (MD5): corrupted in transit; retried."""
 
 
@@ -108,12 +75,12 @@ _attempt = threading.local()
 
 
 def _add_attempt_headers(request: Any, **_: Any) -> None:
-    action: Attempt | None = getattr(_attempt, "value", None)
+    action: core.Attempt | None = getattr(_attempt, "value", None)
     for name, value in (action.arg if action else {}).items():
         request.headers[name] = value
 
 
-def _invoke(fn: Callable[[], T], action: Attempt) -> T:
+def _invoke(fn: Callable[[], T], action: core.Attempt) -> T:
     _attempt.value = action
     try:
         return fn()
@@ -146,26 +113,26 @@ class S3KitProvider:
 
     name = "s3_kit"
     #: class default, as on the httpx providers; an instance may override it
-    retry_policy: RetryPolicy = OPENAI_RETRY
+    retry_policy: core.RetryPolicy = core.OPENAI_RETRY
 
     def __init__(
         self,
         *,
-        access_key_id: str | Secret | None = None,
-        secret_access_key: str | Secret | None = None,
-        session_token: str | Secret | None = None,
+        access_key_id: str | core.Secret | None = None,
+        secret_access_key: str | core.Secret | None = None,
+        session_token: str | core.Secret | None = None,
         endpoint_url: str | None = None,
         region: str | None = None,
         bucket: str | None = None,
-        timeout: Timeout | float | None = DEFAULT_TIMEOUT,
+        timeout: core.Timeout | float | None = core.DEFAULT_TIMEOUT,
         max_retries: int | None = None,
-        retry_policy: RetryPolicy | None = None,
+        retry_policy: core.RetryPolicy | None = None,
         max_concurrency: int = 32,
         max_waiting: int | None = None,
         aging_interval: float | None = 10.0,
-        queue: RequestQueue | None = None,
-        breaker: BreakerConfig | None = DEFAULT_BREAKER,
-        clock: Clock | None = None,
+        queue: core.RequestQueue | None = None,
+        breaker: core.BreakerConfig | None = DEFAULT_BREAKER,
+        clock: core.Clock | None = None,
         rng: random.Random | None = None,
         addressing_style: str = "path",
         part_size: int = 8 * MiB,
@@ -175,39 +142,39 @@ class S3KitProvider:
         ak = access_key_id or _first_env(env, "AWS_ACCESS_KEY_ID")
         sk = secret_access_key or _first_env(env, "AWS_SECRET_ACCESS_KEY")
         st = session_token or _first_env(env, "AWS_SESSION_TOKEN")
-        self._access_key = Secret(ak) if ak else None
-        self._secret_key = Secret(sk) if sk else None
-        self._session_token = Secret(st) if st else None
+        self._access_key = core.Secret(ak) if ak else None
+        self._secret_key = core.Secret(sk) if sk else None
+        self._session_token = core.Secret(st) if st else None
         self.endpoint_url = (
             endpoint_url or _first_env(env, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL") or None
         )
         self.region = region or _first_env(env, "AWS_REGION", "AWS_DEFAULT_REGION") or "us-east-1"
         self.bucket = bucket or _first_env(env, "S3_KIT_BUCKET")
-        self.timeout = Timeout.of(timeout)
-        policy = retry_policy or OPENAI_RETRY
+        self.timeout = core.Timeout.of(timeout)
+        policy = retry_policy or core.OPENAI_RETRY
         if max_retries is not None:
             policy = policy.with_(max_retries=max_retries)
         self.retry_policy = policy
-        self.clock: Clock = clock or SystemClock()
+        self.clock: core.Clock = clock or core.SystemClock()
         self._rng = rng or random.Random()
-        self.queue = queue or RequestQueue(
-            QueueConfig(max_concurrency, max_waiting, aging_interval), self.clock
+        self.queue = queue or core.RequestQueue(
+            core.QueueConfig(max_concurrency, max_waiting, aging_interval), self.clock
         )
-        self._breakers = BreakerSet(breaker, self.clock)
-        self._stats = StatsRegistry()
+        self._breakers = core.BreakerSet(breaker, self.clock)
+        self._stats = core.StatsRegistry()
         self.addressing_style = addressing_style
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be >= {MIN_PART_SIZE} (S3's minimum part size)")
         self.part_size = part_size
-        self.redact = Redactor([s for s in (self._access_key, self._secret_key, self._session_token) if s])
+        self.redact = core.Redactor([s for s in (self._access_key, self._secret_key, self._session_token) if s])
         self._max_concurrency = max_concurrency
         self._client: Any = None
         self._client_lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
-        self._priority: Priority = "normal"
+        self._priority: core.Priority = "normal"
 
     def __repr__(self) -> str:
-        url = redact_url(self.endpoint_url) if self.endpoint_url else "aws"
+        url = core.redact_url(self.endpoint_url) if self.endpoint_url else "aws"
         return f"S3KitProvider(endpoint={url!r}, bucket={self.bucket!r}, region={self.region!r})"
 
     # -- plumbing -----------------------------------------------------------------------------------
@@ -276,7 +243,7 @@ class S3KitProvider:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def with_options(self, *, priority: Priority | None = None, max_retries: int | None = None) -> S3KitProvider:
+    def with_options(self, *, priority: core.Priority | None = None, max_retries: int | None = None) -> S3KitProvider:
         """A view sharing client, queue, breakers and stats, with other per-call defaults."""
         import copy
 
@@ -287,7 +254,7 @@ class S3KitProvider:
             clone.retry_policy = self.retry_policy.with_(max_retries=max_retries)
         return clone
 
-    def stats(self) -> dict[str, StatsSnapshot]:
+    def stats(self) -> dict[str, core.StatsSnapshot]:
         return self._stats.snapshot()
 
     def _bucket(self, bucket: str | None) -> str:
@@ -301,15 +268,15 @@ class S3KitProvider:
     def _context(self, op: str, bucket: str | None, key: str | None) -> dict[str, Any]:
         path = "/".join(p for p in (bucket, key) if p)
         base = self.endpoint_url or "https://s3.amazonaws.com"
-        return {"method": op, "url": redact_url(f"{base.rstrip('/')}/{path}"), "provider": self.name}
+        return {"method": op, "url": core.redact_url(f"{base.rstrip('/')}/{path}"), "provider": self.name}
 
-    def _map_error(self, exc: Exception, op: str, bucket: str | None, key: str | None) -> tuple[APIError, int | None, Mapping[str, str] | None]:
+    def _map_error(self, exc: Exception, op: str, bucket: str | None, key: str | None) -> tuple[core.APIError, int | None, Mapping[str, str] | None]:
         from botocore import exceptions as bx
         from botocore.parsers import ResponseParserError
         from urllib3 import exceptions as ux
 
         ctx = self._context(op, bucket, key)
-        if isinstance(exc, APIError):  # raised by our own checks inside the attempt
+        if isinstance(exc, core.APIError):  # raised by our own checks inside the attempt
             exc.__dict__.update({k: v for k, v in ctx.items() if not getattr(exc, k, None)})
             return exc, exc.status, None
         if isinstance(exc, bx.ClientError):
@@ -321,42 +288,42 @@ class S3KitProvider:
             message = self.redact(f"{self.name}: {op}: HTTP {status}: {code}: {err.get('Message') or ''}".rstrip(": "))
             body = self.redact(f"{code}: {err.get('Message') or ''}")
             if isinstance(status, int):
-                mapped: APIError = make_status_error(
+                mapped: core.APIError = core.make_status_error(
                     status, message, request_id=meta.get("RequestId") or headers.get("x-amz-request-id"),
-                    body=body, headers=redact_headers(headers), **ctx,
+                    body=body, headers=core.redact_headers(headers), **ctx,
                 )
             else:
-                mapped = APIError(message, body=body, **ctx)
+                mapped = core.APIError(message, body=body, **ctx)
             return mapped, status if isinstance(status, int) else None, headers
         if isinstance(exc, bx.ConnectTimeoutError | bx.ReadTimeoutError):
-            return APITimeoutError(self.redact(f"{self.name}: {op}: timed out: {type(exc).__name__}"), **ctx), None, None
+            return core.APITimeoutError(self.redact(f"{self.name}: {op}: timed out: {type(exc).__name__}"), **ctx), None, None
         if isinstance(exc, bx.EndpointConnectionError | bx.ConnectionClosedError | bx.ConnectionError | bx.HTTPClientError):
-            return APIConnectionError(self.redact(f"{self.name}: {op}: connection failed: {type(exc).__name__}: {exc}"), **ctx), None, None
+            return core.APIConnectionError(self.redact(f"{self.name}: {op}: connection failed: {type(exc).__name__}: {exc}"), **ctx), None, None
         if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
-            return AuthenticationError(f"{self.name}: {op}: no usable credentials; pass them or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", **ctx), None, None
+            return core.AuthenticationError(f"{self.name}: {op}: no usable credentials; pass them or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", **ctx), None, None
         if isinstance(exc, bx.ParamValidationError):
-            return BadRequestError(self.redact(f"{self.name}: {op}: {exc}"), **ctx), None, None
+            return core.BadRequestError(self.redact(f"{self.name}: {op}: {exc}"), **ctx), None, None
         if isinstance(exc, ResponseParserError):
-            return ResponseDecodeError(self.redact(f"{self.name}: {op}: malformed response: {type(exc).__name__}"), **ctx), None, None
+            return core.ResponseDecodeError(self.redact(f"{self.name}: {op}: malformed response: {type(exc).__name__}"), **ctx), None, None
         if isinstance(exc, ux.TimeoutError):  # raised while reading a body, outside botocore
-            return APITimeoutError(self.redact(f"{self.name}: {op}: timed out reading the body"), **ctx), None, None
+            return core.APITimeoutError(self.redact(f"{self.name}: {op}: timed out reading the body"), **ctx), None, None
         if isinstance(exc, ux.HTTPError):  # e.g. ProtocolError: body cut short (IncompleteRead)
-            return APIConnectionError(self.redact(f"{self.name}: {op}: connection broken: {type(exc).__name__}"), **ctx), None, None
+            return core.APIConnectionError(self.redact(f"{self.name}: {op}: connection broken: {type(exc).__name__}"), **ctx), None, None
         if isinstance(exc, bx.BotoCoreError):
-            return APIConnectionError(self.redact(f"{self.name}: {op}: {type(exc).__name__}: {exc}"), **ctx), None, None
+            return core.APIConnectionError(self.redact(f"{self.name}: {op}: {type(exc).__name__}: {exc}"), **ctx), None, None
         raise exc
 
     # -- botocore's classifier over the core's one retry loop -----------------------------------
 
     def _classify(self, op: str, bucket: str | None, key: str | None, result: Any,
-                  exc: Exception | None) -> Outcome:
+                  exc: Exception | None) -> core.Outcome:
         if exc is None:
-            return Outcome(result=result)
+            return core.Outcome(result=result)
         error, status, headers = self._map_error(exc, op, bucket, key)  # unknown errors propagate
         error.__cause__ = exc
-        local = isinstance(error, AuthenticationError | BadRequestError | ResponseDecodeError)
-        spent = isinstance(error, APITimeoutError) and error.limit is not None
-        return Outcome(
+        local = isinstance(error, core.AuthenticationError | core.BadRequestError | core.ResponseDecodeError)
+        spent = isinstance(error, core.APITimeoutError) and error.limit is not None
+        return core.Outcome(
             error=error, status=status, headers=headers,
             breaker_failure=status is None or status >= 500 or status == 408,
             # local failures (no credentials, invalid params) and a spent deadline: never retried
@@ -368,32 +335,32 @@ class S3KitProvider:
         endpoint = f"{self.name} {op}"
         idem = f"ipfs-accelerate-retry-{uuid.uuid4()}"
         policy = self.retry_policy
-        return attempts(
+        return core.attempts(
             endpoint=endpoint, context=self._context(op, bucket, key), clock=self.clock,
             ticket=self.queue.ticket(self._priority), breaker=self._breakers.get(endpoint),
             stats=self._stats.get(endpoint), policy=policy,
             max_retries=policy.max_retries if retryable else 0, total=self.timeout.total,
             rng=self._rng, release=self.queue.release,
-            build=lambda retries, _key, _remaining: {IDEMPOTENCY_HEADER: idem, RETRY_COUNT_HEADER: str(retries)},
+            build=lambda retries, _key, _remaining: {core.IDEMPOTENCY_HEADER: idem, core.RETRY_COUNT_HEADER: str(retries)},
             classify=functools.partial(self._classify, op, bucket, key),
         )
 
     def _run(self, op: str, fn: Callable[[], T], bucket: str | None = None, key: str | None = None,
              retryable: bool = True) -> T:
-        with Tracked(self._stats.get(f"{self.name} {op}"), self.clock) as call:
+        with core.Tracked(self._stats.get(f"{self.name} {op}"), self.clock) as call:
             gen = self._attempts(op, fn, bucket, key, retryable)
-            result = drive(gen, self.queue, self.clock, functools.partial(_invoke, fn))
+            result = core.drive(gen, self.queue, self.clock, functools.partial(_invoke, fn))
         return call.done(result)
 
     async def _arun(self, op: str, fn: Callable[[], T], bucket: str | None = None, key: str | None = None,
                     retryable: bool = True) -> T:
         loop = asyncio.get_running_loop()
 
-        async def perform(action: Attempt) -> T:  # the blocking boto3 call on a worker thread
+        async def perform(action: core.Attempt) -> T:  # the blocking boto3 call on a worker thread
             return await loop.run_in_executor(self._pool(), _invoke, fn, action)
 
-        with Tracked(self._stats.get(f"{self.name} {op}"), self.clock) as call:
-            result = await adrive(self._attempts(op, fn, bucket, key, retryable), self.queue, self.clock, perform)
+        with core.Tracked(self._stats.get(f"{self.name} {op}"), self.clock) as call:
+            result = await core.adrive(self._attempts(op, fn, bucket, key, retryable), self.queue, self.clock, perform)
         return call.done(result)
 
     # -- operations: each is (op name, a zero-argument boto3 call, how to map its result) ----------
@@ -462,7 +429,7 @@ class S3KitProvider:
             if range_:
                 kw["Range"] = range_
             r = self.client.get_object(**kw)
-            action: Attempt | None = getattr(_attempt, "value", None)
+            action: core.Attempt | None = getattr(_attempt, "value", None)
             parts: list[bytes] = []
             # read1 of the urllib3 response (what ``with`` gives): what has arrived, so the deadline
             # is checked while a server trickles; urllib3 still enforces the length at EOF
@@ -612,7 +579,7 @@ class S3KitProvider:
             try:
                 self._run("AbortMultipartUpload", lambda: self.client.abort_multipart_upload(
                     Bucket=b, Key=key, UploadId=upload_id), b, key)
-            except APIError as abort_error:
+            except core.APIError as abort_error:
                 log.warning("%s: abort of multipart upload failed: %s", self.name, abort_error)
             raise
         return PutResult(key, done.get("ETag"), done.get("VersionId"), parts=len(parts))
@@ -643,7 +610,7 @@ class S3KitProvider:
             try:
                 await self._arun("AbortMultipartUpload", lambda: self.client.abort_multipart_upload(
                     Bucket=b, Key=key, UploadId=upload_id), b, key)
-            except APIError as abort_error:
+            except core.APIError as abort_error:
                 log.warning("%s: abort of multipart upload failed: %s", self.name, abort_error)
             raise
         return PutResult(key, done.get("ETag"), done.get("VersionId"), parts=len(parts))

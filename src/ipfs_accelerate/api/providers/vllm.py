@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ipfs_accelerate.api.core import Call
+from ipfs_accelerate.api import core
 from ipfs_accelerate.api.providers import PROVIDERS
 
 from .openai_api import OpenAIProvider
@@ -29,12 +29,12 @@ class VLLMProvider(OpenAIProvider):
     def _root(self, path: str) -> str:
         return server_root(self.base_url) + path
 
-    def _health_probes(self) -> list[Call[bool]]:
+    def _health_probes(self) -> list[core.Call[bool]]:
         return [self._probe(self._root("/health"), "/health")]
 
-    def _tokenize(self, text: str, model: str | None, params: dict[str, Any]) -> Call[list[int]]:
+    def _tokenize(self, text: str, model: str | None, params: dict[str, Any]) -> core.Call[list[int]]:
         body = {"model": self._model(model), "prompt": text, **params}
-        return Call(
+        return core.Call(
             self._options("POST", self._root("/tokenize"), json=body, endpoint="/tokenize"),
             parse=lambda r: [int(t) for t in r.json()["tokens"]],
         )
@@ -46,9 +46,9 @@ class VLLMProvider(OpenAIProvider):
     async def atokenize(self, text: str, *, model: str | None = None, **params: Any) -> list[int]:
         return await self._acall(self._tokenize(text, model, params))
 
-    def _detokenize(self, tokens: list[int], model: str | None) -> Call[str]:
+    def _detokenize(self, tokens: list[int], model: str | None) -> core.Call[str]:
         body = {"model": self._model(model), "tokens": list(tokens)}
-        return Call(
+        return core.Call(
             self._options("POST", self._root("/detokenize"), json=body, endpoint="/detokenize"),
             parse=lambda r: str(r.json()["prompt"]),
         )
@@ -62,7 +62,7 @@ class VLLMProvider(OpenAIProvider):
     def version(self) -> str:
         """GET /version → the server's vLLM version."""
         return self._call(
-            Call(
+            core.Call(
                 self._options("GET", self._root("/version"), endpoint="/version"),
                 parse=lambda r: str(r.json()["version"]),
             )
