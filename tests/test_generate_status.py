@@ -13,7 +13,7 @@ from ipfs_accelerate.api.providers import PROVIDERS
 from ipfs_accelerate.generate import cli, engine, status
 
 TOP_KEYS = {"schema_version", "generated_by", "summary", "results", "models", "apis", "orphans"}
-MODEL_KEYS = {"category", "default_task", "test_present", "profile", "tests", "known_incompatible", "hardware"}
+MODEL_KEYS = {"category", "default_task", "test_present", "profile", "tests", "known_incompatible", "derived", "hardware"}
 API_KEYS = {"test_present", "profile", "state", "file", "kit_available", "last_run"}
 
 

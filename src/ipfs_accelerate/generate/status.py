@@ -255,6 +255,7 @@ def coverage(specs: Sequence[Any]) -> dict[str, Any]:
     cats: dict[str, dict[str, int]] = {}
     tasks: dict[str, dict[str, int]] = {}
     passing = {"cpu": 0, "openvino": 0}
+    swept = {"openvino": 0}
     not_passing: dict[str, str] = {}
     for name in sorted(auto):
         spec = by_name.get(name)
@@ -270,6 +271,7 @@ def coverage(specs: Sequence[Any]) -> dict[str, Any]:
                 t[hw] += int(seen.get(task, {}).get(hw) == "passed")
         cpu_ok = any(v.get("cpu") == "passed" for v in seen.values())
         ov_ok = any(v.get("cpu") == "passed" and v.get("openvino") == "passed" for v in seen.values())
+        swept["openvino"] += any("openvino" in v for v in seen.values())
         passing["cpu"] += cpu_ok
         passing["openvino"] += ov_ok
         c["cpu"] += cpu_ok
@@ -283,7 +285,11 @@ def coverage(specs: Sequence[Any]) -> dict[str, Any]:
         "auto_mapped_types": m,
         "cpu_passing_types": passing["cpu"],
         "openvino_passing_types": passing["openvino"],
-        "statement": f"{passing['cpu']} of {m} auto-mapped types pass on CPU, {passing['openvino']} on OpenVINO within tolerance",
+        "openvino_swept_types": swept["openvino"],
+        "statement": (
+            f"{passing['cpu']} of {m} auto-mapped types pass on CPU, {passing['openvino']} on OpenVINO within tolerance"
+            f" (of {swept['openvino']} CPU-passing types swept on OpenVINO)"
+        ),
         "by_category": dict(sorted(cats.items())),
         "by_task": dict(sorted(tasks.items())),
         "not_passing_on_cpu": not_passing,
