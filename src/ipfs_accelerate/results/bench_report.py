@@ -51,9 +51,18 @@ def load_cases(path: Path) -> list[CaseResult]:
     return list(cases.values())
 
 
+MIN_SAMPLES = 3  # below this a measurement has no spread worth the name: printed as n=1/n=2, 2 figures
+FEW = 0.3  # the relative spread assumed for such a measurement when choosing figures
+
+
 def spread(lat: Latency) -> float:
     """Relative spread of one measurement: (p90 - min) / p50."""
     return (lat.p90_ms - lat.min_ms) / lat.p50_ms if lat.p50_ms > 0 else math.inf
+
+
+def stated_spread(lat: Latency | None) -> float | None:
+    """The spread the report states: None when too few runs to know it."""
+    return spread(lat) if lat is not None and lat.n >= MIN_SAMPLES else None
 
 
 def sig(value: float | None, rel_spread: float | None = None) -> str:
@@ -68,7 +77,7 @@ def sig(value: float | None, rel_spread: float | None = None) -> str:
 
 
 def _lat_row(c: CaseResult, precision: str, shape: str, lat: Latency, batch: int) -> dict[str, Any]:
-    sp = spread(lat)
+    sp = stated_spread(lat)
     return {
         "backend": c.hardware, "precision": precision, "shape": shape, "p50_ms": lat.p50_ms, "p90_ms": lat.p90_ms,
         "spread": sp, "n": lat.n, "stopped_by": getattr(lat, "stopped_by", ""),
@@ -90,7 +99,7 @@ def model_rows(c: CaseResult) -> list[dict[str, Any]]:
         vl = getattr(v, "latency", None)
         rows.append({
             "backend": c.hardware, "precision": v.precision, "shape": "batch 1", "p50_ms": v.p50_ms,
-            "p90_ms": vl.p90_ms if vl else None, "spread": spread(vl) if vl else None, "n": vl.n if vl else None,
+            "p90_ms": vl.p90_ms if vl else None, "spread": stated_spread(vl), "n": vl.n if vl else None,
             "throughput_per_s": 1000.0 / v.p50_ms if v.p50_ms else None, "speedup_vs_torch": getattr(v, "speedup_vs_torch", None),
             "cosine": v.cosine, "max_abs": v.max_abs, "token_agreement": getattr(v, "token_agreement", None),
             "ok": getattr(v, "ok", None), "min_cosine": getattr(v, "min_cosine", None),
@@ -142,12 +151,18 @@ def markdown(doc: dict[str, Any]) -> str:
                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for case in entry["cases"]:
             for r in case["rows"]:
-                sp, ok, cos, agree = r.get("spread"), r.get("ok"), r.get("cosine"), r.get("token_agreement")
+                sp, ok, cos, agree, n = r.get("spread"), r.get("ok"), r.get("cosine"), r.get("token_agreement"), r.get("n")
+                shown = f"±{sp * 100:.0f}%" if sp is not None else (f"n={n}" if n else "–")
+                if sp is None and n:
+                    sp = FEW
+                failed = [] if ok is not False else [
+                    b for b, bad in ((f"cos < {r.get('min_cosine')}", cos is not None and r.get("min_cosine") is not None
+                                      and cos < r["min_cosine"]), ("tokens", agree is not None)) if bad]
                 cells = [
-                    r["backend"], r["precision"], r["shape"], sig(r["p50_ms"], sp), "–" if sp is None else f"±{sp * 100:.0f}%",
+                    r["backend"], r["precision"], r["shape"], sig(r["p50_ms"], sp), shown,
                     sig(r.get("throughput_per_s"), sp), sig(r.get("peak_rss_mb")), sig(r.get("speedup_vs_torch"), 0.1),
                     "–" if cos is None else f"{cos:.5f}", sig(r.get("max_abs")), "–" if agree is None else f"{agree:.0%}",
-                    "–" if ok is None else ("yes" if ok else f"NO (min cos {r.get('min_cosine')})"),
+                    "–" if ok is None else ("yes" if ok else f"NO ({failed[0] if failed else 'bound'})"),
                     "–" if r.get("compressed_nodes") is None else str(r["compressed_nodes"]), sig(r.get("size_mb")),
                     sig(r.get("prepare_peak_mb")),
                 ]
