@@ -50,6 +50,7 @@ def test_timeout_and_circuit_fields() -> None:
     assert (s.limit, s.elapsed, s.provider, s.message) == ("first_event", 1.0, "q", "stalled")
     c = CircuitOpenError("open", retry_in=3.0, provider="r")
     assert (c.message, c.retry_in, c.provider, str(c)) == ("open", 3.0, "r", "open")
+    assert CircuitOpenError("half-open, trials in use").retry_in == 0.0
 
 
 def test_pickle_round_trip_keeps_message_and_fields() -> None:
