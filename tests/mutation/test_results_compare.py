@@ -74,6 +74,7 @@ def test_judge_is_seeded_and_uses_its_samples() -> None:
     a, b = rc.judge(base, head, seed=1), rc.judge(base, head, seed=1)
     assert a == b
     assert rc.judge(base, head, seed=2).ci != a.ci
+    assert rc.judge(base, head) == rc.judge(base, head, seed=0) != a  # the default seed is 0
     lo, hi = rc._median_ratio_ci(np.array(base), np.array(head), np.random.default_rng(1))
     assert (lo, hi) == a.ci and lo < a.ratio < hi
     assert a.ratio == float(np.median(head) / np.median(base))

@@ -91,6 +91,8 @@ def test_category_filters(tdir: Path) -> None:
     assert sel.resolve(tdir, models=["vit"], category="vision").models == ["vit"]
     with pytest.raises(UsageError, match=r"^--models bert not in category 'vision'$"):
         sel.resolve(tdir, models=["bert", "vit"], category="vision")
+    with pytest.raises(UsageError, match=r"^--models bert roberta not in category 'vision'$"):
+        sel.resolve(tdir, models=["bert", "roberta"], category="vision")
 
 
 def test_limit(tdir: Path) -> None:
