@@ -224,6 +224,8 @@ mutmut mutates each module below and runs only the fast unit tests named in `scr
 *equivalent* mutants behave exactly like the original and are listed with why in
 `tests/mutation/equivalent.toml`; score = killed / (mutants - equivalent). Target: {target:.0%} per module.
 Each row records the date and the commit it was measured at (`+wt`: uncommitted working files).
+Reproduce: `make mutation` (every module), or `.venv/bin/python scripts/mutation.py --modules NAME ...
+[--worktree]`; each module runs mutmut in a scratch copy, never in the tree.
 
 | module | mutants | killed | survived | equivalent | score | date | commit |
 |---|---|---|---|---|---|---|---|
@@ -246,7 +248,8 @@ def write_table(rows: dict[str, str], new: list[Row], entries: list[dict[str, st
     order = [m.name for m in MODULES] + sorted(set(rows) - {m.name for m in MODULES})
     body = HEADER.format(target=TARGET) + "".join(rows[m] + "\n" for m in order if m in rows)
     body += "\n## Equivalent mutants\n\n"
-    body += "".join(f"- `{e['module']}` `{e['function']}`: `{e['mutated']}` — {e['reason']}\n" for e in entries) or "None.\n"
+    body += "".join(f"- `{e['module']}` `{e['function']}`: `{' / '.join(e['mutated'].strip().splitlines())}` — {e['reason']}\n"
+                    for e in entries) or "None.\n"
     survivors = [(r.module, s) for r in new for s in r.survivors]
     if survivors:
         body += "\n## Surviving mutants (last run)\n\n"
