@@ -34,18 +34,37 @@ def tolerance(spec: ModelSpec, backend: str, precision: str) -> tuple[float, flo
     return atol, rtol, cos, ""
 
 
+# A difference that is not a number (shape mismatch, inf against a finite value, NaN) is recorded
+# as HUGE: result files are strict JSON, where inf/NaN become null and fail schema validation.
+HUGE = 1e308
+
+
+def absdiff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|a - b| in float64 where equal values (masked -inf logits included) differ by 0 and
+    anything non-finite that is not equal counts as HUGE."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        d = np.abs(a - b)
+    d[a == b] = 0.0
+    d[~np.isfinite(d)] = HUGE
+    return d
+
+
 def is_flat(ref: np.ndarray) -> bool:
     return ref.dtype.kind == "f" and ref.size > 1 and float(np.std(ref.astype(np.float64))) < FLAT_STD
 
 
 def compare_arrays(name: str, actual: np.ndarray, ref: np.ndarray, atol: float, rtol: float, min_cos: float) -> OutputParity:
     if actual.shape != ref.shape:
-        return OutputParity(name=name, max_abs=float("inf"), max_rel=float("inf"), cosine=0.0, ok=False)
+        return OutputParity(name=name, max_abs=HUGE, max_rel=HUGE, cosine=0.0, ok=False)
     a = actual.astype(np.float64).ravel()
     b = ref.astype(np.float64).ravel()
-    diff = np.abs(a - b)
+    diff = absdiff(a, b)
+    finite = np.isfinite(a) & np.isfinite(b)
+    a, b = np.where(finite, a, 0.0), np.where(finite, b, 0.0)
     max_abs = float(diff.max()) if diff.size else 0.0
-    max_rel = float((diff / np.maximum(np.abs(b), 1e-12)).max()) if diff.size else 0.0
+    with np.errstate(over="ignore"):
+        max_rel = min(HUGE, float((diff / np.maximum(np.abs(b), 1e-12)).max())) if diff.size else 0.0
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
     cosine = float(a @ b / (na * nb)) if na > 0 and nb > 0 else float(na == nb)
     if ref.dtype.kind in "iub":
@@ -66,7 +85,7 @@ def parity(
     rows = []
     for name, r in ref.items():
         if name not in actual:
-            rows.append(OutputParity(name=name, max_abs=float("inf"), max_rel=float("inf"), cosine=0.0, ok=False))
+            rows.append(OutputParity(name=name, max_abs=HUGE, max_rel=HUGE, cosine=0.0, ok=False))
             continue
         rows.append(compare_arrays(name, actual[name], r, atol, rtol, min_cos))
     tokens_match = None if ref_tokens is None else bool(tokens is not None and np.array_equal(tokens, ref_tokens))
@@ -96,12 +115,14 @@ def batch_vs_single(
             ref = single[name]
             if row.shape != ref.shape:
                 ok = False
-                worst = float("inf")
+                worst = HUGE
                 continue
             compared += 1
-            d = np.abs(row.astype(np.float64) - ref.astype(np.float64))
+            d = absdiff(row, ref)
             worst = max(worst, float(d.max()) if d.size else 0.0)
-            ok &= bool(np.all(d <= atol + rtol * np.abs(ref.astype(np.float64))))
+            with np.errstate(invalid="ignore", over="ignore"):
+                bound = atol + rtol * np.nan_to_num(np.abs(ref.astype(np.float64)), posinf=0.0)
+            ok &= bool(np.all(d <= bound))
         if is_flat(value):
             flat.append(name)
     if compared == 0:
