@@ -49,6 +49,21 @@ def _real(model: str, task: str | None, settings: Settings, model_id: str | None
     return ckpt.task or task, dataclasses.replace(settings, model_id=str(ckpt.path))
 
 
+def declared_failure(case: Case) -> None:
+    """A declared incompatibility is a property of the whole case, not of the one stage each test
+    looks at: run the case once (memoised) and fail every test while it still fails, so a build
+    that works while inputs or parity do not is an xfail, not a strict-xfail XPASS. When the whole
+    case passes, the test body runs normally and its pass is reported as XPASS."""
+    if not getattr(case, "declared", False):
+        return
+    result = getattr(case, "_declared_result", None)
+    if result is None:
+        result = case.run()
+        case._declared_result = result  # type: ignore[attr-defined]
+    if result.status == "xfailed":
+        raise AssertionError(result.reason)
+
+
 class ModelTests:
     model: ClassVar[str]
     task: ClassVar[str | None] = None
@@ -70,10 +85,12 @@ class ModelTests:
             if g.status == "skipped":
                 pytest.skip(g.reason)
             request.node.add_marker(pytest.mark.xfail(reason=g.reason, strict=True, raises=Exception))
+            case.declared = True  # type: ignore[attr-defined]
         request.node.stash[CASE_KEY] = case
         return case
 
     def test_init(self, case: Case) -> None:
+        declared_failure(case)
         built = case.built
         assert built.model.config.model_type == case.spec.name
         assert built.params > 0
@@ -81,14 +98,17 @@ class ModelTests:
         assert prepared.backend == case.hardware
 
     def test_single_inference(self, case: Case) -> None:
+        declared_failure(case)
         out = case.check_single()
         assert out.arrays, "no outputs"
 
     def test_batch_inference(self, case: Case) -> None:
+        declared_failure(case)
         check = case.check_batch()
         assert check.ok, f"batch rows differ from single runs: max abs {check.max_abs:.3g}"
 
     def test_parity(self, case: Case) -> None:
+        declared_failure(case)
         par = case.check_parity()
         bad = [o for o in par.outputs if not o.ok]
         assert par.tokens_match is not False, "greedy tokens differ from CPU"
@@ -98,6 +118,7 @@ class ModelTests:
         )
 
     def test_expected_results(self, case: Case) -> None:
+        declared_failure(case)
         status, diff = case.check_expected()
         if status == "not-checked":
             pytest.skip("expected results are checked for tiny-random models with an expected-results dir")
@@ -105,6 +126,7 @@ class ModelTests:
         assert status != "mismatch", f"expected results differ for {case.spec.name}/{case.task.task}:\n{diff}"
 
     def test_metrics(self, case: Case, request: pytest.FixtureRequest) -> None:
+        declared_failure(case)
         result = case.run()
         request.node.stash[RESULT_KEY] = result
         assert result.status in ("passed", "xpassed"), result.reason
