@@ -66,3 +66,21 @@ def test_async_timeout_and_first_check() -> None:
         q.release()
 
     asyncio.run(asyncio.wait_for(main(), 5.0))
+
+
+def test_release_without_acquire_is_an_error_and_changes_nothing() -> None:
+    q = RequestQueue(QueueConfig(max_concurrency=2), FakeClock())
+    with pytest.raises(RuntimeError, match=r"^RequestQueue\.release\(\) without a matching acquire$"):
+        q.release()
+    assert q.in_flight == 0
+    q.acquire(q.ticket())
+    assert q.in_flight == 1
+
+
+def test_counts_every_grant_and_the_peak() -> None:
+    q = RequestQueue(QueueConfig(max_concurrency=3), FakeClock())
+    for _ in range(3):
+        q.acquire(q.ticket())
+    q.release()
+    q.acquire(q.ticket())
+    assert (q.granted_total, q.peak_in_flight, q.in_flight) == (4, 3, 3)
