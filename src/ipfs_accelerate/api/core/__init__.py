@@ -47,6 +47,7 @@ from ._errors import (
     status_error_class,
 )
 from ._loop import Attempt, Outcome, Tracked, adrive, attempts, drive, total_spent
+from ._options import ClientOptions, Closing, Guarded, HTTPOptions
 from ._provider import Call, Provider, StreamCall
 from ._queue import RequestQueue, Ticket
 from ._retry import RetryDecision, decide_retry, parse_retry_after
@@ -100,7 +101,9 @@ __all__ = [
     "ChunkDecoder",
     "CircuitBreaker",
     "CircuitOpenError",
+    "ClientOptions",
     "Clock",
+    "Closing",
     "Completion",
     "CompletionChoice",
     "ConflictError",
@@ -110,6 +113,8 @@ __all__ = [
     "EndpointStats",
     "FakeClock",
     "GOOGLE_RETRY",
+    "Guarded",
+    "HTTPOptions",
     "IDEMPOTENCY_HEADER",
     "KeyPool",
     "ModelInfo",

@@ -19,7 +19,6 @@ import contextlib
 import functools
 import logging
 import os
-import random
 import ssl
 import uuid
 from collections.abc import Callable, Generator, Mapping
@@ -29,20 +28,8 @@ from typing import Any, NamedTuple, TypeVar
 import httpx
 
 from . import _loop
-from ._breaker import BreakerSet, CircuitBreaker
-from ._clock import Clock, SystemClock
-from ._config import (
-    DEFAULT_BREAKER,
-    DEFAULT_TIMEOUT,
-    IDEMPOTENCY_HEADER,
-    OPENAI_RETRY,
-    RETRY_COUNT_HEADER,
-    BreakerConfig,
-    Priority,
-    QueueConfig,
-    RetryPolicy,
-    Timeout,
-)
+from ._breaker import CircuitBreaker
+from ._config import IDEMPOTENCY_HEADER, OPENAI_RETRY, RETRY_COUNT_HEADER, Priority, Timeout
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -52,9 +39,10 @@ from ._errors import (
     StreamError,
     make_status_error,
 )
-from ._queue import RequestQueue, Ticket
+from ._options import Guarded, HTTPOptions
+from ._queue import Ticket
 from ._secret import KeyPool, Redactor, Secret, redact_headers, redact_url
-from ._stats import StatsRegistry, StatsSnapshot
+from ._stats import StatsSnapshot
 from ._streaming import AsyncStream, ChunkDecoder, Stream
 from ._types import Usage
 
@@ -156,8 +144,11 @@ def shared_ssl_context() -> ssl.SSLContext:
     return _ssl_context_for(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
 
 
-class APIClient:
-    """Policy around one base URL; providers call :meth:`request` / :meth:`stream` (and twins)."""
+class APIClient(Guarded):
+    """Policy around one base URL; providers call :meth:`request` / :meth:`stream` (and twins).
+
+    ``**options`` are the fields of :class:`HTTPOptions` (timeouts, retries, queue, breaker,
+    clock, rng, transports); the rest describe the protocol."""
 
     def __init__(
         self,
@@ -167,47 +158,27 @@ class APIClient:
         keys: KeyPool | None = None,
         auth: Callable[[Secret], Mapping[str, str]] | None = None,
         default_headers: Mapping[str, str] | None = None,
-        timeout: Timeout | float | None = DEFAULT_TIMEOUT,
-        retry_policy: RetryPolicy = OPENAI_RETRY,
-        max_retries: int | None = None,
-        queue: QueueConfig | RequestQueue | None = None,
-        breaker: BreakerConfig | None = DEFAULT_BREAKER,
-        clock: Clock | None = None,
-        rng: random.Random | None = None,
-        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
-        async_transport: httpx.AsyncBaseTransport | None = None,
-        http_client: httpx.Client | None = None,
-        async_http_client: httpx.AsyncClient | None = None,
         request_id_headers: tuple[str, ...] = ("x-request-id", "request-id"),
         error_message: Callable[[Any], str | None] = default_error_message,
         send_idempotency_key: bool = True,
         error_class: Callable[[int, Any], type[APIStatusError] | None] | None = None,
+        **options: Any,
     ) -> None:
+        opts = HTTPOptions.of(options, "APIClient")
         self.base_url = base_url.rstrip("/")
         self.provider = provider
         self.keys = keys
         self._auth = auth or (lambda key: {"Authorization": f"Bearer {key.reveal()}"})
         self.default_headers = {"User-Agent": USER_AGENT, **(default_headers or {})}
-        self.timeout = Timeout.of(timeout)
-        if max_retries is not None:
-            retry_policy = retry_policy.with_(max_retries=max_retries)
-        self.retry_policy = retry_policy
-        self.clock: Clock = clock or SystemClock()
-        self._rng = rng or random.Random()
-        if isinstance(queue, RequestQueue):
-            self.queue = queue
-        else:
-            self.queue = RequestQueue(queue or QueueConfig(), self.clock)
-        self._breakers = BreakerSet(breaker, self.clock)
-        self._stats = StatsRegistry()
-        self._transport = transport
-        self._async_transport = async_transport
-        if async_transport is None and isinstance(transport, httpx.AsyncBaseTransport):
-            self._async_transport = transport
-        self._http = http_client
-        self._ahttp = async_http_client
-        self._owns_http = http_client is None
-        self._owns_ahttp = async_http_client is None
+        self._guard(opts, OPENAI_RETRY)
+        self._transport = opts.transport
+        self._async_transport = opts.async_transport
+        if opts.async_transport is None and isinstance(opts.transport, httpx.AsyncBaseTransport):
+            self._async_transport = opts.transport
+        self._http = opts.http_client
+        self._ahttp = opts.async_http_client
+        self._owns_http = opts.http_client is None
+        self._owns_ahttp = opts.async_http_client is None
         self.request_id_headers = request_id_headers
         self._error_message = error_message
         self.send_idempotency_key = send_idempotency_key

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import os
-import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
@@ -29,19 +28,9 @@ from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 import httpx
 
 from ._client import APIClient, RequestOptions, default_error_message
-from ._clock import Clock
-from ._config import (
-    DEFAULT_BREAKER,
-    DEFAULT_TIMEOUT,
-    OPENAI_RETRY,
-    BreakerConfig,
-    Priority,
-    QueueConfig,
-    RetryPolicy,
-    Timeout,
-)
+from ._config import OPENAI_RETRY, Priority, RetryPolicy, Timeout
 from ._errors import APIError, APIStatusError, AuthenticationError, NotFoundError
-from ._queue import RequestQueue
+from ._options import Closing, HTTPOptions
 from ._secret import KeyPool, Secret
 from ._stats import StatsSnapshot
 from ._streaming import AsyncStream, ChunkDecoder, Stream
@@ -81,7 +70,7 @@ class StreamCall(Generic[T]):
 KeyArg = str | Secret | Sequence[str | Secret] | None
 
 
-class Provider:
+class Provider(Closing):
     """Base class; see the module docstring."""
 
     name: ClassVar[str] = ""
@@ -102,23 +91,13 @@ class Provider:
         api_key: KeyArg = None,
         base_url: str | None = None,
         model: str | None = None,
-        timeout: Timeout | float | None = DEFAULT_TIMEOUT,
-        max_retries: int | None = None,
-        retry_policy: RetryPolicy | None = None,
-        max_concurrency: int = 32,
-        max_waiting: int | None = None,
-        aging_interval: float | None = 10.0,
-        queue: RequestQueue | None = None,
-        breaker: BreakerConfig | None = DEFAULT_BREAKER,
-        clock: Clock | None = None,
-        rng: random.Random | None = None,
-        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
-        async_transport: httpx.AsyncBaseTransport | None = None,
-        http_client: httpx.Client | None = None,
-        async_http_client: httpx.AsyncClient | None = None,
         default_headers: Mapping[str, str] | None = None,
         env: Mapping[str, str] | None = None,
+        **options: Any,
     ) -> None:
+        """``**options``: the fields of :class:`HTTPOptions` (timeout, max_retries, queue,
+        breaker, clock, rng, transports, ...); ``retry_policy=None`` is the provider's own."""
+        HTTPOptions.of(options, type(self).__name__)  # a typo fails here, naming the provider
         env = os.environ if env is None else env
         keys = _resolve_keys(api_key, self.info.key_env if self.info else (), env)
         if not keys and self.info is not None and self.info.key_required:
@@ -139,26 +118,11 @@ class Provider:
             keys=KeyPool(keys) if keys else None,
             auth=self.auth_headers,
             default_headers={**self.extra_headers(), **(default_headers or {})},
-            timeout=timeout,
-            retry_policy=retry_policy or self.retry_policy,
-            max_retries=max_retries,
-            queue=queue
-            or QueueConfig(
-                max_concurrency=max_concurrency,
-                max_waiting=max_waiting,
-                aging_interval=aging_interval,
-            ),
-            breaker=breaker,
-            clock=clock,
-            rng=rng,
-            transport=transport,
-            async_transport=async_transport,
-            http_client=http_client,
-            async_http_client=async_http_client,
             request_id_headers=self.request_id_headers,
             error_message=self.error_message,
             send_idempotency_key=self.send_idempotency_key,
             error_class=self.error_class,
+            **{**options, "retry_policy": options.get("retry_policy") or self.retry_policy},
         )
 
     # -- hooks for subclasses --------------------------------------------------------------------
@@ -221,18 +185,6 @@ class Provider:
 
     async def aclose(self) -> None:
         await self._client.aclose()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     # -- helpers for subclasses ------------------------------------------------------------------
 

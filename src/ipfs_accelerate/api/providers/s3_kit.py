@@ -24,7 +24,6 @@ import functools
 import hashlib
 import logging
 import os
-import random
 import threading
 import uuid
 from collections.abc import Callable, Generator, Iterable, Mapping
@@ -34,7 +33,6 @@ from datetime import datetime
 from typing import IO, Any, TypeVar
 
 from ipfs_accelerate.api import core
-from ipfs_accelerate.api.core._config import DEFAULT_BREAKER
 
 __all__ = ["IntegrityError", "ObjectInfo", "PutResult", "S3KitProvider"]
 
@@ -108,7 +106,7 @@ def _first_env(env: Mapping[str, str], *names: str) -> str | None:
     return next((env[n] for n in names if env.get(n)), None)
 
 
-class S3KitProvider:
+class S3KitProvider(core.Guarded):
     """S3 operations with queue, retries, breaker, stats and typed errors; sync and async."""
 
     name = "s3_kit"
@@ -124,20 +122,14 @@ class S3KitProvider:
         endpoint_url: str | None = None,
         region: str | None = None,
         bucket: str | None = None,
-        timeout: core.Timeout | float | None = core.DEFAULT_TIMEOUT,
-        max_retries: int | None = None,
-        retry_policy: core.RetryPolicy | None = None,
-        max_concurrency: int = 32,
-        max_waiting: int | None = None,
-        aging_interval: float | None = 10.0,
-        queue: core.RequestQueue | None = None,
-        breaker: core.BreakerConfig | None = DEFAULT_BREAKER,
-        clock: core.Clock | None = None,
-        rng: random.Random | None = None,
         addressing_style: str = "path",
         part_size: int = 8 * MiB,
         env: Mapping[str, str] | None = None,
+        **options: Any,
     ) -> None:
+        """``**options``: the fields of :class:`core.ClientOptions` (timeout, max_retries, queue,
+        breaker, clock, rng, ...), the same policy keywords as every httpx provider."""
+        opts = core.ClientOptions.of(options, "S3KitProvider")
         env = os.environ if env is None else env
         ak = access_key_id or _first_env(env, "AWS_ACCESS_KEY_ID")
         sk = secret_access_key or _first_env(env, "AWS_SECRET_ACCESS_KEY")
@@ -150,24 +142,13 @@ class S3KitProvider:
         )
         self.region = region or _first_env(env, "AWS_REGION", "AWS_DEFAULT_REGION") or "us-east-1"
         self.bucket = bucket or _first_env(env, "S3_KIT_BUCKET")
-        self.timeout = core.Timeout.of(timeout)
-        policy = retry_policy or core.OPENAI_RETRY
-        if max_retries is not None:
-            policy = policy.with_(max_retries=max_retries)
-        self.retry_policy = policy
-        self.clock: core.Clock = clock or core.SystemClock()
-        self._rng = rng or random.Random()
-        self.queue = queue or core.RequestQueue(
-            core.QueueConfig(max_concurrency, max_waiting, aging_interval), self.clock
-        )
-        self._breakers = core.BreakerSet(breaker, self.clock)
-        self._stats = core.StatsRegistry()
+        self._guard(opts, self.retry_policy)
         self.addressing_style = addressing_style
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be >= {MIN_PART_SIZE} (S3's minimum part size)")
         self.part_size = part_size
         self.redact = core.Redactor([s for s in (self._access_key, self._secret_key, self._session_token) if s])
-        self._max_concurrency = max_concurrency
+        self._max_concurrency = self.queue.config.max_concurrency
         self._client: Any = None
         self._client_lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
@@ -230,18 +211,6 @@ class S3KitProvider:
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
-
-    def __enter__(self) -> S3KitProvider:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> S3KitProvider:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     def with_options(self, *, priority: core.Priority | None = None, max_retries: int | None = None) -> S3KitProvider:
         """A view sharing client, queue, breakers and stats, with other per-call defaults."""
