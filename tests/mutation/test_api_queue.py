@@ -84,3 +84,14 @@ def test_counts_every_grant_and_the_peak() -> None:
     q.release()
     q.acquire(q.ticket())
     assert (q.granted_total, q.peak_in_flight, q.in_flight) == (4, 3, 3)
+
+
+def test_fresh_counters_and_ticket_fields() -> None:
+    clock = FakeClock()
+    q = RequestQueue(QueueConfig(max_concurrency=2), clock)
+    assert (q.granted_total, q.peak_in_flight, q.in_flight, q.waiting) == (0, 0, 0, 0)
+    a, b = q.ticket("high"), q.ticket()
+    assert (a.priority, a.enqueued_at, a.seq) == ("high", clock.now(), 0)
+    assert (b.priority, b.seq) == ("normal", 1) and a.key < b.key
+    with pytest.raises(ValueError, match=r"^priority must be one of \['high', 'low', 'normal'\], not 'urgent'$"):
+        q.ticket("urgent")  # type: ignore[arg-type]
