@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -277,13 +278,14 @@ def main(argv: list[str] | None = None) -> int:
     new: list[Row] = []
     failed: list[str] = []
     for name in args.modules or list(known):
+        started = time.monotonic()
         try:
             row = run_module(known[name], worktree=args.worktree, jobs=args.jobs, keep=args.keep, entries=entries)
         except ModuleFailed as exc:
             print(f"FAILED {exc}", file=sys.stderr, flush=True)
             failed.append(name)
             continue
-        print(row.line(), flush=True)
+        print(row.line(), f"({time.monotonic() - started:.0f} s)", flush=True)
         for s in row.survivors:
             print("  survived:", s.replace("\n", "\n    "), flush=True)
         rows[name] = row.line()
