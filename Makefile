@@ -3,7 +3,7 @@ PY := .venv/bin/python
 OUT ?= test_results
 WORKERS ?= 2
 
-.PHONY: setup setup-test run test lint generate-check bench bench-api-deadline properties-long mutation setup-ray test-ray
+.PHONY: setup setup-test run test lint generate-check bench bench-api-deadline properties-long mutation setup-ray test-ray bench-scale
 
 ## What the main job needs (model matrix, cache, reports): no API SDKs, peers or browser
 setup:
@@ -51,3 +51,7 @@ setup-ray: setup-test
 
 test-ray: setup-ray
 	RAY_TESTS=1 $(PY) -m pytest tests/test_ray.py -q -p no:cacheprovider
+
+## Real-size models (--scale full) on CPU + OpenVINO f32/bf16/int8/int4: takes ~40 min on 2 cores
+bench-scale: setup-test
+	nice $(PY) bench/bench_scale.py --out $(OUT)/bench-scale
