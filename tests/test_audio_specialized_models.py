@@ -15,8 +15,8 @@ from ipfs_accelerate.hardware.backends import flatten_outputs, get_backend
 from ipfs_accelerate.skills.base import get_skill
 from ipfs_accelerate.skills.timeseries import series, time_features
 
-AUDIO = [m.name for m in registry.list_models(category="audio")]
-SPECIALIZED = [m.name for m in registry.list_models(category="specialized")]
+AUDIO = [m.name for m in registry.list_models(category="audio") if not m.derived]  # hand-written tables
+SPECIALIZED = [m.name for m in registry.list_models(category="specialized") if not m.derived]
 
 
 def _run(model: str, batch: int = 2):
