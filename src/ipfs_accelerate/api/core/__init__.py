@@ -77,7 +77,7 @@ from ._types import (
     TokenCount,
     Usage,
 )
-from ._verbs import ChatVerbs, EmbedVerbs, ModelsVerbs
+from ._verbs import ChatVerbs, EmbedVerbs, ModelsVerbs, Plan, arun_plan, run_plan, verb_pair
 
 __all__ = [
     "ANTHROPIC_RETRY",
@@ -124,6 +124,7 @@ __all__ = [
     "OPENAI_RETRY",
     "Outcome",
     "PermissionDeniedError",
+    "Plan",
     "Priority",
     "Provider",
     "QueueConfig",
@@ -156,6 +157,7 @@ __all__ = [
     "adrive",
     "aiter_ndjson",
     "aiter_sse",
+    "arun_plan",
     "attempts",
     "decide_retry",
     "default_error_message",
@@ -167,7 +169,9 @@ __all__ = [
     "percentile",
     "redact_headers",
     "redact_url",
+    "run_plan",
     "shared_ssl_context",
     "status_error_class",
     "total_spent",
+    "verb_pair",
 ]

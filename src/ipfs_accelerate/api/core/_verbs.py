@@ -8,14 +8,76 @@ beyond ``model`` go to the provider's request body (each provider's docstring sa
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from ._provider import Call, Provider, StreamCall
 from ._streaming import AsyncStream, Stream
 from ._types import ChatChunk, ChatCompletion, EmbeddingResponse, ModelInfo
 
-__all__ = ["ChatVerbs", "EmbedVerbs", "Messages", "ModelsVerbs"]
+__all__ = ["ChatVerbs", "EmbedVerbs", "Messages", "ModelsVerbs", "Plan", "arun_plan", "run_plan", "verb_pair"]
+
+T = TypeVar("T")
+#: one description of a request: a generator that yields a step (or a list / iterator of steps,
+#: which the async driver runs concurrently), receives its result, and returns the verb's value
+Plan = Generator[Any, Any, T]
+
+
+def _many(step: Any) -> bool:
+    return isinstance(step, list | Iterator)
+
+
+def run_plan(plan: Plan[T], one: Callable[[Any], Any]) -> T:
+    """Drive ``plan`` synchronously: steps of a batch run one after another, lazily. A failed
+    step is thrown into the plan, so its ``except`` (e.g. abort an upload) runs, as in the twin."""
+    result: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = plan.throw(error) if error is not None else plan.send(result)
+        except StopIteration as stop:
+            return stop.value
+        error = None
+        try:
+            result = [one(s) for s in step] if _many(step) else one(step)
+        except BaseException as exc:  # noqa: BLE001 — handed to the plan, which re-raises
+            error = exc
+
+
+async def arun_plan(plan: Plan[T], one: Callable[[Any], Awaitable[Any]]) -> T:
+    """Drive ``plan`` on the event loop: the steps of a batch run concurrently (gather)."""
+    result: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = plan.throw(error) if error is not None else plan.send(result)
+        except StopIteration as stop:
+            return stop.value
+        error = None
+        try:
+            result = list(await asyncio.gather(*map(one, step))) if _many(step) else await one(step)
+        except BaseException as exc:  # noqa: BLE001 — handed to the plan, which re-raises
+            error = exc
+
+
+def verb_pair(
+    plan: Callable[..., Plan[T]], one: str = "_call", aone: str = "_acall"
+) -> tuple[Callable[..., T], Callable[..., Awaitable[T]]]:
+    """A sync verb and its async twin from one plan: the signature and the request are written
+    once; ``one`` / ``aone`` name the methods that run a step (``Provider._call`` / ``_acall``
+    for a :class:`Call`)."""
+
+    @functools.wraps(plan)
+    def sync(self: Any, *args: Any, **kwargs: Any) -> T:
+        return run_plan(plan(self, *args, **kwargs), getattr(self, one))
+
+    @functools.wraps(plan)
+    async def asynchronous(self: Any, *args: Any, **kwargs: Any) -> T:
+        return await arun_plan(plan(self, *args, **kwargs), getattr(self, aone))
+
+    return sync, asynchronous
 
 #: a prompt, or OpenAI-style ``{"role", "content"}`` messages (each provider maps them)
 Messages = str | Sequence[Mapping[str, Any]]

@@ -16,7 +16,6 @@ TEI does not stream. ``base_url`` is the server root (``HF_TEI_BASE_URL``); a ke
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,8 +73,16 @@ class HFTEIProvider(core.Provider):
         body = {"inputs": batch, **params}
         return core.Call(self._options("POST", "/embed", json=body), parse=_vectors)
 
-    def _prepare(self, inputs: str | Sequence[str], normalize: bool | None, truncate: bool | None,
-                 params: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    def _embed(
+        self,
+        inputs: str | Sequence[str],
+        *,
+        normalize: bool | None = True,
+        truncate: bool | None = None,
+        **params: Any,
+    ) -> core.Plan[core.EmbeddingResponse]:
+        """One vector per input, in order; inputs go in batches of ``batch_size`` (one after
+        another from ``embed``, concurrently from ``aembed``)."""
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
         if not texts:
             raise ValueError("embed needs at least one input")
@@ -84,40 +91,12 @@ class HFTEIProvider(core.Provider):
             extra["normalize"] = normalize
         if truncate is not None:
             extra["truncate"] = truncate
-        return texts, extra
-
-    def embed(
-        self,
-        inputs: str | Sequence[str],
-        *,
-        normalize: bool | None = True,
-        truncate: bool | None = None,
-        **params: Any,
-    ) -> core.EmbeddingResponse:
-        """One vector per input, in order; batches of ``batch_size`` are sent one by one."""
-        texts, extra = self._prepare(inputs, normalize, truncate, params)
-        vectors: list[list[float]] = []
-        for batch in _batches(texts, self.batch_size):
-            vectors.extend(self._call(self._embed_call(batch, extra)))
-        return core.EmbeddingResponse(model=self.model, embeddings=vectors, usage=None,
-                                 raw={"batches": -(-len(texts) // self.batch_size)})
-
-    async def aembed(
-        self,
-        inputs: str | Sequence[str],
-        *,
-        normalize: bool | None = True,
-        truncate: bool | None = None,
-        **params: Any,
-    ) -> core.EmbeddingResponse:
-        """Async twin of :meth:`embed`; batches go concurrently, results keep input order."""
-        texts, extra = self._prepare(inputs, normalize, truncate, params)
-        parts = await asyncio.gather(
-            *(self._acall(self._embed_call(b, extra)) for b in _batches(texts, self.batch_size))
-        )
+        parts = yield (self._embed_call(b, extra) for b in _batches(texts, self.batch_size))
         vectors = [v for part in parts for v in part]
         return core.EmbeddingResponse(model=self.model, embeddings=vectors, usage=None,
-                                 raw={"batches": len(parts)})
+                                      raw={"batches": len(parts)})
+
+    embed, aembed = core.verb_pair(_embed)
 
     def _rerank(self, query: str, texts: Sequence[str], return_text: bool, raw_scores: bool,
                 params: dict[str, Any]) -> core.Call[list[RerankResult]]:

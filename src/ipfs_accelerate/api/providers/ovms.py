@@ -228,13 +228,16 @@ class OVMSProvider(core.Provider):
 
     def _infer(
         self,
-        name: str,
         inputs: Mapping[str, Any],
-        version: str | None,
-        outputs: Sequence[str] | None,
-        request_id: str | None,
-        parameters: Mapping[str, Any] | None,
-    ) -> core.Call[InferResult]:
+        *,
+        model: str | None = None,
+        version: str | None = None,
+        outputs: Sequence[str] | None = None,
+        request_id: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+    ) -> core.Plan[InferResult]:
+        """POST /v2/models/{model}/infer with numpy inputs; numpy outputs by name."""
+        name = self._model(model)
         if not inputs:
             raise ValueError("infer needs at least one input tensor")
         body: dict[str, Any] = {
@@ -256,37 +259,12 @@ class OVMSProvider(core.Provider):
                 raw=d,
             )
 
-        return core.Call(
+        return (yield core.Call(
             self._options(
                 "POST", self._model_path(name, version) + "/infer", json=body,
                 endpoint="/v2/models/{name}/infer",
             ),
             parse=parse,
-        )
+        ))
 
-    def infer(
-        self,
-        inputs: Mapping[str, Any],
-        *,
-        model: str | None = None,
-        version: str | None = None,
-        outputs: Sequence[str] | None = None,
-        request_id: str | None = None,
-        parameters: Mapping[str, Any] | None = None,
-    ) -> InferResult:
-        """POST /v2/models/{model}/infer with numpy inputs; numpy outputs by name."""
-        return self._call(self._infer(self._model(model), inputs, version, outputs, request_id, parameters))
-
-    async def ainfer(
-        self,
-        inputs: Mapping[str, Any],
-        *,
-        model: str | None = None,
-        version: str | None = None,
-        outputs: Sequence[str] | None = None,
-        request_id: str | None = None,
-        parameters: Mapping[str, Any] | None = None,
-    ) -> InferResult:
-        return await self._acall(
-            self._infer(self._model(model), inputs, version, outputs, request_id, parameters)
-        )
+    infer, ainfer = core.verb_pair(_infer)

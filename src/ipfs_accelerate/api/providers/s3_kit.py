@@ -106,6 +106,16 @@ def _first_env(env: Mapping[str, str], *names: str) -> str | None:
     return next((env[n] for n in names if env.get(n)), None)
 
 
+@dataclass(frozen=True)
+class _Op:
+    """One S3 call of a plan: its operation name (stats, errors), the botocore call, and where."""
+
+    name: str
+    fn: Callable[[], Any]
+    bucket: str | None = None
+    key: str | None = None
+
+
 class S3KitProvider(core.Guarded):
     """S3 operations with queue, retries, breaker, stats and typed errors; sync and async."""
 
@@ -521,12 +531,19 @@ class S3KitProvider(core.Guarded):
                 return
             yield chunk
 
-    def upload_multipart(self, key: str, data: bytes | IO[bytes], *, bucket: str | None = None,
-                         part_size: int | None = None, content_type: str | None = None) -> PutResult:
+    def _step(self, op: _Op) -> Any:
+        return self._run(op.name, op.fn, op.bucket, op.key)
+
+    async def _astep(self, op: _Op) -> Any:
+        return await self._arun(op.name, op.fn, op.bucket, op.key)
+
+    def _upload_multipart(self, key: str, data: bytes | IO[bytes], *, bucket: str | None = None,
+                          part_size: int | None = None, content_type: str | None = None) -> core.Plan[PutResult]:
         """Multipart upload: create, upload each part (each retried on its own), complete.
 
         On any failure the upload is aborted so no orphaned parts are billed, and the error is
-        raised. Parts are ``part_size`` bytes (S3 minimum 5 MiB, except the last).
+        raised. Parts are ``part_size`` bytes (S3 minimum 5 MiB, except the last); the sync
+        call reads and sends them one by one, the async one concurrently (queue-bounded).
         """
         b = self._bucket(bucket)
         size = part_size or self.part_size
@@ -535,54 +552,27 @@ class S3KitProvider(core.Guarded):
         create_kw: dict[str, Any] = {"Bucket": b, "Key": key}
         if content_type:
             create_kw["ContentType"] = content_type
-        upload_id = self._run("CreateMultipartUpload", lambda: self.client.create_multipart_upload(**create_kw), b, key)["UploadId"]
+        created = yield _Op("CreateMultipartUpload", lambda: self.client.create_multipart_upload(**create_kw), b, key)
+        upload_id = created["UploadId"]
         try:
-            parts = []
-            for n, chunk in enumerate(self._parts(data, size), start=1):
-                r = self._run("UploadPart", lambda n=n, chunk=chunk: self.client.upload_part(
+            results = yield (
+                _Op("UploadPart", lambda n=n, chunk=chunk: self.client.upload_part(
                     Bucket=b, Key=key, UploadId=upload_id, PartNumber=n, Body=chunk), b, key)
-                parts.append({"PartNumber": n, "ETag": r["ETag"]})
-            done = self._run("CompleteMultipartUpload", lambda: self.client.complete_multipart_upload(
+                for n, chunk in enumerate(self._parts(data, size), start=1)
+            )
+            parts = [{"PartNumber": n, "ETag": res["ETag"]} for n, res in enumerate(results, start=1)]
+            done = yield _Op("CompleteMultipartUpload", lambda: self.client.complete_multipart_upload(
                 Bucket=b, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}), b, key)
         except BaseException:
             try:
-                self._run("AbortMultipartUpload", lambda: self.client.abort_multipart_upload(
+                yield _Op("AbortMultipartUpload", lambda: self.client.abort_multipart_upload(
                     Bucket=b, Key=key, UploadId=upload_id), b, key)
             except core.APIError as abort_error:
                 log.warning("%s: abort of multipart upload failed: %s", self.name, abort_error)
             raise
         return PutResult(key, done.get("ETag"), done.get("VersionId"), parts=len(parts))
 
-    async def aupload_multipart(self, key: str, data: bytes | IO[bytes], *, bucket: str | None = None,
-                                part_size: int | None = None, content_type: str | None = None) -> PutResult:
-        """Async twin of :meth:`upload_multipart`; parts are uploaded concurrently (queue-bounded)."""
-        b = self._bucket(bucket)
-        size = part_size or self.part_size
-        if size < MIN_PART_SIZE:
-            raise ValueError(f"part_size must be >= {MIN_PART_SIZE}")
-        create_kw: dict[str, Any] = {"Bucket": b, "Key": key}
-        if content_type:
-            create_kw["ContentType"] = content_type
-        r = await self._arun("CreateMultipartUpload", lambda: self.client.create_multipart_upload(**create_kw), b, key)
-        upload_id = r["UploadId"]
-        try:
-            chunks = list(self._parts(data, size))
-            results = await asyncio.gather(*(
-                self._arun("UploadPart", lambda n=n, chunk=chunk: self.client.upload_part(
-                    Bucket=b, Key=key, UploadId=upload_id, PartNumber=n, Body=chunk), b, key)
-                for n, chunk in enumerate(chunks, start=1)
-            ))
-            parts = [{"PartNumber": n, "ETag": res["ETag"]} for n, res in enumerate(results, start=1)]
-            done = await self._arun("CompleteMultipartUpload", lambda: self.client.complete_multipart_upload(
-                Bucket=b, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}), b, key)
-        except BaseException:
-            try:
-                await self._arun("AbortMultipartUpload", lambda: self.client.abort_multipart_upload(
-                    Bucket=b, Key=key, UploadId=upload_id), b, key)
-            except core.APIError as abort_error:
-                log.warning("%s: abort of multipart upload failed: %s", self.name, abort_error)
-            raise
-        return PutResult(key, done.get("ETag"), done.get("VersionId"), parts=len(parts))
+    upload_multipart, aupload_multipart = core.verb_pair(_upload_multipart, "_step", "_astep")
 
     def list_multipart_uploads(self, *, bucket: str | None = None) -> list[str]:
         """Upload ids still open in the bucket (an aborted or completed upload is gone)."""
