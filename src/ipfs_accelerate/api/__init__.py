@@ -16,61 +16,26 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .providers import (
-    PROVIDER_NAMES,
-    PROVIDERS,
-    ProviderInfo,
-    available_providers,
-    get_provider_class,
-)
+from . import providers as _providers
 
-_FROM_CORE = (
-    "APIConnectionError",
-    "APIError",
-    "APIStatusError",
-    "APITimeoutError",
-    "AuthenticationError",
-    "BadRequestError",
-    "CircuitOpenError",
-    "ConflictError",
-    "NotFoundError",
-    "PermissionDeniedError",
-    "Provider",
-    "QueueFullError",
-    "RateLimitError",
-    "ResponseDecodeError",
-    "Secret",
-    "ServerError",
-    "StreamError",
-)
+#: the registry's names (light: no httpx); the rest of the public surface comes from the core on
+#: first use: the error classes (``core._errors.__all__``, the one list of them), Provider, Secret
+_OWN = ("PROVIDERS", "PROVIDER_NAMES", "ProviderInfo", "available_providers", "get_provider_class")
+_CORE_EXTRAS = ("Provider", "Secret")
 
-__all__ = [
-    "APIConnectionError",
-    "APIError",
-    "APIStatusError",
-    "APITimeoutError",
-    "AuthenticationError",
-    "BadRequestError",
-    "CircuitOpenError",
-    "ConflictError",
-    "NotFoundError",
-    "PROVIDERS",
-    "PROVIDER_NAMES",
-    "PermissionDeniedError",
-    "Provider",
-    "ProviderInfo",
-    "QueueFullError",
-    "RateLimitError",
-    "ResponseDecodeError",
-    "Secret",
-    "ServerError",
-    "StreamError",
-    "available_providers",
-    "get_provider_class",
-]
+
+def _from_core() -> tuple[str, ...]:
+    from .core import _errors
+
+    return (*(n for n in _errors.__all__ if n[:1].isupper()), *_CORE_EXTRAS)
 
 
 def __getattr__(name: str) -> Any:
-    if name in _FROM_CORE:
+    # ``__all__`` is computed here too, so importing this package still loads no core (httpx)
+    if name == "__all__":
+        return sorted((*_OWN, *_from_core()))
+    if name in _OWN:
+        return getattr(_providers, name)
+    if not name.startswith("_") and name in _from_core():
         return getattr(importlib.import_module(f"{__name__}.core"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

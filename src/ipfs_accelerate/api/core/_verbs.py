@@ -29,37 +29,57 @@ def _many(step: Any) -> bool:
     return isinstance(step, list | Iterator)
 
 
+class _Cursor:
+    """A plan's send/throw protocol, once for both drivers: ``step`` until ``done``, then
+    ``value``. An error the plan does not handle propagates from ``send`` / ``throw``."""
+
+    def __init__(self, plan: Plan[Any]) -> None:
+        self._plan = plan
+        self.done = False
+        self.value: Any = None
+        self.step: Any = None
+        self.send(None)
+
+    def send(self, result: Any) -> None:
+        self._resume(self._plan.send, result)
+
+    def throw(self, error: BaseException) -> None:
+        self._resume(self._plan.throw, error)
+
+    def _resume(self, how: Callable[[Any], Any], arg: Any) -> None:
+        try:
+            self.step = how(arg)
+        except StopIteration as stop:
+            self.done, self.value = True, stop.value
+
+
 def run_plan(plan: Plan[T], one: Callable[[Any], Any]) -> T:
     """Drive ``plan`` synchronously: steps of a batch run one after another, lazily. A failed
     step is thrown into the plan, so its ``except`` (e.g. abort an upload) runs, as in the twin."""
-    result: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            step = plan.throw(error) if error is not None else plan.send(result)
-        except StopIteration as stop:
-            return stop.value
-        error = None
+    cursor = _Cursor(plan)
+    while not cursor.done:
+        step = cursor.step
         try:
             result = [one(s) for s in step] if _many(step) else one(step)
         except BaseException as exc:  # noqa: BLE001 — handed to the plan, which re-raises
-            error = exc
+            cursor.throw(exc)
+        else:
+            cursor.send(result)
+    return cursor.value
 
 
 async def arun_plan(plan: Plan[T], one: Callable[[Any], Awaitable[Any]]) -> T:
     """Drive ``plan`` on the event loop: the steps of a batch run concurrently (gather)."""
-    result: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            step = plan.throw(error) if error is not None else plan.send(result)
-        except StopIteration as stop:
-            return stop.value
-        error = None
+    cursor = _Cursor(plan)
+    while not cursor.done:
+        step = cursor.step
         try:
             result = list(await asyncio.gather(*map(one, step))) if _many(step) else await one(step)
         except BaseException as exc:  # noqa: BLE001 — handed to the plan, which re-raises
-            error = exc
+            cursor.throw(exc)
+        else:
+            cursor.send(result)
+    return cursor.value
 
 
 def verb_pair(
