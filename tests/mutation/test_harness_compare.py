@@ -6,8 +6,6 @@ flips a comparison or drops a row must change a result here.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
@@ -83,7 +81,7 @@ def test_compare_arrays_relative_error_uses_floor_and_zero_norms() -> None:
 
 def test_compare_arrays_shape_mismatch_and_integer_exactness() -> None:
     bad = compare.compare_arrays("s", np.zeros((2, 3)), np.zeros((3, 2)), 1.0, 1.0, 0.0)
-    assert (bad.name, bad.max_abs, bad.max_rel, bad.cosine, bad.ok) == ("s", math.inf, math.inf, 0.0, False)
+    assert (bad.name, bad.max_abs, bad.max_rel, bad.cosine, bad.ok) == ("s", compare.HUGE, compare.HUGE, 0.0, False)
     ids = np.array([3, 4, 5], np.int64)
     assert compare.compare_arrays("ids", ids.copy(), ids, 0.0, 0.0, 1.0).ok
     # integer outputs ignore atol: a one-off id is wrong however loose the tolerance
@@ -102,7 +100,7 @@ def test_parity_rows_tokens_and_header() -> None:
     missing = compare.parity({"a": ref["a"]}, ref, None, None, tol)
     assert not missing.ok and [r.name for r in missing.outputs] == ["a", "b"]
     gone = missing.outputs[1]
-    assert (gone.max_abs, gone.max_rel, gone.cosine, gone.ok) == (math.inf, math.inf, 0.0, False)
+    assert (gone.max_abs, gone.max_rel, gone.cosine, gone.ok) == (compare.HUGE, compare.HUGE, 0.0, False)
     toks = np.array([[1, 2]])
     assert compare.parity(ref, ref, toks, toks.copy(), tol).tokens_match is True
     wrong = compare.parity(ref, ref, np.array([[1, 3]]), toks, tol)
@@ -142,10 +140,10 @@ def test_batch_vs_single_skips_unbatched_outputs_and_needs_one_comparison() -> N
 def test_batch_vs_single_shape_mismatch_is_infinite() -> None:
     rows = [{"y": np.zeros((1, 2))}, {"y": np.zeros((1, 3))}]
     check = compare.batch_vs_single({"y": np.zeros((2, 2))}, rows, None, [None, None], atol=1.0)
-    assert not check.ok and check.max_abs == math.inf
+    assert not check.ok and check.max_abs == compare.HUGE
     later = [{"y": np.zeros((1, 3))}, {"y": np.zeros((1, 2))}]
     check = compare.batch_vs_single({"y": np.zeros((2, 2))}, later, None, [None, None], atol=1.0)
-    assert not check.ok and check.max_abs == math.inf
+    assert not check.ok and check.max_abs == compare.HUGE
 
 
 def test_batch_vs_single_flat_and_tokens() -> None:
@@ -203,3 +201,28 @@ def test_batch_vs_single_empty_rows_and_tokens_without_outputs() -> None:
     wrong_rows = compare.batch_vs_single({"y": np.array([[1.0], [9.0]])}, [{"y": np.array([[1.0]])}, {"y": np.array([[2.0]])}],
                                          toks, [np.array([[1]]), np.array([[2]])])
     assert not wrong_rows.ok and wrong_rows.tokens_match is True
+
+
+def test_absdiff_equal_infinities_are_zero_and_the_rest_huge() -> None:
+    a = np.array([-np.inf, 1.0, np.nan, np.inf, 3.0])
+    b = np.array([-np.inf, 2.0, np.nan, 1.0, -np.inf])
+    assert compare.absdiff(a, b).tolist() == [0.0, 1.0, compare.HUGE, compare.HUGE, compare.HUGE]
+    assert compare.HUGE == 1e308
+    assert compare.absdiff(np.array([1e308], np.float64), np.array([-1e308])).tolist() == [compare.HUGE]  # overflow
+
+
+def test_masked_logits_compare_on_their_finite_part() -> None:
+    ref = np.array([-np.inf, 1.0, 2.0])
+    same = compare.compare_arrays("l", ref.copy(), ref, 0.0, 0.0, 1.0)
+    assert same.ok and same.max_abs == 0.0 and same.max_rel == 0.0 and same.cosine == pytest.approx(1.0)
+    unmasked = compare.compare_arrays("l", np.array([0.0, 1.0, 2.0]), ref, 1.0, 1.0, 0.0)
+    assert not unmasked.ok and unmasked.max_abs == compare.HUGE and unmasked.max_rel == compare.HUGE
+    assert compare.compare_arrays("r", np.array([1e300]), np.array([0.0]), 0.0, 0.0, 0.0).max_rel == compare.HUGE
+
+
+def test_batch_vs_single_masked_rows() -> None:
+    rows = [{"y": np.array([[-np.inf, 1.0]])}, {"y": np.array([[-np.inf, 2.0]])}]
+    good = compare.batch_vs_single({"y": np.array([[-np.inf, 1.0], [-np.inf, 2.0]])}, rows, None, [None, None], atol=0.0, rtol=0.0)
+    assert good.ok and good.max_abs == 0.0
+    bad = compare.batch_vs_single({"y": np.array([[0.0, 1.0], [-np.inf, 2.0]])}, rows, None, [None, None], atol=1.0, rtol=1.0)
+    assert not bad.ok and bad.max_abs == compare.HUGE
