@@ -221,6 +221,23 @@ class ChunkDecoder(Generic[T]):
     def decode(self, item: Any) -> Iterable[T]:
         raise NotImplementedError
 
+    def checked(
+        self, item: Any, error_of: Callable[[dict[str, Any]], Any] = lambda o: o.get("error")
+    ) -> dict[str, Any]:
+        """The item's JSON object after the checks every protocol makes, written once: it is an
+        object (an SSE event's data, or an NDJSON line), ``error_of`` finds no error in it, and
+        it does not follow the terminal event."""
+        obj = item.json() if isinstance(item, ServerSentEvent) else item
+        if not isinstance(obj, dict):
+            shown = item.data if isinstance(item, ServerSentEvent) else str(item)
+            raise StreamError(f"stream event is not an object: {shown[:EXCERPT]!r}")
+        error = error_of(obj)
+        if error:
+            raise StreamError(f"server sent an error mid-stream: {error}")
+        if self.done:
+            raise StreamError("event after the final event")
+        return obj
+
 
 OnFinish = Callable[[BaseException | None, Usage | None], None]
 NO_LIMITS = Timeout.of(None)

@@ -75,13 +75,7 @@ class TGIChunkDecoder(core.ChunkDecoder[core.ChatChunk]):
     def decode(self, item: core.ServerSentEvent) -> Iterable[core.ChatChunk]:
         if not item.data.strip():
             return []
-        obj = item.json()
-        if not isinstance(obj, dict):
-            raise core.StreamError(f"stream event is not an object: {item.data[:200]!r}")
-        if obj.get("error"):
-            raise core.StreamError(f"server sent an error mid-stream: {obj['error']}")
-        if self.done:
-            raise core.StreamError("event after the final event")
+        obj = self.checked(item)
         token = obj.get("token") or {}
         delta = "" if token.get("special") else (token.get("text") or "")
         finish = None

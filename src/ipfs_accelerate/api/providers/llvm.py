@@ -22,7 +22,6 @@ from ipfs_accelerate.api import core
 from ipfs_accelerate.api.providers import PROVIDERS
 
 from .openai_api import OpenAIProvider
-from .vllm import server_root
 
 __all__ = ["LLVMProvider"]
 
@@ -30,9 +29,6 @@ __all__ = ["LLVMProvider"]
 class LLVMProvider(OpenAIProvider):
     name = "llvm"
     info = PROVIDERS["llvm"]
-
-    def _root(self, path: str) -> str:
-        return server_root(self.base_url) + path
 
     def _health_probes(self) -> list[core.Call[bool]]:
         """The server's ``/health``; where it has none (404), whether ``/models`` answers."""

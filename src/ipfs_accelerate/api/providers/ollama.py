@@ -106,12 +106,7 @@ class OllamaChunkDecoder(core.ChunkDecoder[core.ChatChunk]):
     framing = "ndjson"
 
     def decode(self, item: Any) -> Iterable[core.ChatChunk]:
-        if not isinstance(item, dict):
-            raise core.StreamError(f"stream line is not an object: {str(item)[:200]!r}")
-        if item.get("error"):
-            raise core.StreamError(f"server sent an error mid-stream: {item['error']}")
-        if self.done:
-            raise core.StreamError("line after the final (done) object")
+        item = self.checked(item)
         msg = item.get("message")
         if msg is not None:
             delta, role = msg.get("content") or "", msg.get("role")

@@ -28,6 +28,7 @@ __all__ = [
     "parse_completion",
     "parse_embeddings",
     "parse_usage",
+    "server_root",
 ]
 
 Messages = str | Sequence[Mapping[str, Any]]
@@ -160,6 +161,12 @@ def _with_usage(chunk: core.ChatChunk, usage: core.Usage) -> core.ChatChunk:
     )
 
 
+def server_root(base_url: str) -> str:
+    """The server root for a base URL that ends in ``/v1`` (where vLLM and llama.cpp serve
+    ``/health``, ``/tokenize`` and friends)."""
+    return base_url[: -len("/v1")] if base_url.endswith("/v1") else base_url
+
+
 class OpenAIProvider(core.ChatVerbs, core.EmbedVerbs, core.ModelsVerbs, core.Provider):
     """OpenAI's REST API (``base_url`` includes ``/v1``)."""
 
@@ -167,6 +174,10 @@ class OpenAIProvider(core.ChatVerbs, core.EmbedVerbs, core.ModelsVerbs, core.Pro
     info = PROVIDERS["openai_api"]
     #: whether to ask for a usage chunk at the end of streams
     stream_usage = True
+
+    def _root(self, path: str) -> str:
+        """``path`` on the server root rather than under ``/v1``."""
+        return server_root(self.base_url) + path
 
     # -- request builders (shared by the sync and async methods) --------------------------------
 

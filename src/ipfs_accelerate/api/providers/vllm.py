@@ -12,22 +12,14 @@ from typing import Any
 from ipfs_accelerate.api import core
 from ipfs_accelerate.api.providers import PROVIDERS
 
-from .openai_api import OpenAIProvider
+from .openai_api import OpenAIProvider, server_root
 
 __all__ = ["VLLMProvider", "server_root"]
-
-
-def server_root(base_url: str) -> str:
-    """The server root for a base URL that ends in ``/v1``."""
-    return base_url[: -len("/v1")] if base_url.endswith("/v1") else base_url
 
 
 class VLLMProvider(OpenAIProvider):
     name = "vllm"
     info = PROVIDERS["vllm"]
-
-    def _root(self, path: str) -> str:
-        return server_root(self.base_url) + path
 
     def _health_probes(self) -> list[core.Call[bool]]:
         return [self._probe(self._root("/health"), "/health")]
