@@ -13,8 +13,8 @@ import re
 from typing import Any
 
 from ._content import embedding, rerank_score
+from ._hf import FakeHFServer
 from ._server import HTTPError, Request, Response
-from .openai_server import FakeOpenAIServer
 
 ERROR_TYPES = {
     413: "Validation",
@@ -26,7 +26,8 @@ ERROR_TYPES = {
 }
 
 
-class FakeTEIServer(FakeOpenAIServer):
+class FakeTEIServer(FakeHFServer):
+    default_model_id = "fake-org/tiny-embed"
     family = "hf_tei"
     ROUTES = [
         ("POST", r"/", "compat"),
@@ -39,20 +40,8 @@ class FakeTEIServer(FakeOpenAIServer):
     ]
     max_client_batch_size = 32
 
-    def __init__(self, *args: Any, model_id: str = "fake-org/tiny-embed", **kw: Any) -> None:
-        kw.setdefault("models", (model_id,))
-        super().__init__(*args, **kw)
-        self.model_id = model_id
-
-    @property
-    def base_url(self) -> str:
-        return self.url
-
-    def error_body(self, status: int, message: str, code: str | None = None) -> Any:
-        return {
-            "error": message,
-            "error_type": ERROR_TYPES.get(status, "Backend" if status >= 500 else "Validation"),
-        }
+    def error_type(self, status: int) -> str:
+        return ERROR_TYPES.get(status, "Backend" if status >= 500 else "Validation")
 
     def not_found(self, req: Request) -> HTTPError:
         return HTTPError(404, "Not Found")

@@ -14,8 +14,8 @@ import json
 from typing import Any
 
 from ._content import TOKEN_RE, WORDS, apply_stop, count_tokens, reply_words, split_pieces
+from ._hf import FakeHFServer
 from ._server import HTTPError, Request, Response, StreamResponse
-from .openai_server import FakeOpenAIServer
 
 ERROR_TYPES = {
     400: "validation",
@@ -33,7 +33,8 @@ def _token(piece: str, position: int) -> dict[str, Any]:
     return {"id": tid, "text": piece, "logprob": round(-0.05 * (position + 1), 4), "special": False}
 
 
-class FakeTGIServer(FakeOpenAIServer):
+class FakeTGIServer(FakeHFServer):
+    default_model_id = "fake-org/tiny-tgi"
     family = "hf_tgi"
     request_id_header = "x-request-id"
     ROUTES = [
@@ -48,21 +49,8 @@ class FakeTGIServer(FakeOpenAIServer):
         ("POST", r"/tokenize", "tokenize"),
     ]
 
-    def __init__(self, *args: Any, model_id: str = "fake-org/tiny-tgi", **kw: Any) -> None:
-        kw.setdefault("models", (model_id,))
-        super().__init__(*args, **kw)
-        self.model_id = model_id
-
-    @property
-    def base_url(self) -> str:
-        """Root URL: InferenceClient(model=base_url) for text_generation, base_url + "/v1" for chat."""
-        return self.url
-
-    def error_body(self, status: int, message: str, code: str | None = None) -> Any:
-        return {
-            "error": message,
-            "error_type": ERROR_TYPES.get(status, "generation" if status < 500 else "overloaded"),
-        }
+    def error_type(self, status: int) -> str:
+        return ERROR_TYPES.get(status, "generation" if status < 500 else "overloaded")
 
     def stream_error_event(self, status: int, message: str) -> bytes:
         return b"data: " + json.dumps(self.error_body(status, message)).encode() + b"\n\n"
