@@ -226,3 +226,22 @@ def test_batch_vs_single_masked_rows() -> None:
     assert good.ok and good.max_abs == 0.0
     bad = compare.batch_vs_single({"y": np.array([[0.0, 1.0], [-np.inf, 2.0]])}, rows, None, [None, None], atol=1.0, rtol=1.0)
     assert not bad.ok and bad.max_abs == compare.HUGE
+
+
+def test_non_finite_values_raise_no_numpy_warnings() -> None:
+    """Masked logits and huge values are normal model outputs: judging them must not spam warnings."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert compare.absdiff(np.array([np.inf, 1e308]), np.array([np.inf, -1e308])).tolist() == [0.0, compare.HUGE]
+        assert compare.absdiff(np.array([np.inf]), np.array([-np.inf])).tolist() == [compare.HUGE]
+        rows = [{"y": np.array([[1e308]])}, {"y": np.array([[1e308]])}]
+        check = compare.batch_vs_single({"y": np.array([[1e308], [1e308]])}, rows, None, [None, None], atol=0.0, rtol=10.0)
+        assert check.ok and check.max_abs == 0.0
+
+    with warnings.catch_warnings():
+        # np.linalg.norm of 1e300-scale values overflows in its dot product (a separate, unguarded warning)
+        warnings.simplefilter("ignore")
+        warnings.filterwarnings("error", message="overflow encountered in divide")
+        assert compare.compare_arrays("r", np.array([1e300]), np.array([0.0]), 0.0, 0.0, 0.0).max_rel == compare.HUGE
