@@ -3,7 +3,7 @@ PY := .venv/bin/python
 OUT ?= test_results
 WORKERS ?= 2
 
-.PHONY: setup setup-test run test lint generate-check bench bench-api-deadline properties-long mutation setup-ray test-ray bench-scale
+.PHONY: setup setup-test run test lint generate-check bench bench-api-deadline properties-long mutation setup-ray test-ray bench-scale sweep
 
 ## What the main job needs (model matrix, cache, reports): no API SDKs, peers or browser
 setup:
@@ -28,6 +28,7 @@ lint: setup-test
 ## Generated tests and the status file must match the registry (writes nothing; exit 1 on drift)
 generate-check: setup-test
 	$(PY) -m ipfs_accelerate.cli generate --type all --check
+	$(PY) -m ipfs_accelerate.registry.derive --check
 
 bench: setup-test
 	$(PY) bench/bench_matrix.py
@@ -55,3 +56,8 @@ test-ray: setup-ray
 ## Real-size models (--scale full) on CPU + OpenVINO f32/bf16/int8/int4: takes ~40 min on 2 cores
 bench-scale: setup-test
 	nice $(PY) bench/bench_scale.py --out $(OUT)/bench-scale
+
+## Measure every registry type in one warm process (CPU, then OpenVINO) and record observed reasons
+sweep: setup-test
+	$(PY) -m ipfs_accelerate.harness.sweep --first-passing --max-heads 3 --write --expected-dir test/expected_results
+	$(PY) -m ipfs_accelerate.harness.sweep --hardware openvino --write

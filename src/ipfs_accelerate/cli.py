@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "diffusion": ("ipfs_accelerate.diffusion.cli", "tiny Stable Diffusion / SDXL pipelines: list, run, fingerprint, generate tests"),
     "cache": ("ipfs_accelerate.cache.cli", "list, verify, prune, export/import (CAR) and push/pull (IPFS) the artifact cache"),
     "bench-report": ("ipfs_accelerate.results.bench_report", "benchmark tables (backend x precision x batch) from a run's results"),
+    "registry-drift": ("ipfs_accelerate.registry.derive", "fail naming every transformers type/head the registry does not account for"),
     "history": ("ipfs_accelerate.results.history_cli", "list recorded runs, show one, or a metric's trend"),
     "compare": ("ipfs_accelerate.results.compare_cli", "what changed between two runs; --fail-on for CI gating"),
 }

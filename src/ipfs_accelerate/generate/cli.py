@@ -271,6 +271,12 @@ def main(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None
         return code
     targets = [engine.model_target(spec, task, args.profile) for spec, task in sel.models]
     targets += [engine.api_target(info) for info in sel.apis]
+    whole = not (getattr(args, "names", None) or args.models or args.limit or getattr(args, "task", None))
+    whole = whole and args.category in (None, "all", "multimodal")
+    if kind in ("model", "all") and whole and args.profile == "unified":
+        from ..diffusion.generate import targets as diffusion_targets  # the pipelines' thin files
+
+        targets += diffusion_targets()
     if args.check:
         stale = _check(targets, out_dir, results_dir, not args.no_status, out)
         return code or (EXIT_PARTIAL if stale else EXIT_OK)
