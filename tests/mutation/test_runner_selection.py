@@ -30,23 +30,15 @@ def _names(paths: list[Path]) -> list[str]:
     return [f"{p.parent.name}/{p.name}" for p in paths]
 
 
-def test_ident_and_find_test_dir(tmp_path: Path) -> None:
+def test_ident_is_the_layout_one() -> None:
+    """The runner names files through generate.layout (one owner of the layout, issue 10)."""
     assert sel.ident("Deberta-V2") == "deberta_v2"
-    assert sel.find_test_dir(tmp_path) is None
-    (tmp_path / "test" / "apis").mkdir(parents=True)
-    assert sel.find_test_dir(tmp_path) == tmp_path / "test"
-    (tmp_path / "skills").mkdir()
-    assert sel.find_test_dir(tmp_path) == tmp_path
-    only_apis = tmp_path / "x"
-    (only_apis / "apis").mkdir(parents=True)
-    assert sel.find_test_dir(only_apis) == only_apis
-    (tmp_path / "y" / "test" / "skills").mkdir(parents=True)
-    assert sel.find_test_dir(tmp_path / "y") == tmp_path / "y" / "test"
+    assert sel.ident("kosmos-2.5") == "kosmos_2_5"
 
 
 def test_model_files_stem_or_task_suffix_only(tdir: Path) -> None:
-    assert _names(sel._model_files(tdir, "bert")) == ["skills/test_hf_bert.py", "skills/test_hf_bert__fill_mask.py"]
-    assert sel._model_files(tdir, "roberta") == []
+    assert _names(sel.model_files(tdir, "bert")) == ["skills/test_hf_bert.py", "skills/test_hf_bert__fill_mask.py"]
+    assert sel.model_files(tdir, "roberta") == []
 
 
 def test_resolve_everything(tdir: Path) -> None:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ..generate.layout import find_test_dir
 from ..results.plain import Selection
 from ..results.store import RunStore, find_run, new_run_id
 from . import progress as progress_mod
@@ -37,7 +38,7 @@ from .plan import (
 from .pool import Pool, PoolConfig
 from .protocol import TestDone
 from .record import Recorder, environment, problem_record, versions
-from .selection import UsageError, find_test_dir, parse_shard
+from .selection import UsageError, parse_shard
 
 if TYPE_CHECKING:  # pydantic (~0.2 s to import) loads only once the workers are launched
     from ..results.run import Options, RunResult

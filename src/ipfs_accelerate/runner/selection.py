@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MODEL_DIR = "skills"
-API_DIR = "apis"
+# The test tree's layout has one owner, generate.layout (stdlib only, cheap at start-up).
+from ..generate.layout import API_DIR, MODEL_DIR, ident, model_files
+
 # The registry is imported inside the functions: loading it validates every entry with pydantic
 # (~0.2 s), which the runner must not pay before its workers are launched.
 
@@ -21,22 +22,10 @@ class UsageError(Exception):
     """Bad command line: exit code 2."""
 
 
-def ident(name: str) -> str:
-    return name.replace("-", "_").lower()
-
-
 def api_names() -> list[str]:
     from ..api.providers import PROVIDER_NAMES
 
     return list(PROVIDER_NAMES)
-
-
-def find_test_dir(cwd: Path) -> Path | None:
-    """`.` when it holds skills/ or apis/, else `./test`; None if neither exists."""
-    for cand in (cwd, cwd / "test"):
-        if (cand / MODEL_DIR).is_dir() or (cand / API_DIR).is_dir():
-            return cand
-    return None
 
 
 @dataclass
@@ -45,12 +34,6 @@ class Resolved:
     missing: list[str] = field(default_factory=list)  # requested names without a generated file
     models: list[str] = field(default_factory=list)
     apis: list[str] = field(default_factory=list)
-
-
-def _model_files(test_dir: Path, name: str) -> list[Path]:
-    folder = test_dir / MODEL_DIR
-    stem = f"test_hf_{ident(name)}"
-    return sorted(p for p in folder.glob(f"{stem}*.py") if p.stem == stem or p.stem.startswith(stem + "__"))
 
 
 def resolve(
@@ -89,7 +72,7 @@ def resolve(
         for spec in specs:
             if limit is not None and len(out.models) >= limit:
                 break
-            found = _model_files(test_dir, spec.name)
+            found = model_files(test_dir, spec.name)
             if found:
                 out.files.extend(found)
                 out.models.append(spec.name)
