@@ -128,3 +128,18 @@ def test_parse_shard() -> None:
     for bad in ("0/4", "5/4", "1/0", "-1/2"):
         with pytest.raises(UsageError, match=rf"^--shard {bad}: need 1 <= k <= N$"):
             sel.parse_shard(bad)
+
+
+def test_registry_filter_splits_curated_from_derived(tdir: Path) -> None:
+    """`--registry curated` is what `make test` runs; `derived` the Auto-mapped rest."""
+    (tdir / "skills" / "test_hf_axk1.py").write_text("")  # a derived type
+    curated = sel.resolve(tdir, "model", registry="curated")
+    assert curated.models == ["bert", "vit"]
+    assert "skills/test_hf_axk1.py" not in _names(curated.files)
+    assert "skills/test_diffusion_sd.py" in _names(curated.files)
+    assert "skills/test_hf_custom.py" not in _names(curated.files)  # hand files only with --registry all
+    derived = sel.resolve(tdir, "model", registry="derived")
+    assert _names(derived.files) == ["skills/test_hf_axk1.py"]
+    assert "bert" not in derived.models
+    with pytest.raises(UsageError, match="--registry"):
+        sel.resolve(tdir, "model", registry="hand")

@@ -18,6 +18,7 @@ class Selection:
     models: list[str] = field(default_factory=list)
     apis: list[str] = field(default_factory=list)
     category: str = "all"
+    registry: str = "all"  # all | curated (hand-tuned entries) | derived (from transformers' Auto mappings)
     limit: int | None = None
     hardware: list[str] = field(default_factory=list)
     impl_type: Literal["real", "mock", "all"] = "all"

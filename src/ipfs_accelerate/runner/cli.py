@@ -52,6 +52,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sel.add_argument("--apis", nargs="+", default=[], metavar="API", help="API backends, e.g. ollama openai_api")
     sel.add_argument("--category", default="all", metavar="CAT",
                      help="language, vision, audio, multimodal, specialized (model tests), api (API tests) or all")
+    sel.add_argument("--registry", choices=("all", "curated", "derived"), default="all",
+                     help="which registry entries: curated (the hand-tuned entries with their overrides), "
+                          "derived (the types taken from transformers' Auto mappings), or all (default)")
     sel.add_argument("--limit", type=int, default=None, metavar="N", help="at most N models (and N APIs), in registry order")
     sel.add_argument("--hardware", nargs="+", default=["cpu", "cuda", "openvino"], metavar="HW",
                      help="hardware for model tests: cpu cuda openvino (default: all; unavailable ones are skipped with the reason)")

@@ -44,6 +44,7 @@ class RunOptions:
     models: list[str] = field(default_factory=list)
     apis: list[str] = field(default_factory=list)
     category: str = "all"
+    registry: str = "all"
     limit: int | None = None
     hardware: list[str] = field(default_factory=lambda: ["cpu", "cuda", "openvino"])
     impl_type: str = "all"
@@ -196,7 +197,7 @@ def selection(o: RunOptions, test_dir: Path) -> Selection:
     hardware = check_hardware(o.hardware)
     impl = impl_tag(o.impl_type)
     if o.paths:
-        if o.models or o.apis or o.category != "all" or o.limit is not None:
+        if o.models or o.apis or o.category != "all" or o.limit is not None or o.registry != "all":
             raise UsageError("explicit test paths cannot be combined with --models/--apis/--category/--limit")
         files = []
         for p in o.paths:
@@ -210,7 +211,7 @@ def selection(o: RunOptions, test_dir: Path) -> Selection:
             files.append(path.relative_to(test_dir).as_posix() if path.is_relative_to(test_dir) else str(path))
         return Selection(type=o.type, hardware=hardware, impl_type=impl, keyword=o.keyword, benchmark=o.benchmark,
                          shard=o.shard, test_dir=str(test_dir), files=files, paths=list(o.paths))
-    res = resolve(test_dir, o.type, o.models, o.apis, o.category, o.limit)
+    res = resolve(test_dir, o.type, o.models, o.apis, o.category, o.limit, o.registry)
     explicit = set(o.models) | set(o.apis)
     missing_explicit = [m for m in res.missing if m in explicit]
     if missing_explicit:
@@ -222,7 +223,7 @@ def selection(o: RunOptions, test_dir: Path) -> Selection:
     return Selection(
         missing=res.missing,
         type=o.type, models=list(o.models), apis=list(o.apis), category=o.category, limit=o.limit,
-        hardware=hardware, impl_type=impl, keyword=o.keyword, benchmark=o.benchmark, shard=o.shard,
+        registry=o.registry, hardware=hardware, impl_type=impl, keyword=o.keyword, benchmark=o.benchmark, shard=o.shard,
         test_dir=str(test_dir), files=[p.relative_to(test_dir).as_posix() for p in res.files],
     )
 

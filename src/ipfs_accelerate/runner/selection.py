@@ -43,9 +43,11 @@ def resolve(
     apis: list[str] | None = None,
     category: str = "all",
     limit: int | None = None,
+    registry: str = "all",
 ) -> Resolved:
     """Pick files. `--category` filters models (and `api` selects API tests); `--limit` caps the
-    number of models that have a test file (and of APIs), in registry order."""
+    number of models that have a test file (and of APIs), in registry order. `--registry curated`
+    keeps the hand-tuned entries, `derived` the types taken from transformers' Auto mappings."""
     from ..registry import CATEGORIES, UnknownNameError, get, list_models
 
     RUN_CATEGORIES = (*CATEGORIES, "api", "all")
@@ -65,6 +67,10 @@ def resolve(
             specs = list_models(category=None if category in ("all",) else category, names=models or None)
         except UnknownNameError as exc:
             raise UsageError(str(exc)) from exc
+        if registry not in ("all", "curated", "derived"):
+            raise UsageError(f"--registry must be all, curated or derived (got {registry!r})")
+        if registry != "all" and not models:
+            specs = [s for s in specs if s.derived == (registry == "derived")]
         if models and category != "all":
             dropped = [m for m in models if get(m).category != category]
             if dropped:
@@ -78,12 +84,12 @@ def resolve(
                 out.models.append(spec.name)
             else:
                 out.missing.append(spec.name)
-        if not models and category == "all" and limit is None:  # hand-written files outside the registry
+        if not models and category == "all" and limit is None and registry == "all":  # hand-written files outside the registry
             known = {f"test_hf_{ident(s.name)}" for s in list_models()}
             for path in sorted((test_dir / MODEL_DIR).glob("test_hf_*.py")):
                 if path.stem.split("__")[0] not in known and path not in out.files:
                     out.files.append(path)
-        if not models and category in ("all", "multimodal") and limit is None:  # seam(diffusion): its generated cases
+        if not models and category in ("all", "multimodal") and limit is None and registry != "derived":  # seam(diffusion): its generated cases
             out.files += [p for p in sorted((test_dir / MODEL_DIR).glob("test_diffusion_*.py")) if p not in out.files]
     if want_apis:
         known_apis = api_names()
