@@ -63,3 +63,7 @@ bench-scale: setup-test
 sweep: setup-test
 	$(PY) -m ipfs_accelerate.harness.sweep --first-passing --max-heads 3 --write --expected-dir test/expected_results
 	$(PY) -m ipfs_accelerate.harness.sweep --hardware openvino --write
+
+## Mutation testing of the verdict modules (mutmut 3.8.1) -> docs/mutation.md; exit 1 if a module scores below 90 %
+mutation: setup-test
+	$(PY) scripts/mutation.py --jobs 2

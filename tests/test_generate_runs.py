@@ -52,14 +52,13 @@ def test_api_test_runs_the_kit_tests(tmp_path: Path, monkeypatch: pytest.MonkeyP
     """The generated file only names the API; every test body comes from the kit."""
     (tmp_path / "lib").mkdir()
     (tmp_path / "lib" / "fake_kit.py").write_text(
-        f"def {engine.KIT_FUNCTION}(name):\n"
-        "    class Suite:\n"
-        "        api = name\n"
-        "        def test_connection(self):\n"
-        "            assert self.api == 'ollama'\n"
-        "        def test_request(self):\n"
-        "            assert self.api.isidentifier()\n"
-        "    return {'TestAPI_' + name: Suite}\n"
+        "PROFILES = {'ollama': 'ollama'}\n"
+        "class APISuite:\n"
+        "    profile = None\n"
+        "    def test_connection(self):\n"
+        "        assert self.profile == 'ollama'\n"
+        "    def test_request(self):\n"
+        "        assert self.profile.isidentifier()\n"
     )
     monkeypatch.setattr(engine, "KIT_MODULE", "fake_kit")
     engine.write_targets([engine.api_target(PROVIDERS["ollama"])], tmp_path / "t")
