@@ -89,7 +89,7 @@ def test_bench_report_section_in_both_reports() -> None:
     section = md.split("## Benchmark by backend and precision")[1]
     assert "### bert (t;" in section and "| openvino | int8 | batch 1 |" in section and "NO (cos < 0.995)" in section
     html = report_html.render_html(run)
-    assert "<h2>Benchmark by backend and precision</h2>" in html and "<td>int8</td>" in html and "NO (cos < 0.995)" in html
+    assert "<h2>Benchmark by backend and precision</h2>" in html and "<td>int8</td>" in html and "NO (cos &lt; 0.995)" in html
 
 
 def test_empty_sections_are_one_line() -> None:
