@@ -96,8 +96,12 @@ def ir_key(model: Any, example: dict[str, np.ndarray], output_names: list[str]) 
     }
 
 
-def convert_cached(model: Any, example: dict[str, np.ndarray], output_names: list[str], convert: Convert) -> tuple[Any, str, list[str]]:
-    """`convert(model, example, output_names)` through the cache: (ov.Model, path, input order)."""
+def convert_cached(
+    model: Any, example: dict[str, np.ndarray], output_names: list[str], convert: Convert, core: Callable[[], Any]
+) -> tuple[Any, str, list[str]]:
+    """`convert(model, example, output_names)` through the cache: (ov.Model, path, input order).
+    The backend passes its `core` (an ``ov.Core`` factory) in, so the cache never imports the
+    backend that imports it."""
     import openvino as ov
 
     from ..hardware.backends.base import UnsupportedModel
@@ -126,8 +130,6 @@ def convert_cached(model: Any, example: dict[str, np.ndarray], output_names: lis
         bin_path = folder / "model.bin"
         weights = np.frombuffer(bin_path.read_bytes() if bin_path.exists() else b"", dtype=np.uint8)
         xml = (folder / "model.xml").read_text()
-    from ..hardware.backends.openvino import core
-
     # in-memory copies: the compiled model never maps a cache file another run may evict
     ov_model = core().read_model(xml, ov.Tensor(weights.copy()))
     return ov_model, meta["conversion"], list(meta["order"])

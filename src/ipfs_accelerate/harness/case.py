@@ -167,10 +167,11 @@ class Case:
     def prepared(self) -> Prepared:
         output_names = list(self.reference["single"].arrays) if self.hardware != "cpu" else []
         example = self.skill.example(self.built, self.task)
-        prepared = self.backend.prepare(self.built.model, example, output_names)
-        self.metrics.prepare_s = prepared.prepare_s
         from ..cache import ledger  # what the artifact cache did while preparing (issue 12)
 
+        ledger.drain()  # events left by anything before this case are not this case's
+        prepared = self.backend.prepare(self.built.model, example, output_names)
+        self.metrics.prepare_s = prepared.prepare_s
         self.metrics.cache = [CacheUse(**e) for e in ledger.drain()]
         return prepared
 

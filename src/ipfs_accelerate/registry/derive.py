@@ -184,7 +184,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"drift: {line}")
         print(f"drift: {len(lines)} difference(s) against transformers {live['transformers']}" if lines else f"drift: none ({len(live['types'])} types)")
         return 1 if lines else 0
-    from ..generate.engine import write_atomic
+    from ..results._io import write_atomic
 
     write_atomic(snapshot_path(), json.dumps(live, indent=1, sort_keys=False) + "\n")
     print(f"wrote {snapshot_path().name}: {len(live['types'])} types")

@@ -130,3 +130,14 @@ def exit_code(tests: list[TestRecord], selected: int) -> int:
     if selected == 0 or not any(t.status in RAN for t in tests):
         return 3
     return 0
+
+
+def build_validators() -> None:
+    """Build every result model's validator now (the runner calls this while its workers start).
+    Lives here, not in schema.py, because this module defines the rest of the models: schema
+    importing run back would be an import cycle."""
+    todo = list(Record.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        cls.model_rebuild()
+        todo += cls.__subclasses__()

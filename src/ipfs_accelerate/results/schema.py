@@ -14,21 +14,11 @@ SCHEMA_VERSION = 1
 
 
 class Record(BaseModel):
-    """Base of every result model. Validators are built at first use or by `build_validators`,
+    """Base of every result model. Validators are built at first use or by `run.build_validators`,
     not at import: the runner starts its workers first, then pays pydantic (~0.3 s) meanwhile."""
 
     model_config = ConfigDict(defer_build=True)
 
-
-def build_validators() -> None:
-    """Build every result model's validator now (the runner calls this while its workers start)."""
-    from . import run  # noqa: F401  (defines the rest of the models)
-
-    todo = list(Record.__subclasses__())
-    while todo:
-        cls = todo.pop()
-        cls.model_rebuild()
-        todo += cls.__subclasses__()
 
 
 from .status import Status  # noqa: E402  (the one vocabulary; re-exported for the models below)

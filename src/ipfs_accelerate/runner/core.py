@@ -126,8 +126,7 @@ class Runner:
         try:
             if sel.files and not o.collect_only:  # never a pytest without file arguments: it would collect the cwd
                 pool.start(pool.cfg.workers)  # imports overlap collection
-            from ..results.run import Options
-            from ..results.schema import build_validators
+            from ..results.run import Options, build_validators
 
             build_validators()  # pydantic's import and schema builds overlap the workers' start too
             options = Options(workers=workers, timeout_s=o.timeout, max_memory_mb=max_mem, recycle_after=o.recycle_after,

@@ -116,7 +116,7 @@ class OpenVINOBackend(Backend):
     def _prepare(self, model: Any, example: Arrays, output_names: list[str]) -> Prepared:
         from ...cache.openvino_ir import convert_cached  # content-addressed IR cache (issue 12)
 
-        ov_model, path, order = convert_cached(model, example, output_names, self._convert)
+        ov_model, path, order = convert_cached(model, example, output_names, self._convert, core)
         prepared = self._compile(ov_model, path, order, list(output_names), self.precision)
         if self.precision == "fp32":
             prepared.variants["default"] = lambda: self._compile(ov_model, path, order, list(output_names), "default")
