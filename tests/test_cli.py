@@ -152,3 +152,19 @@ def test_fuzzed_unknown_options_of_every_subcommand_exit_2(command: str, option:
 def test_fuzzed_commands_exit_2_naming_the_command(first: str) -> None:
     code, err = _exit_code([first])
     assert code == 2 and "unknown command" in err, (first, err)
+
+
+def test_scale_full_defaults_to_a_serial_lane_and_a_long_timeout() -> None:
+    """Real-size timings must not share the 2 CPUs, and a real whisper benchmark takes ~7 min."""
+    import argparse
+
+    from ipfs_accelerate.runner import cli as run_cli
+
+    parser = argparse.ArgumentParser()
+    run_cli.configure(parser)
+    tiny = run_cli.options_from(parser.parse_args([]))
+    full = run_cli.options_from(parser.parse_args(["--scale", "full"]))
+    mine = run_cli.options_from(parser.parse_args(["--scale", "full", "--timeout", "60", "--workers", "2"]))
+    assert (tiny.timeout, tiny.workers) == (300.0, None)
+    assert (full.timeout, full.workers) == (1800.0, 1)
+    assert (mine.timeout, mine.workers) == (60.0, 2)

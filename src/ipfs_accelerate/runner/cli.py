@@ -66,7 +66,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sel.add_argument("--test-dir", type=Path, default=None, help="folder holding skills/ and apis/ (default: . or ./test)")
     ex = parser.add_argument_group("execution")
     ex.add_argument("--workers", type=int, default=None, metavar="N", help="parallel worker processes (default: usable CPU cores)")
-    ex.add_argument("--timeout", type=float, default=300.0, metavar="S", help="per-test timeout in seconds (default 300)")
+    ex.add_argument("--timeout", type=float, default=None, metavar="S",
+                    help="per-test timeout in seconds (default 300; 1800 with --scale full, where one real-size "
+                         "whisper benchmark takes ~7 min on 2 cores)")
     ex.add_argument("--max-memory", type=float, default=None, metavar="MB", dest="max_memory_mb",
                     help="per-worker RSS cap; a test above it is recorded crashed (default: 80%% of RAM / workers)")
     ex.add_argument("--recycle", type=int, default=50, metavar="N", dest="recycle_after",
@@ -106,7 +108,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def options_from(args: argparse.Namespace, argv: list[str] | None = None) -> RunOptions:
     fields = set(RunOptions.__dataclass_fields__)
-    opts = RunOptions(**{k: v for k, v in vars(args).items() if k in fields})
+    values = {k: v for k, v in vars(args).items() if k in fields}
+    full = values.get("scale") == "full"
+    if values.get("timeout") is None:
+        values["timeout"] = 1800.0 if full else 300.0
+    if full and values.get("workers") is None:
+        values["workers"] = 1  # real-size timings must not share the CPUs with another worker
+    opts = RunOptions(**values)
     opts.argv = list(argv if argv is not None else sys.argv)
     return opts
 
