@@ -157,16 +157,8 @@ class DiffusionCase:
         """Same convention as model cases: test/expected_results/<name>.<task>.json."""
         if self.settings.expected_dir is None:
             return "not-checked", ""
-        path = fingerprint.path_for(self.settings.expected_dir, self.name, self.task)
-        actual = self.fingerprint()
-        if self.settings.update_expected:
-            fingerprint.save(path, actual)
-            return "updated", str(path)
-        expected = fingerprint.load(path)
-        if expected is None:
-            return "missing", f"no expected results at {path}; run with --update-expected to create them"
-        lines = fingerprint.diff(expected, actual)
-        return ("mismatch", "\n".join(lines)) if lines else ("match", "")
+        return fingerprint.check(self.settings.expected_dir, self.name, self.task, self.fingerprint(),
+                                 self.settings.update_expected)
 
     def measure_latency(self) -> None:
         parts = self.prepared

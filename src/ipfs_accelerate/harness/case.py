@@ -229,16 +229,8 @@ class Case:
         """Compare the CPU fingerprint with the committed one: ('match'|'mismatch'|'missing'|'updated', diff)."""
         if self.settings.expected_dir is None or self.settings.model_id or self.settings.scale != "tiny":  # seam(scale)
             return "not-checked", ""
-        path = fingerprint.path_for(self.settings.expected_dir, self.spec.name, self.task.task)
-        actual = self.fingerprint()
-        if self.settings.update_expected:
-            fingerprint.save(path, actual)
-            return "updated", str(path)
-        expected = fingerprint.load(path)
-        if expected is None:
-            return "missing", f"no expected results at {path}; run with --update-expected to create them"
-        lines = fingerprint.diff(expected, actual)
-        return ("mismatch", "\n".join(lines)) if lines else ("match", "")
+        return fingerprint.check(self.settings.expected_dir, self.spec.name, self.task.task, self.fingerprint(),
+                                 self.settings.update_expected)
 
     def measure_latency(self) -> None:
         prepared = self.prepared

@@ -87,3 +87,17 @@ def diff(expected: Fingerprint, actual: Fingerprint) -> list[str]:
     if expected.tokens != actual.tokens:
         lines.append(f"tokens {actual.tokens} != expected {expected.tokens}")
     return lines
+
+
+def check(expected_dir: Path, model: str, task: str, actual: Fingerprint, update: bool) -> tuple[str, str]:
+    """The expected-results verdict for one case, for model and diffusion cases alike:
+    ('match'|'mismatch'|'missing'|'updated', diff or path). Only `update` rewrites the file."""
+    path = path_for(expected_dir, model, task)
+    if update:
+        save(path, actual)
+        return "updated", str(path)
+    expected = load(path)
+    if expected is None:
+        return "missing", f"no expected results at {path}; run with --update-expected to create them"
+    lines = diff(expected, actual)
+    return ("mismatch", "\n".join(lines)) if lines else ("match", "")
