@@ -36,10 +36,13 @@ def test_failures_get_the_first_stage_reason_passes_and_crashes_are_told_apart(t
         _rec("a", "test_metrics", "openvino", "failed", "AssertionError: " + CONV),  # listed first, ordered by stage
         _rec("a", "test_init", "openvino", "failed", CONV),
         _rec("a", "test_init", "cpu", "passed"),
+        _rec("a", "test_metrics", "cpu", "passed"),
         _rec("b", "test_init", "openvino", "passed"),
         _rec("b", "test_metrics", "openvino", "crashed", "worker died: SIGFPE (signal 8)"),
         _rec("c", "test_init", "openvino", "passed"),
         _rec("c", "test_expected_results", "openvino", "skipped", "not checked"),
+        _rec("c", "test_metrics", "openvino", "passed"),
+        _rec("f", "test_init", "openvino", "passed"),  # a partial results.jsonl: the case is still running
         _rec("d", "test_init", "openvino", "xfailed", "known incompatibility: x"),
         _rec("e", "test_init", "openvino", "crashed", "worker died: SIGFPE (signal 8)"),
         _rec("e", "test_parity", "openvino", "error", "not run: 2 tests in a row killed their worker"),
