@@ -49,7 +49,7 @@ def test_failures_get_the_first_stage_reason_passes_and_crashes_are_told_apart(t
     ])
     verdicts, undeclared = sweep.from_results(run)
     assert verdicts["openvino"][("a", "text-generation")] == (
-        "UnsupportedModel: OpenVINO conversion failed: convert_model: X (observed 2026-11-27 in the full matrix run)"
+        "UnsupportedModel: OpenVINO conversion failed: convert_model: X (observed in the full matrix run 20261127-000000-abcd)"
     )
     assert verdicts["cpu"] == {("a", "text-generation"): "passed"}
     assert verdicts["openvino"][("c", "text-generation")] == "passed"
@@ -62,6 +62,6 @@ def test_failures_get_the_first_stage_reason_passes_and_crashes_are_told_apart(t
 def test_merge_keeps_other_backends_and_sorts(tmp_path: Path) -> None:
     path = tmp_path / "observed.json"
     path.write_text(json.dumps({"generated": "x", "types": {"z": {"t": {"cpu": "passed"}}}}))
-    doc = sweep.merge({("z", "t"): "Boom (observed 2026-11-27 in the full matrix run)", ("a", "t"): "passed"}, "openvino", path)
+    doc = sweep.merge({("z", "t"): "Boom (observed in the full matrix run 20261127-000000-abcd)", ("a", "t"): "passed"}, "openvino", path)
     assert list(doc["types"]) == ["a", "z"]
-    assert doc["types"]["z"]["t"] == {"cpu": "passed", "openvino": "Boom (observed 2026-11-27 in the full matrix run)"}
+    assert doc["types"]["z"]["t"] == {"cpu": "passed", "openvino": "Boom (observed in the full matrix run 20261127-000000-abcd)"}

@@ -10,7 +10,7 @@ run carries; the registry turns those into strict xfails, so a fix shows up as a
 
 ``--from-results`` is the same record taken from a matrix run instead of a sweep (the matrix
 reaches heads and backends the sweep did not): each (type, head, backend) case whose tests all
-passed is ``passed``; one with a failed or error test gets that test's first reason line.
+passed is ``passed``; one with a failed or error test gets that test's first reason line and the run id.
 Native crashes and timeouts are *not* declared: a declared case runs the whole case inside its
 first test (``declared_failure``), so the crash would only move there; they are listed instead.
 """
@@ -151,8 +151,7 @@ def from_results(run_dir: Path) -> tuple[dict[str, dict[tuple[str, str], str]], 
     from ..results.store import RunStore
 
     store = RunStore(run_dir)
-    started = store.load_header().started_at
-    day = str(started)[:10] if started else time.strftime("%Y-%m-%d")
+    run_id = store.load_header().run_id  # starts with the run's date; no ISO date: the status file must stay date-free
     cases: dict[tuple[str, str, str], list[Any]] = {}
     for rec in store.load_records():
         if rec.kind == "model" and rec.model and rec.task and rec.hardware:
@@ -169,7 +168,7 @@ def from_results(run_dir: Path) -> tuple[dict[str, dict[tuple[str, str], str]], 
         bad = [r for r in recs if r.status in ("failed", "error") and not r.reason.startswith(_NOT_CASE)]
         if bad:
             why = _first_line(bad[0].reason)
-            verdict = f"{why[:240]} (observed {day} in the full matrix run)"
+            verdict = f"{why[:240]} (observed in the full matrix run {run_id})"
         elif states <= {"passed", "skipped", "xpassed"} and any("::test_metrics[" in r.nodeid for r in recs):  # last stage: case complete
             verdict = "passed"
         else:
