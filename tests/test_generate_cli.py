@@ -191,7 +191,10 @@ def test_rerun_is_byte_identical(tmp_path: Path, capsys: pytest.CaptureFixture) 
     assert r.returncode == 0
     assert tree(tmp_path / "b") == first
     n_models = sum(len([1]) for _ in registry.list_models())
-    assert len([f for f in first if f.startswith("skills/")]) == n_models
+    from ipfs_accelerate.diffusion.generate import targets as diffusion_targets
+
+    assert len([f for f in first if f.startswith("skills/test_hf_")]) == n_models
+    assert len([f for f in first if f.startswith("skills/test_diffusion_")]) == len(diffusion_targets())
     assert len([f for f in first if f.startswith("apis/")]) == len(PROVIDER_NAMES)
 
 
