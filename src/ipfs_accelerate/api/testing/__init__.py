@@ -24,7 +24,9 @@ Servers: `FakeOpenAIServer` (OpenAI; Groq under ``/openai/v1``; vLLM; llama.cpp)
 `FakeKServeServer` (OVMS), `FakeOPEAServer`;
 `SERVERS` maps family names to classes and `start_server(family, **kw)` starts one. Constructor
 options shared by all: ``api_key`` (enforce auth: 401 with the provider's error body when
-wrong), ``latency`` (seconds before every answer, so concurrency overlaps), ``event_delay``
+wrong), ``latency`` (seconds before every answer, so concurrency overlaps), ``gate`` (a
+`threading.Event`: every answer waits until it is set, at most ``max_hang``, so a test can hold
+N requests in flight at once whatever the machine's load, then release them), ``event_delay``
 (seconds between streamed events), ``max_hang`` (cap on every injected wait, default 30 s),
 ``embedding_dim`` (16), ``reply_tokens`` (12).
 

@@ -319,6 +319,7 @@ class FakeServer:
         *,
         api_key: str | None = None,
         latency: float = 0.0,
+        gate: threading.Event | None = None,
         event_delay: float = 0.0,
         max_hang: float = 30.0,
         embedding_dim: int = 16,
@@ -328,6 +329,7 @@ class FakeServer:
         self.port = port
         self.api_key = api_key
         self.latency = latency
+        self.gate = gate
         self.event_delay = event_delay
         self.max_hang = max_hang
         self.embedding_dim = embedding_dim
@@ -648,6 +650,10 @@ class FakeServer:
             self._leave(rec)
             self._close(h, rst=False)
             return
+        if self.gate is not None and not self._wait(h, self.max_hang, until=self.gate):
+            self._leave(rec)
+            self._close(h, rst=False)
+            return
         try:
             if self.api_key is not None and not self.auth_ok(req):
                 raise HTTPError(
@@ -722,14 +728,15 @@ class FakeServer:
         except OSError:
             pass
 
-    def _wait(self, h: _Handler, seconds: float) -> bool:
+    def _wait(self, h: _Handler, seconds: float, until: threading.Event | None = None) -> bool:
         """Sleep up to ``seconds`` (capped by ``max_hang``) but stop as soon as the client hangs
-        up or the server stops; True if the full time passed with the client still there."""
+        up or the server stops; True if the full time passed (or ``until`` was set) with the
+        client still there."""
         deadline = time.monotonic() + min(max(seconds, 0.0), self.max_hang)
         sock = h.connection
         while True:
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left <= 0 or (until is not None and until.is_set()):
                 return True
             if self._stop.is_set():
                 return False

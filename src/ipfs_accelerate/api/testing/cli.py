@@ -7,9 +7,13 @@ For users' own tests: point an SDK at the printed URL, then inject faults per re
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
-import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._faults import Fault
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -36,13 +40,39 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from . import Fault, server_class
+    from . import Fault
 
     try:
         faults = [Fault.parse(spec) for spec in args.fault]
     except ValueError as exc:
         print(f"fake-server: {exc}", file=sys.stderr)
         return 2
+    # Ctrl-C (SIGINT) and SIGTERM both stop it — explicitly, because a process started as a
+    # background job of a non-interactive shell (nohup, CI scripts) inherits SIGINT *ignored*,
+    # and Python then never raises KeyboardInterrupt: `kill -INT` would leave it running. The
+    # handlers go in *before* the "listening" line: that line is the readiness handshake a caller
+    # waits for before signalling, and a SIGINT sent between the two used to be lost (ignored) or
+    # to escape as a KeyboardInterrupt traceback. A handler only writes a byte to a pipe (no lock:
+    # setting a threading.Event from a handler can deadlock on the Event's own lock).
+    wake_r, wake_w = os.pipe()
+    previous = {
+        sig: signal.signal(sig, lambda *_: os.write(wake_w, b"x"))
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        return _serve(args, faults, wake_r)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        os.close(wake_r)
+        os.close(wake_w)
+
+
+def _serve(args: argparse.Namespace, faults: list[Fault], stop_fd: int) -> int:
+    """Bind, announce the URL (the readiness line), and serve until a byte arrives on
+    ``stop_fd``."""
+    from . import server_class
+
     server = server_class(args.family)(
         args.host, args.port, api_key=args.api_key, latency=args.latency
     )
@@ -51,27 +81,16 @@ def main(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"fake-server: cannot bind {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
-    for fault in faults:
-        server.inject(fault)
-    print(
-        f"{server.family} fake server listening on {server.url} (SDK base URL: {server.base_url})",
-        flush=True,
-    )
-    print("Ctrl-C to stop; faults: x-fake-fault header or POST /__fake__/faults", flush=True)
-    done = threading.Event()
-    # Ctrl-C (SIGINT) and SIGTERM both stop it — explicitly, because a process started as a
-    # background job of a non-interactive shell (nohup, CI scripts) inherits SIGINT *ignored*,
-    # and Python then never raises KeyboardInterrupt: `kill -INT` would leave it running.
-    previous = {
-        sig: signal.signal(sig, lambda *_: done.set()) for sig in (signal.SIGINT, signal.SIGTERM)
-    }
     try:
-        while not done.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
+        for fault in faults:
+            server.inject(fault)
+        print(
+            f"{server.family} fake server listening on {server.url} "
+            f"(SDK base URL: {server.base_url})",
+            flush=True,
+        )
+        print("Ctrl-C to stop; faults: x-fake-fault header or POST /__fake__/faults", flush=True)
+        os.read(stop_fd, 1)  # blocks until a handler writes; retried across EINTR (PEP 475)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         server.stop()
     return 0
