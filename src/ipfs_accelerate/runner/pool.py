@@ -421,19 +421,20 @@ class Pool:
     def _watch(self, w: _Worker, now: float) -> None:
         job = w.job
         assert job is not None
-        if job.current and now - job.since > self.cfg.timeout_s:
+        due = now - job.since > self.cfg.timeout_s
+        # the cap first, and always read when the time is up: a worker over its cap is a memory fault
+        # even when this loop (starved of CPU) only looks again after the timeout has also passed
+        if not self.memory_cap_off and (due or now - w.mem.last_poll >= self.cfg.memory_poll_s):
+            w.mem.last_poll = now
+            w.mem.polls += 1
+            rss = tree_rss_mb(w.proc.pid, children=due or w.mem.polls % 10 == 0)
+            if rss is not None and rss > self.cfg.max_memory_mb:
+                self._kill(w, "crashed", f"memory cap exceeded: worker RSS {rss:.0f} MB > cap {self.cfg.max_memory_mb:.0f} MB")
+                return
+        if due and job.current:
             self._kill(w, "timeout", f"timeout: still running after {self.cfg.timeout_s:g} s (per-test limit)", dump=True)
-            return
-        if not job.current and now - job.since > self.cfg.timeout_s:  # stuck outside any test (batch clean-up)
+        elif due:  # stuck outside any test (batch clean-up)
             self._kill(w, "timeout", f"worker hung for {self.cfg.timeout_s:g} s between tests", dump=True)
-            return
-        if self.memory_cap_off or now - w.mem.last_poll < self.cfg.memory_poll_s:
-            return
-        w.mem.last_poll = now
-        w.mem.polls += 1
-        rss = tree_rss_mb(w.proc.pid, children=w.mem.polls % 10 == 0)
-        if rss is not None and rss > self.cfg.max_memory_mb:
-            self._kill(w, "crashed", f"memory cap exceeded: worker RSS {rss:.0f} MB > cap {self.cfg.max_memory_mb:.0f} MB")
 
     def _kill(self, w: _Worker, status: str, reason: str, dump: bool = False) -> None:
         if w.life.kill is None:
