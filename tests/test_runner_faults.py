@@ -159,11 +159,20 @@ def _mark(name):
     with open(os.environ["RUNNER_SUITE_LOG"], "a") as fh:
         fh.write(json.dumps({"test": name}) + "\\n")
 
-""" + "\n".join(f"def test_{i:02d}():\n    _mark('test_{i:02d}')\n    time.sleep(0.4)\n" for i in range(16))
+def _hold(i):
+    gate = os.environ.get("RUNNER_SUITE_GATE")
+    while gate and i >= GATED_FROM and not os.path.exists(gate):
+        time.sleep(0.05)
+
+""" + "\n".join(f"def test_{i:02d}():\n    _mark('test_{i:02d}')\n    _hold({i})\n    time.sleep(0.4)\n" for i in range(16))
+GATED_FROM = 6  # with $RUNNER_SUITE_GATE set, tests from here wait for that file: a kill always lands mid-run
+SLOW = SLOW.replace("GATED_FROM", str(GATED_FROM))
 
 
 def _start(suite: Path, out: Path, log: Path, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "RUNNER_SUITE_LOG": str(log)}
+    """The runner on SLOW, its tests from GATED_FROM held until `log`.gate exists (however slow this
+    process is to act, the run cannot finish before the kill or Ctrl-C a test sends it)."""
+    env = {**os.environ, "RUNNER_SUITE_LOG": str(log), "RUNNER_SUITE_GATE": str(log.with_suffix(".gate"))}
     cmd = [sys.executable, "-m", "ipfs_accelerate.cli", "run", str(suite / "test_slow.py"), "--test-dir", str(suite),
            "--output-dir", str(out), "--preload", "none", "--workers", "2", "--plain", *extra]
     return subprocess.Popen(cmd, cwd=suite, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -193,9 +202,9 @@ def test_kill_mid_run_then_resume_loses_and_repeats_nothing(tmp_path, monkeypatc
     proc.kill()  # SIGKILL: no handler runs; workers die with it (PR_SET_PDEATHSIG)
     proc.wait()
     before = _recorded(run_dir)
-    assert 5 <= len(before) < 16
+    assert 5 <= len(before) <= GATED_FROM
     assert len({r.nodeid for r in before}) == len(before)
-    time.sleep(0.5)
+    log.with_suffix(".gate").touch()  # the resumed run's tests go through
     ran_before = Counter(e["test"] for e in executions(log))
     assert sum(ran_before.values()) <= len(before) + 2  # at most the two in-flight tests were lost
     if (run_dir / "results.json").exists():  # a snapshot, if one was due, is complete JSON
@@ -226,7 +235,7 @@ def test_ctrl_c_writes_a_valid_partial_report(tmp_path):
     assert proc.returncode == 130, output
     assert "--resume" in output
     partial = RunResult.model_validate_json((run_dir / "results.json").read_text())
-    assert partial.state == "interrupted" and 3 <= len(partial.tests) < 16
+    assert partial.state == "interrupted" and 3 <= len(partial.tests) <= GATED_FROM
     assert partial.not_run == 16 - len(partial.tests)
     assert "interrupted" in (run_dir / "report.md").read_text()
     assert "<testsuites" in (run_dir / "junit.xml").read_text()

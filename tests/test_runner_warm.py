@@ -135,7 +135,7 @@ def test_multithreaded_server_refuses_and_runner_goes_cold(tmp_path: Path, warm_
 def test_forked_worker_dies_with_the_runner(tmp_path: Path, warm_dir: Path) -> None:
     suite, out, log = tmp_path / "suite", tmp_path / "out", tmp_path / "exec.jsonl"
     write(suite / "test_slow.py", SLOW.replace("_mark('test_", "_mark(str(os.getpid()) + ':test_"))
-    env = {**os.environ, "RUNNER_SUITE_LOG": str(log)}
+    env = {**os.environ, "RUNNER_SUITE_LOG": str(log), "RUNNER_SUITE_GATE": str(tmp_path / "never")}  # busy at the kill
     cmd = [sys.executable, "-m", "ipfs_accelerate.cli", "run", str(suite / "test_slow.py"), "--test-dir", str(suite),
            "--output-dir", str(out), "--preload", "none", "--workers", "2", "--plain", "--warm", "60"]
     proc = subprocess.Popen(cmd, cwd=suite, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
