@@ -177,3 +177,39 @@ def test_torch_backend_casts_float_inputs_only():
 
     assert probe.seen == {"x": torch.bfloat16, "ids": torch.int64}
     assert out["out"].dtype == np.float32 and float(out["out"][0, 0]) == 2.0
+
+
+# ---- OpenVINO compile probe: a native crash in compile_model is an error, not a dead worker ------
+
+
+class _Core:
+    """Stands in for ov.Core only to decide how compile_model ends in the probe child."""
+
+    def __init__(self, action: str) -> None:
+        self.action = action
+
+    def compile_model(self, model: object, device: str, config: dict) -> object:
+        import os
+        import signal
+        import time
+
+        if self.action == "sigfpe":
+            os.kill(os.getpid(), signal.SIGFPE)
+        if self.action == "hang":
+            time.sleep(60)
+        if self.action == "raise":
+            raise RuntimeError("bad graph")
+        return object()
+
+
+@pytest.mark.parametrize(("action", "expected"), [("ok", None), ("raise", None), ("sigfpe", "SIGFPE"), ("hang", "did not finish")])
+def test_probe_compile_turns_native_crash_into_compile_crashed(monkeypatch, action: str, expected: str | None) -> None:
+    from ipfs_accelerate.hardware.backends import openvino as ov_backend
+
+    monkeypatch.setattr(ov_backend, "core", lambda: _Core(action))
+    if expected is None:  # a clean compile, or a Python error the parent's own compile will raise with its message
+        assert ov_backend._probe_compile(object(), {}, timeout_s=30) is None
+        return
+    with pytest.raises(ov_backend.CompileCrashed, match=expected) as err:
+        ov_backend._probe_compile(object(), {"NUM_STREAMS": 1}, timeout_s=1 if action == "hang" else 30)
+    assert isinstance(err.value, ov_backend.UnsupportedModel)  # harness records it as the variant's error

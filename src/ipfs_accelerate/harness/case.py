@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .. import registry
-from ..hardware.backends import Arrays, Prepared, get_backend
+from ..hardware.backends import Arrays, Prepared, UnsupportedModel, get_backend
 from ..registry import ModelSpec, TaskSpec
 from ..results.schema import BatchCheck, CacheUse, CaseResult, Metrics, Parity, PrecisionVariant
 from ..skills.base import Outputs, Skill, get_skill
@@ -253,7 +253,11 @@ class Case:
         out = []
         ref = self.reference["single"]
         for name, make in self.prepared.variants.items():
-            prepared = make()
+            try:
+                prepared = make()
+            except UnsupportedModel as exc:  # e.g. the compile crashed in the backend's probe child
+                out.append(PrecisionVariant(precision=name, ok=False, error=f"{type(exc).__name__}: {exc}"))
+                continue
             got = self.skill.run(prepared, self.single_inputs, self.built, self.task)
             rows = [compare.compare_arrays(k, got.arrays[k], v, 0, 0, 0) for k, v in ref.arrays.items() if k in got.arrays]
             lat = measure(lambda p=prepared: self.skill.run(p, self.single_inputs, self.built, self.task), warmup=1, runs=self.settings.runs)

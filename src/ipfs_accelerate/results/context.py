@@ -171,12 +171,14 @@ def categories(run: RunResult) -> list[dict[str, Any]]:
 
 # ---- precision axis: (model, hardware, precision) cells
 
-VARIANT_ICON = {"within": "✅", "beyond": "⚠️", "measured": "◦"}
+VARIANT_ICON = {"within": "✅", "beyond": "⚠️", "measured": "◦", "error": "💥"}
 """A precision variant is not a test: its verdict against its own tolerance has its own three marks."""
 
 
 def _variant_state(v: Any) -> str:
     """A precision variant's verdict: within / beyond its tolerance, or measured with no tolerance set."""
+    if getattr(v, "error", ""):
+        return "error"
     return "measured" if v.ok is None else ("within" if v.ok else "beyond")
 
 
@@ -196,6 +198,10 @@ def precision_cells(run: RunResult) -> list[dict[str, Any]]:
             out.append({"m": m, "h": h, "p": (c.precision if c else "fp32"), "s": st, "i": ICON[st], "r": first_line(reason),
                         "base": True})
             for v in c.variants if c else []:
+                if v.error:
+                    out.append({"m": m, "h": h, "p": v.precision, "s": "error", "i": VARIANT_ICON["error"],
+                                "r": first_line(v.error), "base": False})
+                    continue
                 detail = f"cos {v.cosine:.5f}" + (f" (min {v.min_cosine})" if v.min_cosine is not None else "")
                 detail += f", max abs {v.max_abs:.3g}"
                 if v.p50_ms:

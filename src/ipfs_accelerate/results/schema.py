@@ -105,10 +105,11 @@ class PrecisionVariant(Record):
     """Another precision of the same prepared model (e.g. OpenVINO's default), vs CPU fp32."""
 
     precision: str
-    max_abs: float
-    cosine: float
+    max_abs: float | None = None  # None only when the variant could not run (see error)
+    cosine: float | None = None
     tokens_match: bool | None = None
     p50_ms: float | None = None
+    error: str = ""  # seam(lead): why this precision could not be compiled or run (e.g. a native crash)
     # seam(scale): benchmark fields (--scale full): speed-up vs PyTorch f32 p50 on the same input,
     # the precision's tolerance and verdict, greedy-token agreement, and the compression oracle
     speedup_vs_torch: float | None = None

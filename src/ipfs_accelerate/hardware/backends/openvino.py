@@ -35,6 +35,51 @@ def core():
     return ov.Core()
 
 
+PROBE_TIMEOUT_S = 120.0
+
+
+class CompileCrashed(UnsupportedModel):
+    """OpenVINO's compile_model killed the process that called it (a native crash, e.g. SIGFPE)."""
+
+
+def _probe_compile(ov_model: Any, config: dict[str, Any], timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """Compile once in a forked child before compiling here, so a native crash (OpenVINO 2026.4's
+    bf16 ``compile_model`` raises SIGFPE on some graphs) is a recorded error, not a dead worker.
+
+    Only the plugin's default precision is probed: f32 compiles have not crashed here, and the
+    probe costs one extra compile. Where fork is unavailable the compile runs unprobed."""
+    import os
+    import signal
+    import time
+
+    if not hasattr(os, "fork"):
+        return
+    pid = os.fork()
+    if pid == 0:  # child: compile and leave without running any parent cleanup
+        import faulthandler
+
+        faulthandler.disable()  # the parent reports the crash; a child traceback dump is noise
+        code = 0
+        try:
+            core().compile_model(ov_model, "CPU", config)
+        except BaseException:
+            code = 3  # a Python-level error is the parent's to raise, with its message
+        os._exit(code)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise CompileCrashed(f"OpenVINO compile_model did not finish in {timeout_s:.0f} s (probe child)")
+        time.sleep(0.01)
+    if os.WIFSIGNALED(status):
+        sig = signal.Signals(os.WTERMSIG(status)).name
+        raise CompileCrashed(f"OpenVINO compile_model crashed with {sig} ({config or 'default'} config)")
+
+
 @lru_cache(maxsize=1)
 def _no_telemetry() -> None:
     """Give the converter OpenVINO's own no-op telemetry stub (what it uses when the optional
@@ -126,6 +171,8 @@ class OpenVINOBackend(Backend):
         config: dict[str, Any] = {"INFERENCE_NUM_THREADS": self.threads, "NUM_STREAMS": 1}
         if precision == "fp32":
             config["INFERENCE_PRECISION_HINT"] = "f32"
+        else:
+            _probe_compile(ov_model, config)
         compiled = core().compile_model(ov_model, "CPU", config)
         hint = compiled.get_property("INFERENCE_PRECISION_HINT")
         actual = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
