@@ -20,8 +20,10 @@ Kind = Literal["model", "api", "other"]
 RunState = Literal["running", "interrupted", "complete"]
 
 
-class TestRecord(Record):
-    """One pytest test (node id) after setup, call and teardown — or after its worker died."""
+class TestFacets(Record):
+    """What a test is, not how it went: the collector describes each item with these fields (as
+    plain JSON), the runner plans on them and every TestRecord begins with them — one declaration.
+    `unit`: tests sharing one (file, hardware, impl) share a memoised case in a worker."""
 
     __test__ = False  # not a pytest class despite the name
 
@@ -35,6 +37,13 @@ class TestRecord(Record):
     task: str | None = None
     hardware: str | None = None
     impl: str = "mock"
+
+
+class TestRecord(TestFacets):
+    """One pytest test (node id) after setup, call and teardown — or after its worker died."""
+
+    __test__ = False  # not a pytest class despite the name
+
     status: Status
     reason: str = ""
     duration_s: float = 0.0

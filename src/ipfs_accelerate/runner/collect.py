@@ -13,39 +13,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the runner imports this module before spawning workers: keep pytest out of it
     import pytest
 
 
-@dataclass
-class Item:
-    nodeid: str
-    file: str
-    kind: str = "other"
-    model: str | None = None
-    api: str | None = None
-    category: str | None = None
-    task: str | None = None
-    hardware: str | None = None
-    impl: str = "mock"
-
-    @property
-    def unit(self) -> str:
-        """Tests sharing one (file, hardware, impl) share a memoised case in a worker."""
-        parts = [self.file]
-        if self.hardware:
-            parts.append(self.hardware)
-        if self.impl != "mock":
-            parts.append(self.impl)
-        return ":".join(parts)
+def unit_of(file: str, hardware: str | None, impl: str) -> str:
+    """Tests sharing one (file, hardware, impl) share a memoised case in a worker."""
+    return ":".join([file, *([hardware] if hardware else []), *([impl] if impl != "mock" else [])])
 
 
 @dataclass
 class Collected:
-    items: list[Item] = field(default_factory=list)
+    items: list[dict[str, Any]] = field(default_factory=list)  # `results.run.TestFacets` fields
     problems: list[dict[str, Any]] = field(default_factory=list)  # {nodeid, status, reason, output}
 
 
@@ -69,7 +51,8 @@ def _impl(params: dict[str, Any]) -> str:
     return next((v for v in params.values() if isinstance(v, str) and v in ("mock", "real")), "mock")
 
 
-def describe(item: pytest.Item) -> Item:
+def describe(item: pytest.Item) -> dict[str, Any]:
+    """The item's `TestFacets` fields, as plain JSON (this runs before pydantic is imported)."""
     params = getattr(getattr(item, "callspec", None), "params", {}) or {}
     model = _marker_arg(item, "model") or _class_str(item, "model")
     api = _marker_arg(item, "api") or _class_str(item, "api")
@@ -85,17 +68,10 @@ def describe(item: pytest.Item) -> Item:
     kind = "model" if model else ("api" if api else "other")
     if kind == "api" and not category:
         category = "api"
-    return Item(
-        nodeid=item.nodeid,
-        file=item.nodeid.split("::", 1)[0],
-        kind=kind,
-        model=str(model) if model else None,
-        api=str(api) if api else None,
-        category=category,
-        task=_marker_arg(item, "task") or _class_str(item, "task"),
-        hardware=str(hardware) if hardware else None,
-        impl=_impl(params),
-    )
+    file, hw, impl = item.nodeid.split("::", 1)[0], str(hardware) if hardware else None, _impl(params)
+    return {"nodeid": item.nodeid, "file": file, "kind": kind, "unit": unit_of(file, hw, impl),
+            "model": str(model) if model else None, "api": str(api) if api else None, "category": category,
+            "task": _marker_arg(item, "task") or _class_str(item, "task"), "hardware": hw, "impl": impl}
 
 
 class CollectPlugin:
@@ -128,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
 
     plugin = CollectPlugin()
     rc = pytest.main(["--collect-only", "-q", *argv[split + 1 :]], plugins=[plugin])
-    data = {"rc": int(rc), "items": [asdict(i) for i in plugin.result.items], "problems": plugin.result.problems}
+    data = {"rc": int(rc), "items": plugin.result.items, "problems": plugin.result.problems}
     with open(args.out, "w", encoding="utf-8") as fh:
         json.dump(data, fh)
     return 0

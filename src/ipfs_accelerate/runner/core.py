@@ -22,7 +22,6 @@ from ..generate.layout import find_test_dir
 from ..results.plain import Selection
 from ..results.store import RunStore, find_run, new_run_id
 from . import progress as progress_mod
-from .collect import Item
 from .plan import (
     RunOptions,
     _compact,  # noqa: F401  (tests import it from here)
@@ -41,7 +40,7 @@ from .record import Recorder, environment, problem_record, versions
 from .selection import UsageError, parse_shard
 
 if TYPE_CHECKING:  # pydantic (~0.2 s to import) loads only once the workers are launched
-    from ..results.run import Options, RunResult
+    from ..results.run import Options, RunResult, TestFacets
     from .ray_executor import RayExecutor
 
 EXIT_INTERRUPTED = 130
@@ -57,7 +56,7 @@ class Runner:
         self.opts = opts
         self.out = out or sys.stdout
         self.err = err or sys.stderr
-        self.by_id: dict[str, Item] = {}  # every collected test of this run, by node id
+        self.by_id: dict[str, TestFacets] = {}  # every collected test of this run, by node id
         self.progress: progress_mod.Progress = progress_mod.Progress(0, opts.verbose, self.out)
         self.pool: Pool | RayExecutor | None = None  # set once the run's executor is configured
         self.recorder: Recorder | None = None  # set once the run header is saved (something will run)
@@ -109,16 +108,16 @@ class Runner:
             warm = warm_mod.connect_or_start(env, Path.cwd(), preload, o.threads, o.warm,
                                              log=lambda m: print(m, file=self.err) if o.verbose or "reused" not in m else None)
         run_dir = store.dir if store is not None else o.output_dir / (o.run_id or new_run_id())
+        cfg = PoolConfig(workers=min(workers, max(len(sel.files), 1)), timeout_s=o.timeout, max_memory_mb=max_mem,
+                         pytest_args=pytest_args(sel, test_dir), cwd=Path.cwd(), log_dir=run_dir / "workers", env=env,
+                         preload=preload, threads=o.threads, recycle_after=o.recycle_after,
+                         recycle_rss_mb=min(4096.0, 0.5 * max_mem), warm=warm)
         pool: Pool | RayExecutor
         if o.executor == "ray":
-            pool = self._ray_executor(sel, test_dir, env, max_mem, preload, run_dir)
+            pool = self._ray_executor(sel, test_dir, env, dataclasses.replace(cfg, workers=1))
         else:
             pool = Pool(
-                PoolConfig(workers=min(workers, max(len(sel.files), 1)), timeout_s=o.timeout, max_memory_mb=max_mem,
-                           pytest_args=pytest_args(sel, test_dir), cwd=Path.cwd(), log_dir=run_dir / "workers", env=env,
-                           preload=preload, threads=o.threads, recycle_after=o.recycle_after,
-                           recycle_rss_mb=min(4096.0, 0.5 * max_mem), warm=warm),
-                on_test=self._on_test, unit_of=self._unit_of,
+                cfg, on_test=self._on_test, unit_of=self._unit_of,
                 log=lambda msg: self.progress.log(msg), on_batch=lambda b: self.progress.batch_done(b.file, len(b.ids)),
             )
         self.pool = pool
@@ -234,20 +233,18 @@ class Runner:
     def _unit_of(self, nodeid: str) -> str:
         return self.by_id[nodeid].unit if nodeid in self.by_id else nodeid.split("::")[0]
 
-    def _ray_executor(self, sel: Selection, test_dir: Path, env: dict[str, str], max_mem: float, preload: list[str],
-                      run_dir: Path) -> RayExecutor:
-        from .ray_executor import RayConfig, RayExecutor
+    def _ray_executor(self, sel: Selection, test_dir: Path, env: dict[str, str], cfg: PoolConfig) -> RayExecutor:
+        """The run's pool settings go to every Ray task's one-worker Pool (workers: Ray decides)."""
+        from .ray_executor import RayExecutor
 
         o = self.opts
 
         def collect_here() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             items, problems = collect(sel, test_dir, env)
-            return [dataclasses.asdict(i) for i in items], problems
+            return [i.model_dump() for i in items], problems
 
         return RayExecutor(
-            RayConfig(address=o.address, timeout_s=o.timeout, max_memory_mb=max_mem, pytest_args=pytest_args(sel, test_dir),
-                      cwd=Path.cwd(), log_dir=run_dir / "workers", env=env, preload=preload, threads=o.threads,
-                      recycle_after=o.recycle_after, recycle_rss_mb=min(4096.0, 0.5 * max_mem)),
+            cfg, o.address,
             on_test=self._on_test, unit_of=self._unit_of,
             hardware_of=lambda nid: self.by_id[nid].hardware if nid in self.by_id else None, collect=collect_here,
             log=lambda msg: self.progress.log(msg), on_batch=lambda b: self.progress.batch_done(b.file, len(b.ids)),
@@ -257,16 +254,18 @@ class Runner:
         assert self.recorder is not None, "a test finished before the run header was saved"
         self.recorder.on_test(msg, worker)
 
-    def _collect(self, pool: Pool | RayExecutor, sel: Selection, test_dir: Path, env: dict[str, str]) -> tuple[list[Item], list[dict[str, Any]]]:
+    def _collect(self, pool: Pool | RayExecutor, sel: Selection, test_dir: Path, env: dict[str, str]) -> tuple[list[TestFacets], list[dict[str, Any]]]:
         """The first worker's collection; if every worker dies collecting (a module crashes on
         import), a collector process per file finds the culprits and the workers restart without them."""
         if not sel.files:
             return [], []
         if self.opts.collect_only:
             return collect(sel, test_dir, env)
+        from ..results.run import TestFacets
+
         ready = pool.wait_ready()
         if ready is not None or pool.interrupted:
-            return ([Item(**i) for i in ready.items], list(ready.problems)) if ready else ([], [])
+            return ([TestFacets(**i) for i in ready.items], list(ready.problems)) if ready else ([], [])
         items, problems = collect(sel, test_dir, env)
         bad = {p["nodeid"].split("::", 1)[0] for p in problems if p["status"] == "crashed"}
         if not bad:
@@ -277,7 +276,7 @@ class Runner:
         if ready is None:
             raise RunFailure(f"workers fail to start even without {', '.join(sorted(bad))}")
         crashed = [p for p in problems if p["status"] == "crashed"]
-        return [Item(**i) for i in ready.items], [*ready.problems, *crashed]
+        return [TestFacets(**i) for i in ready.items], [*ready.problems, *crashed]
 
 
 def _load(path: Path) -> RunResult | None:

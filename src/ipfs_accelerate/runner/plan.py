@@ -17,12 +17,14 @@ import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..results.plain import Selection
-from .collect import Item
 from .pool import Batch
 from .selection import UsageError, check_hardware, resolve
+
+if TYPE_CHECKING:  # pydantic loads only once the workers are launched
+    from ..results.run import TestFacets
 
 
 def impl_tag(name: str) -> str:
@@ -151,7 +153,7 @@ def worker_env(threads: int) -> dict[str, str]:
     return env
 
 
-def collect(sel: Selection, test_dir: Path, env: dict[str, str]) -> tuple[list[Item], list[dict[str, Any]]]:
+def collect(sel: Selection, test_dir: Path, env: dict[str, str]) -> tuple[list[TestFacets], list[dict[str, Any]]]:
     """Collect in a child process; if it dies, collect file by file to name the culprit."""
     if not sel.files:
         return [], []
@@ -170,7 +172,7 @@ def collect(sel: Selection, test_dir: Path, env: dict[str, str]) -> tuple[list[I
     return items, problems
 
 
-def _collect_files(sel: Selection, test_dir: Path, env: dict[str, str], files: list[str]) -> tuple[list[Item], list[dict[str, Any]], bool]:
+def _collect_files(sel: Selection, test_dir: Path, env: dict[str, str], files: list[str]) -> tuple[list[TestFacets], list[dict[str, Any]], bool]:
     with tempfile.TemporaryDirectory(prefix="ipfs-collect-") as tmp:
         out = Path(tmp) / "items.json"
         cmd = [sys.executable, "-m", "ipfs_accelerate.runner.collect", "--out", str(out), "--", *pytest_args(sel, test_dir)]
@@ -181,10 +183,12 @@ def _collect_files(sel: Selection, test_dir: Path, env: dict[str, str], files: l
         data = json.loads(out.read_text(encoding="utf-8"))
     if data["rc"] in (3, 4) and not data["items"]:  # pytest internal/usage error: not a test result
         raise UsageError(f"pytest could not collect the selection (exit {data['rc']}):\n{(proc.stdout + proc.stderr)[-2000:]}")
-    return [Item(**i) for i in data["items"]], data["problems"], True
+    from ..results.run import TestFacets
+
+    return [TestFacets(**i) for i in data["items"]], data["problems"], True
 
 
-def _unit_order(ids: list[str], items: dict[str, Item]) -> list[str]:
+def _unit_order(ids: list[str], items: dict[str, TestFacets]) -> list[str]:
     """Group a file's tests by (hardware, impl) unit, keeping pytest's order inside each unit."""
     first: dict[str, int] = {}
     for i, nid in enumerate(ids):
@@ -240,7 +244,7 @@ def preload_groups(o: RunOptions, sel: Selection) -> list[str]:
     return groups
 
 
-def batches(todo: list[Item], by_id: dict[str, Item], output_dir: Path, run_dir: Path) -> list[Batch]:
+def batches(todo: list[TestFacets], by_id: dict[str, TestFacets], output_dir: Path, run_dir: Path) -> list[Batch]:
     """One batch per file (its tests grouped by unit), weighted by recorded durations, longest first."""
     from . import shard as shard_mod
 

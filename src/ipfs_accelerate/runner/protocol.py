@@ -19,40 +19,48 @@ import dataclasses
 import json
 import socket
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, dataclass_transform
 
 
 class ProtocolError(ValueError):
     """A line that is not one of the messages below (unknown op, missing or unknown field)."""
 
 
+MESSAGES: dict[str, type[Message]] = {}
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
 @dataclass(frozen=True)
 class Message:
+    """Base of every message: `class Run(Message, op="run")` makes a frozen dataclass with that
+    wire tag and registers it for `decode` (one declaration per message, no list to keep in step)."""
+
     op: ClassVar[str] = ""
+
+    def __init_subclass__(cls, op: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if op in MESSAGES:
+            raise TypeError(f"message op {op!r} is taken by {MESSAGES[op].__name__}")
+        cls.op = op
+        dataclass(frozen=True)(cls)
+        MESSAGES[op] = cls
 
 
 # ---- runner → worker ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Run(Message):
+class Run(Message, op="run"):
     """Run these node ids (one file's batch) in this order."""
 
-    op: ClassVar[str] = "run"
     ids: list[str]
 
 
-@dataclass(frozen=True)
-class Stop(Message):
+class Stop(Message, op="stop"):
     """Worker: finish the session and exit. Warm server: take no new workers, exit when idle."""
-
-    op: ClassVar[str] = "stop"
 
 
 # ---- worker → runner ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Ready(Message):
+class Ready(Message, op="ready"):
     """Imports and collection done; the first worker's `items`/`problems` are the run's test list."""
 
-    op: ClassVar[str] = "ready"
     pid: int
     import_s: float | None = None
     collect_s: float | None = None
@@ -63,21 +71,17 @@ class Ready(Message):
     spare: bool = False
 
 
-@dataclass(frozen=True)
-class Start(Message):
+class Start(Message, op="start"):
     """A test began; `offset` is where its output starts in the worker log (for the crash tail)."""
 
-    op: ClassVar[str] = "start"
     nodeid: str
     offset: int = 0
 
 
-@dataclass(frozen=True)
-class TestDone(Message):
+class TestDone(Message, op="test"):
     """One test's outcome. The pool also builds these for tests it killed (timeout, memory, crash)."""
 
     __test__: ClassVar[bool] = False  # not a pytest test class
-    op: ClassVar[str] = "test"
     nodeid: str
     status: str
     reason: str = ""
@@ -86,87 +90,77 @@ class TestDone(Message):
     case: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True)
-class BatchDone(Message):
-    op: ClassVar[str] = "batch_done"
+class BatchDone(Message, op="batch_done"):
+    """A batch ended: the worker's own view of its cost (the runner adds its wall time)."""
+
     wall_s: float = 0.0
     rss_mb: float | None = None  # None: the worker could not measure itself (no psutil)
     cpu_s: float | None = None
     page_faults: int | None = None
 
 
-@dataclass(frozen=True)
-class Exit(Message):
-    op: ClassVar[str] = "exit"
+class Exit(Message, op="exit"):
+    """pytest returned `rc`; the worker exits next."""
+
     rc: int
 
 
 # ---- runner ↔ warm server --------------------------------------------------------------------
-@dataclass(frozen=True)
-class Spawn(Message):
+class Spawn(Message, op="spawn"):
     """Fork a worker with these arguments (`{cmd}`/`{msg}` become its fd numbers); the three fds
     (command pipe, message pipe, log) travel with this line via SCM_RIGHTS."""
 
-    op: ClassVar[str] = "spawn"
     argv: list[str]
     cwd: str
     runner_pid: int
     env: dict[str, str] | None = None
 
 
-@dataclass(frozen=True)
-class Ping(Message):
-    op: ClassVar[str] = "ping"
+class Ping(Message, op="ping"):
+    """Is a server listening on this socket? (answered by Pong)"""
 
 
-@dataclass(frozen=True)
-class Status(Message):
-    op: ClassVar[str] = "status"
+class Status(Message, op="status"):
+    """Which workers does the server hold? (answered by StatusReply)"""
 
 
-@dataclass(frozen=True)
-class Pid(Message):
-    op: ClassVar[str] = "pid"
+class Pid(Message, op="pid"):
+    """The worker forked (or spare claimed) for a Spawn."""
+
     pid: int
 
 
-@dataclass(frozen=True)
-class Exited(Message):
+class Exited(Message, op="exited"):
     """A forked worker ended; rc < 0: killed by signal -rc (as `Popen.returncode`)."""
 
-    op: ClassVar[str] = "exited"
     rc: int
 
 
-@dataclass(frozen=True)
-class Pong(Message):
-    op: ClassVar[str] = "pong"
+class Pong(Message, op="pong"):
+    """Ping's answer."""
 
 
-@dataclass(frozen=True)
-class Bye(Message):
-    op: ClassVar[str] = "bye"
+class Bye(Message, op="bye"):
+    """Stop's answer: the server takes no new workers."""
 
 
-@dataclass(frozen=True)
-class StatusReply(Message):
-    op: ClassVar[str] = "status_reply"
+class StatusReply(Message, op="status_reply"):
+    """Pids of the running workers and of the spares."""
+
     running: list[int] = field(default_factory=list)
     spares: list[int] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Refused(Message):
-    op: ClassVar[str] = "refused"
+class Refused(Message, op="refused"):
+    """A request the server will not serve, and why."""
+
     reason: str
 
 
 # ---- Ray task → driver (`ray_executor.py`) ------------------------------------------------------
-@dataclass(frozen=True)
-class NodeInfo(Message):
+class NodeInfo(Message, op="node"):
     """Where a Ray task runs: reported first (versions) and again once its worker is ready (hardware)."""
 
-    op: ClassVar[str] = "node"
     node_id: str
     hostname: str
     pid: int
@@ -174,20 +168,12 @@ class NodeInfo(Message):
     hardware: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class TaskEnd(Message):
+class TaskEnd(Message, op="task_end"):
     """The task's pool finished; `fatal` when its workers could not start (its tests are not run)."""
 
-    op: ClassVar[str] = "task_end"
     fatal: str = ""
     workers: list[dict[str, Any]] = field(default_factory=list)
     batches: list[dict[str, Any]] = field(default_factory=list)
-
-
-MESSAGES: dict[str, type[Message]] = {
-    cls.op: cls for cls in (Run, Stop, Ready, Start, TestDone, BatchDone, Exit, Spawn, Ping, Status, Pid, Exited, Pong,
-                            Bye, StatusReply, Refused, NodeInfo, TaskEnd)
-}
 
 
 def encode(msg: Message) -> bytes:

@@ -110,10 +110,7 @@ def run_task(config: dict[str, Any], batches: list[dict[str, Any]]) -> Iterator[
     log_dir = Path(tempfile.mkdtemp(prefix="ipfs-ray-task-"))
     units = config["units"]
     pool = Pool(
-        PoolConfig(workers=1, timeout_s=config["timeout_s"], max_memory_mb=config["max_memory_mb"],
-                   pytest_args=config["pytest_args"], cwd=Path(config["cwd"]), log_dir=log_dir, env=config["env"],
-                   preload=config["preload"], threads=config["threads"], recycle_after=config["recycle_after"],
-                   recycle_rss_mb=config["recycle_rss_mb"]),
+        PoolConfig(workers=1, cwd=Path(config["cwd"]), log_dir=log_dir, **{k: config[k] for k in SHIPPED}),
         on_test=lambda msg, _w: events.put(msg), unit_of=lambda nid: units.get(nid, nid.split("::")[0]),
         on_start=lambda nid: events.put(Start(nodeid=nid)),
     )
@@ -166,20 +163,9 @@ def _unreachable(address: str, timeout_s: float = 5.0) -> str:
 # ---- the driver ---------------------------------------------------------------------------------
 
 
-@dataclass
-class RayConfig:
-    address: str | None
-    timeout_s: float
-    max_memory_mb: float
-    pytest_args: list[str]
-    cwd: Path
-    log_dir: Path
-    env: dict[str, str]
-    preload: list[str] = field(default_factory=list)
-    threads: int = 1
-    recycle_after: int = 50
-    recycle_rss_mb: float = 2048.0
-    workers: int = 1  # the Runner's field; Ray decides the parallelism from the cluster's CPUs
+# The driver's PoolConfig fields each task's one-worker Pool gets as they are (cwd goes as a
+# string; log_dir is the task's own; workers is 1: Ray decides the parallelism from the CPUs).
+SHIPPED = ("timeout_s", "max_memory_mb", "pytest_args", "env", "preload", "threads", "recycle_after", "recycle_rss_mb")
 
 
 @dataclass
@@ -200,10 +186,11 @@ class RayExecutor:
     """What the Runner needs of an executor (as `Pool`): start, wait_ready, run, close, interrupt,
     and the stats it puts in the run header."""
 
-    def __init__(self, config: RayConfig, on_test: Callable[[TestDone, str], None], unit_of: Callable[[str], str],
+    def __init__(self, config: PoolConfig, address: str | None, on_test: Callable[[TestDone, str], None], unit_of: Callable[[str], str],
                  hardware_of: Callable[[str], str | None], collect: Callable[[], tuple[list[dict[str, Any]], list[dict[str, Any]]]],
                  log: Callable[[str], None] = lambda _m: None, on_batch: Callable[[Batch], None] = lambda _b: None) -> None:
         self.cfg = config
+        self.address = address
         self.on_test = on_test
         self.unit_of = unit_of
         self.hardware_of = hardware_of
@@ -238,7 +225,7 @@ class RayExecutor:
             import ray
         except ImportError:
             raise UsageError("--executor ray needs Ray: pip install 'ipfs-accelerate[ray]'") from None
-        address = self.cfg.address or os.environ.get("RAY_ADDRESS") or "auto"
+        address = self.address or os.environ.get("RAY_ADDRESS") or "auto"
         unreachable = _unreachable(address)
         if unreachable:  # ray.init would retry a dead GCS address for minutes
             raise UsageError(f"--executor ray: no Ray cluster at {address!r} ({unreachable}); start one with `ray start --head` "
@@ -284,10 +271,8 @@ class RayExecutor:
 
     # ---- running --------------------------------------------------------------------------------
     def _config(self, task: _Task) -> dict[str, Any]:
-        c = self.cfg
-        return {"timeout_s": c.timeout_s, "max_memory_mb": c.max_memory_mb, "pytest_args": c.pytest_args, "cwd": str(c.cwd),
-                "env": c.env, "preload": c.preload, "threads": c.threads, "recycle_after": c.recycle_after,
-                "recycle_rss_mb": c.recycle_rss_mb, "units": {nid: self.unit_of(nid) for nid in task.ids}}
+        return {**{k: getattr(self.cfg, k) for k in SHIPPED}, "cwd": str(self.cfg.cwd),
+                "units": {nid: self.unit_of(nid) for nid in task.ids}}
 
     def _submit(self, task: _Task) -> Any:
         payload = [{"file": b.file, "ids": b.ids, "est_s": b.est_s} for b in task.batches]

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import progress as progress_mod
-from .collect import Item
 from .plan import total_memory_mb, usable_cpus
 from .protocol import TestDone
 
 if TYPE_CHECKING:  # pydantic (~0.2 s to import) loads only once the workers are launched
-    from ..results.run import Environment, RunResult, TestRecord
+    from ..results.run import Environment, RunResult, TestFacets, TestRecord
     from ..results.store import RunStore
 
 VERSION_PACKAGES = ("ipfs-accelerate", "torch", "transformers", "openvino", "tokenizers", "numpy", "pytest", "pydantic", "httpx", "rich")
@@ -68,7 +67,7 @@ def problem_record(p: dict[str, Any], test_dir: Path) -> TestRecord:
 class Recorder:
     """The records of one run and the files derived from them."""
 
-    def __init__(self, store: RunStore, header: RunResult, by_id: dict[str, Item], out: TextIO, report: Path | None,
+    def __init__(self, store: RunStore, header: RunResult, by_id: dict[str, TestFacets], out: TextIO, report: Path | None,
                  hardware: Callable[[], dict[str, Any]] = dict, clock: Callable[[], float] = time.monotonic,
                  opts: Any = None) -> None:
         self.opts = opts  # seam(history): --history / --baseline / --fail-on for results.publish
@@ -91,13 +90,13 @@ class Recorder:
             self.records[rec.nodeid] = rec
 
     def on_test(self, msg: TestDone, worker: str) -> None:
-        from ..results.run import TestRecord
+        from ..results.run import TestFacets, TestRecord
 
         nodeid = msg.nodeid
-        it = self.by_id.get(nodeid) or Item(nodeid=nodeid, file=nodeid.split("::", 1)[0])
+        file = nodeid.split("::", 1)[0]
+        it = self.by_id.get(nodeid) or TestFacets(nodeid=nodeid, file=file, unit=file)
         rec = TestRecord(
-            nodeid=nodeid, file=it.file, kind=it.kind, unit=it.unit, model=it.model, api=it.api, category=it.category,
-            task=it.task, hardware=it.hardware, impl=it.impl, status=msg.status, reason=msg.reason,
+            **it.model_dump(), status=msg.status, reason=msg.reason,
             duration_s=float(msg.duration_s or 0.0), output=msg.output, case=msg.case,
             worker=worker, finished_at=time.time(),
         )

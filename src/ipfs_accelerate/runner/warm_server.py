@@ -19,28 +19,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import protocol as wire
 from .preload import preload as do_preload
-from .protocol import (
-    Bye,
-    Exited,
-    Message,
-    Pid,
-    Ping,
-    Pong,
-    ProtocolError,
-    Refused,
-    Spawn,
-    Status,
-    StatusReply,
-    Stop,
-    decode,
-    encode,
-    recv_line,
-)
 from .spare import adopt, watch_runner
 
 
-def _pytest_args(msg: Spawn) -> list[str]:
+def _pytest_args(msg: wire.Spawn) -> list[str]:
     return msg.argv[msg.argv.index("--") + 1 :] if "--" in msg.argv else []
 
 
@@ -53,7 +37,7 @@ def _threads() -> int:
         return threading.active_count()
 
 
-def _child(msg: Spawn, fds: list[int], close: list[Any], spare: socket.socket | None = None) -> None:
+def _child(msg: wire.Spawn, fds: list[int], close: list[Any], spare: socket.socket | None = None) -> None:
     """In the forked process: become a worker (a spare: collect, then wait to be claimed). Never returns."""
     rc = 1
     try:
@@ -218,47 +202,47 @@ class _Server:
         self.sel, self.listener, self.pipe = sel, listener, pipe
         self.running: dict[int, socket.socket] = {}  # pid -> its runner's connection
         self.spares: dict[int, socket.socket] = {}  # pid -> the control socket that hands it a runner's fds
-        self.last: tuple[str, Spawn] | None = None  # the latest request's (kind, message)
+        self.last: tuple[str, wire.Spawn] | None = None  # the latest request's (kind, message)
         self.kind_of: dict[int, str] = {}
         self.want = 0
         self.spare_inputs: list[tuple[str, int, int]] = []
 
     @staticmethod
-    def kind(msg: Spawn) -> str:
+    def kind(msg: wire.Spawn) -> str:
         """Requests a spare can serve: same worker arguments (bar which one reports the hardware) and cwd."""
         return json.dumps([[a for a in msg.argv if a != "--hardware-info"], msg.cwd])
 
     @staticmethod
-    def _reply(conn: socket.socket, msg: Message) -> None:
+    def _reply(conn: socket.socket, msg: wire.Message) -> None:
         with contextlib.suppress(OSError):
-            conn.sendall(encode(msg))
+            conn.sendall(wire.encode(msg))
 
     def handle(self, conn: socket.socket) -> str:
         """Serve one connection; returns the request's op ("error" for a bad request)."""
         conn.settimeout(10)
         try:
-            data, fds = recv_line(conn, 3)
-            msg = decode(data)
-        except (OSError, ProtocolError):
+            data, fds = wire.recv_line(conn, 3)
+            msg = wire.decode(data)
+        except (OSError, wire.ProtocolError):
             conn.close()
             return "error"
-        if isinstance(msg, (Ping, Stop, Status)):
-            reply: Message = (Pong() if isinstance(msg, Ping) else Bye() if isinstance(msg, Stop)
-                              else StatusReply(running=sorted(self.running), spares=sorted(self.spares)))
+        if isinstance(msg, (wire.Ping, wire.Stop, wire.Status)):
+            reply: wire.Message = (wire.Pong() if isinstance(msg, wire.Ping) else wire.Bye() if isinstance(msg, wire.Stop)
+                                   else wire.StatusReply(running=sorted(self.running), spares=sorted(self.spares)))
             self._reply(conn, reply)
             conn.close()
             return msg.op
-        if not isinstance(msg, Spawn) or len(fds) != 3:
+        if not isinstance(msg, wire.Spawn) or len(fds) != 3:
             for fd in fds:
                 os.close(fd)
-            self._reply(conn, Refused(reason=f"bad request: {msg.op!r} with {len(fds)} fds"))
+            self._reply(conn, wire.Refused(reason=f"bad request: {msg.op!r} with {len(fds)} fds"))
             conn.close()
             return "error"
         kind = self.kind(msg)
         pid = self._claim(kind, msg, fds) or self._fork(msg, fds)
         for fd in fds:
             os.close(fd)
-        self._reply(conn, Pid(pid=pid))
+        self._reply(conn, wire.Pid(pid=pid))
         self.running[pid] = conn
         self.kind_of[pid] = kind
         if self.last is None or self.last[0] != kind:
@@ -267,7 +251,7 @@ class _Server:
         self.want = min(self.MAX_SPARES, max(self.want, sum(1 for k in self.kind_of.values() if k == kind)))
         return "spawn"
 
-    def _fork(self, msg: Spawn, fds: list[int], spare: socket.socket | None = None) -> int:
+    def _fork(self, msg: wire.Spawn, fds: list[int], spare: socket.socket | None = None) -> int:
         pid = os.fork()
         if pid == 0:
             for fd in self.pipe:
@@ -276,7 +260,7 @@ class _Server:
             _child(msg, fds, [self.listener, self.sel, *self.running.values(), *self.spares.values()], spare)
         return pid
 
-    def _claim(self, kind: str, msg: Spawn, fds: list[int]) -> int | None:
+    def _claim(self, kind: str, msg: wire.Spawn, fds: list[int]) -> int | None:
         """Hand the runner's fds to a spare of this kind; None if there is none (or they are stale)."""
         if not self.spares or self.last is None or self.last[0] != kind:
             return None
@@ -286,7 +270,7 @@ class _Server:
         while self.spares:
             pid, ctrl = self.spares.popitem()
             try:
-                socket.send_fds(ctrl, [encode(msg)], fds)
+                socket.send_fds(ctrl, [wire.encode(msg)], fds)
             except OSError:  # it died meanwhile; reap() collects it
                 continue
             finally:
@@ -332,7 +316,7 @@ class _Server:
             conn = self.running.pop(pid, None)
             if conn is not None:
                 rc = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-                self._reply(conn, Exited(rc=rc))
+                self._reply(conn, wire.Exited(rc=rc))
                 conn.close()
 
 

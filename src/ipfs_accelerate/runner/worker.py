@@ -20,7 +20,6 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -138,7 +137,7 @@ class WorkerPlugin:
         # the runner takes its test list from the first worker ready: no separate collection process
         found = self.collector.result
         self.chan.send(Ready(**self.info, n_items=len(self.items), collect_s=collect_s,
-                             items=[asdict(i) for i in found.items], problems=found.problems))
+                             items=found.items, problems=found.problems))
         while True:
             cmd = self.chan.recv()
             if cmd is None or isinstance(cmd, Stop):
