@@ -160,8 +160,18 @@ def load() -> dict[str, ModelSpec]:
     """Hand-written entries (``models/<category>.toml``, category then file order), then every
     other type of the derived snapshot (``auto_mappings.json``) with its overrides and observed
     results; both kinds are validated and keyed by transformers ``model_type``."""
+    from .derive import load_snapshot
+
+    package = resources.files(__package__)
+    obs_path = package.joinpath(OBSERVED)
+    observed = json.loads(obs_path.read_text(encoding="utf-8"))["types"] if obs_path.is_file() else {}
+    return load_from(package.joinpath("models"), load_snapshot()["types"], observed)
+
+
+def load_from(folder: Any, auto: dict[str, Any], observed: dict[str, Any]) -> dict[str, ModelSpec]:
+    """`load` over any folder of category files and overrides, Auto-mapped types and observed
+    results: what the loader refuses (and how it says so) is tested on small registries."""
     out: dict[str, ModelSpec] = {}
-    folder = resources.files(__package__).joinpath("models")
     for category in CATEGORIES:
         file = f"{category}.toml"
         for name, raw in _read_toml(folder, file).items():
@@ -171,21 +181,16 @@ def load() -> dict[str, ModelSpec]:
             if spec.category != category:
                 raise schema.RegistryError(f"registry: {file} [{name}] category: {spec.category!r} belongs in {spec.category}.toml")
             out[name] = spec
-    return {**out, **_derived_entries(set(out), folder)}
+    return {**out, **_derived_entries(set(out), folder, auto, observed)}
 
 
-def _derived_entries(hand: set[str], folder: Any) -> dict[str, ModelSpec]:
-    from .derive import load_snapshot
-
+def _derived_entries(hand: set[str], folder: Any, auto: dict[str, Any], observed: dict[str, Any]) -> dict[str, ModelSpec]:
     overrides = {
         name: schema.validate(schema.OverrideEntry, raw, OVERRIDES, name)
         for name, raw in _read_toml(folder, OVERRIDES).items()
     }
-    auto = load_snapshot()["types"]
     for name in sorted(set(overrides) - set(auto)):
         raise schema.RegistryError(f"registry: {OVERRIDES} [{name}]: not a type of transformers' Auto mappings")
-    obs_path = resources.files(__package__).joinpath(OBSERVED)
-    observed = json.loads(obs_path.read_text(encoding="utf-8"))["types"] if obs_path.is_file() else {}
     return {
         name: _derived(name, entry, overrides.get(name, schema.OverrideEntry()), observed.get(name, {}))
         for name, entry in auto.items()
