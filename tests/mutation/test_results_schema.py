@@ -89,7 +89,11 @@ def test_build_validators_builds_every_deferred_model_down_the_tree() -> None:
     class GrandChild(Child):
         y: int = 0
 
-    assert not Child.__pydantic_complete__ and not GrandChild.__pydantic_complete__  # deferred until first use
+    class Sibling(Record):  # the last subclass: popped first, its (empty) subclasses must not end the walk
+        z: int
+
+    models = (Child, GrandChild, Sibling)
+    assert not any(m.__pydantic_complete__ for m in models)  # deferred until first use
     build_validators()
-    assert Child.__pydantic_complete__ and GrandChild.__pydantic_complete__
+    assert all(m.__pydantic_complete__ for m in models)
     assert GrandChild(x=1).y == 0
