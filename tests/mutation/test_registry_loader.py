@@ -5,6 +5,8 @@ come with suggestions; a derived entry's default task and known failures follow 
 
 from __future__ import annotations
 
+import locale
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -81,6 +83,8 @@ def test_hand_entry_becomes_a_full_spec() -> None:
     assert spec.requires == ("timm",) and spec.patches == ("p1",) and spec.pretrained == "org/bert"
     assert spec.known_incompatible == {"openvino": "x"} and not spec.derived
     assert spec.tolerances == {"openvino": Tolerance(atol=0.1, rtol=0.2, reason="r", min_cosine=0.9)}
+    vit = _hand("vit", {"category": "vision", "task": "feature-extraction", "tasks": {"feature-extraction": "V"}}, "vision.toml")
+    assert vit.name == "vit" and vit.tasks["feature-extraction"].skill == "vision"  # the category picks the family
     plain = _hand("b", BERT, "f")
     assert (plain.shrink, plain.init_std, plain.requires, plain.patches, plain.pretrained) == (True, None, (), (), None)
 
@@ -113,7 +117,9 @@ AUTO = {"category": "language", "heads": {"feature-extraction": ["XModel", "XOth
 
 def test_derived_entry_defaults() -> None:
     spec = _derived("x", AUTO, schema.OverrideEntry(), {})
-    assert spec.derived and spec.category == "language" and spec.task == "feature-extraction"  # first runnable
+    assert spec.name == "x" and spec.derived and spec.category == "language" and spec.task == "feature-extraction"  # first runnable
+    vision = _derived("v", {"category": "vision", "heads": {"feature-extraction": ["VModel"]}}, schema.OverrideEntry(), {})
+    assert vision.tasks["feature-extraction"].skill == "vision"  # the category picks the family
     assert spec.description == "x (language; derived from transformers' Auto mappings)"
     assert spec.tasks["feature-extraction"].head == "XModel" and spec.tasks["text-generation"].skill == "generation"
     assert spec.tasks["weird-head"].skill == UNSUPPORTED_SKILL
@@ -139,12 +145,14 @@ def test_derived_overrides_apply_per_head_and_known_failures_merge() -> None:
     over = schema.OverrideEntry(
         description="mine", config={"a": 1}, config_class="C", init_std=0.1, requires=["r"], known_incompatible={"cuda": "m"},
         tolerances={"openvino": schema.ToleranceEntry(atol=1, rtol=2, reason="why")}, patches=["p"],
-        tasks={"feature-extraction": schema.TaskOverride(head="XOther", known_incompatible={"openvino": "declared"})})
+        tasks={"feature-extraction": schema.TaskOverride(head="XOther", known_incompatible={"openvino": "declared"}),
+               "text-generation": schema.TaskOverride(config={"use_cache": False})})  # no head: the Auto one stays
     observed = {"feature-extraction": {"cpu": "passed", "openvino": "seen", "cuda": "seen too"}}
     spec = _derived("x", AUTO, over, observed)
     fe = spec.tasks["feature-extraction"]
     assert fe.head == "XOther" and fe.known_incompatible == {"openvino": "declared", "cuda": "seen too"}
-    assert spec.tasks["text-generation"].head == "XForCausalLM" and spec.tasks["text-generation"].known_incompatible == {}
+    tg = spec.tasks["text-generation"]
+    assert (tg.head, tg.config, tg.known_incompatible) == ("XForCausalLM", {"use_cache": False}, {})
     assert (spec.description, spec.config, spec.config_class, spec.init_std, spec.requires, spec.patches) == (
         "mine", {"a": 1}, "C", 0.1, ("r",), ("p",))
     assert spec.known_incompatible == {"cuda": "m"} and spec.tolerances == {"openvino": Tolerance(atol=1, rtol=2, reason="why")}
@@ -156,6 +164,22 @@ def test_derived_overrides_apply_per_head_and_known_failures_merge() -> None:
 # ---- files -----------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def ascii_locale() -> Iterator[None]:
+    """A C (ASCII) locale, as on a bare container: a file read without an explicit encoding fails."""
+    before = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    try:
+        yield
+    finally:
+        locale.setlocale(locale.LC_CTYPE, before)
+
+
+def test_read_toml_is_utf8_whatever_the_locale(tmp_path: Path, ascii_locale: None) -> None:
+    (tmp_path / "c.toml").write_bytes('[x]\nd = "é"\n'.encode())
+    assert _read_toml(tmp_path, "c.toml") == {"x": {"d": "é"}}
+
+
 def test_read_toml_names_the_file_on_a_syntax_error(tmp_path: Path) -> None:
     (tmp_path / "a.toml").write_text("[x]\ny = 1\n", encoding="utf-8")
     assert _read_toml(tmp_path, "a.toml") == {"x": {"y": 1}}
@@ -164,8 +188,6 @@ def test_read_toml_names_the_file_on_a_syntax_error(tmp_path: Path) -> None:
         _read_toml(tmp_path, "b.toml")
     assert str(info.value).startswith("registry: b.toml: ") and "line 1" in str(info.value)
     assert info.value.__suppress_context__ and info.value.__cause__ is None  # no parser traceback
-    (tmp_path / "c.toml").write_text('[x]\nd = "é"\n', encoding="utf-8")
-    assert _read_toml(tmp_path, "c.toml") == {"x": {"d": "é"}}  # read as UTF-8 whatever the locale
 
 
 def test_load_from_orders_hand_entries_then_derived_and_hand_shadows_auto(tmp_path: Path) -> None:
@@ -178,6 +200,7 @@ def test_load_from_orders_hand_entries_then_derived_and_hand_shadows_auto(tmp_pa
     assert list(out) == ["b", "a", "v", "x", "y"]
     assert not out["b"].derived and out["b"].tasks["fill-mask"].head == "B"  # the hand entry, not the Auto one
     assert out["x"].derived and out["x"].description == "over"
+    assert all(spec.name == name for name, spec in out.items())
     assert out["y"].tasks["backbone"].known_incompatible == {"openvino": "boom"}
 
 
@@ -189,6 +212,8 @@ def test_load_from_refuses_duplicates_misfiled_entries_and_stray_overrides(tmp_p
     assert _raises(load_from, misfiled, {}, {}) == "registry: vision.toml [m] category: 'language' belongs in language.toml"
     stray = _folder(tmp_path / "stray", overrides='[zz]\ndescription = "z"\n[aa]\ndescription = "a"\n')
     assert _raises(load_from, stray, {"m": AUTO}, {}) == "registry: overrides.toml [aa]: not a type of transformers' Auto mappings"
+    bad_hand = _folder(tmp_path / "hand", audio='[m]\ncategory = "audio"\ntask = "x"\ntasks.audio-classification = "M"\n')
+    assert _raises(load_from, bad_hand, {}, {}) == "registry: audio.toml [m] task: default task 'x' is not in its tasks"
     bad_over = _folder(tmp_path / "bad", overrides="[m]\nbogus = 1\n")
     assert _raises(load_from, bad_over, {"m": AUTO}, {}) == "registry: overrides.toml [m] bogus: Extra inputs are not permitted"
 
@@ -219,10 +244,10 @@ def test_get_finds_aliases_and_suggests_for_unknown_names() -> None:
 
 def test_list_models_filters_and_refuses_unknown_category_or_task() -> None:
     assert [m.name for m in registry.list_models(names=["gpt2", "bert"])] == ["gpt2", "bert"]
-    assert [m.name for m in registry.list_models("ber*", names=["bert", "gpt2", "bart"])] == ["bert"]
+    assert [m.name for m in registry.list_models("ber*", names=["gpt2", "bert", "bart"])] == ["bert"]
     assert all(m.category == "audio" for m in registry.list_models(category="audio")) and registry.list_models(category="audio")
     assert len(registry.list_models(category="all")) == len(registry.load()) == len(registry.list_models())
-    fm = registry.list_models(task="fill-mask", names=["bert", "gpt2"])
+    fm = registry.list_models(task="fill-mask", names=["gpt2", "bert"])
     assert [m.name for m in fm] == ["bert"]
     with pytest.raises(UnknownNameError) as info:
         registry.list_models(category="lang")
@@ -255,5 +280,6 @@ def test_unknown_name_error_message_shapes() -> None:
     assert str(UnknownNameError("model", "zzz", many[:12])).endswith("; known: " + ", ".join(many[:12]))
     six = UnknownNameError("model", "abcd", ["abcd1", "abcd2", "abcd3", "abcd4", "abcd5", "abcd6"])
     assert len(six.suggestions) == 5  # at most five
+    assert str(UnknownNameError("model", "abcd", ["abcd1", "abcd2"])) == "unknown model 'abcd'; did you mean: abcd2, abcd1?"  # difflib: best first, ties latest first
     assert UnknownNameError("model", "abcd", ["abxy"]).suggestions == ["abxy"]  # ratio 0.5 is close enough
     assert UnknownNameError("model", "abcd", ["axyz"]).suggestions == []
