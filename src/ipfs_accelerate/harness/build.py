@@ -13,6 +13,7 @@ import copy
 import time
 import zlib
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from ..registry import ModelSpec, TaskSpec
@@ -67,6 +68,8 @@ SHRINK_MORE: dict[str, Any] = {
     "use_timm_backbone": False,  # transformers' own (ResNet) backbone instead of timm's
     "use_pretrained_backbone": False,
     "out_hidden_size": 32,  # vision towers that project into the text width
+    "projection_hidden_size": 32,  # Kimi-K2.5's projector width
+    "projector_hidden_size": 32,
     "text_hidden_size": 32,
     "condition_dim": 32,
     "moe_intermediate_size": 32,
@@ -204,6 +207,8 @@ def shrunk_more(defaults: dict[str, Any], nested: bool = False) -> dict[str, Any
     rope = defaults.get("rope_parameters")
     if isinstance(rope, dict) and isinstance(rope.get("mrope_section"), list) and len(rope["mrope_section"]) == 3:
         out["rope_parameters"] = {**rope, "mrope_section": [2, 1, 1]}  # sums to head_dim // 2 = 4
+    elif isinstance(rope, dict) and rope.get("rope_type") not in (None, "axial") and _modeling_reads(defaults.get("model_type"), '"mrope_section"'):
+        out["rope_parameters"] = {**rope, "mrope_section": _mrope_section(defaults, out, rope)}
     vocab = out.get("vocab_size") or (out.get("text_config") or {}).get("vocab_size")
     special = sorted(
         k for k, v in defaults.items()
@@ -219,6 +224,34 @@ def shrunk_more(defaults: dict[str, Any], nested: bool = False) -> dict[str, Any
         ):
             out[key] = _keep_kinds(value, new_depth)
     return out
+
+
+@cache
+def _modeling_reads(model_type: str | None, needle: str) -> bool:
+    """Whether the modeling source of ``model_type`` mentions ``needle``: M-RoPE text models read
+    ``rope_parameters.get("mrope_section", <full-size default>)``, a default the config never
+    shows, so the shrink must set it (read as text: importing every modeling module is slow)."""
+    import importlib.util
+
+    from transformers import CONFIG_MAPPING
+
+    if not model_type or model_type not in CONFIG_MAPPING:
+        return False
+    module = CONFIG_MAPPING[model_type].__module__.replace(".configuration_", ".modeling_")
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        return False
+    with open(spec.origin, encoding="utf-8") as fh:
+        return needle in fh.read()
+
+
+def _mrope_section(defaults: dict[str, Any], out: dict[str, Any], rope: dict[str, Any]) -> list[int]:
+    """Three M-RoPE sections (time, height, width) summing to half the shrunk rotary width."""
+    heads = out.get("num_attention_heads") or defaults.get("num_attention_heads") or 4
+    head_dim = out.get("head_dim") or (out.get("hidden_size") or defaults.get("hidden_size") or 32) // heads
+    factor = rope.get("partial_rotary_factor") or defaults.get("partial_rotary_factor") or 1.0
+    half = int(head_dim * factor) // 2
+    return [half - 2 * (half // 4), half // 4, half // 4]
 
 
 def _keep_kinds(value: list[Any], n: int) -> list[Any]:
@@ -317,6 +350,9 @@ def build_tiny(spec: ModelSpec, task_spec: TaskSpec, *, seed: int = 0) -> Built:
         from .patches import apply
 
         model = apply(spec.patches, model, config)
+    from .packed import wrap
+
+    model = wrap(model)
     if model.config.model_type != spec.name:
         raise AssertionError(f"built {model.config.model_type!r}, expected {spec.name!r}")
     elapsed = time.perf_counter() - start
@@ -343,6 +379,9 @@ def build_pretrained(spec: ModelSpec, task_spec: TaskSpec, model_id: str) -> Bui
         from .patches import apply
 
         model = apply(spec.patches, model, config)
+    from .packed import wrap
+
+    model = wrap(model)
     try:
         tok = AutoTokenizer.from_pretrained(model_id, local_files_only=True)
     except (OSError, ValueError):

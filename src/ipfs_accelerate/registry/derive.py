@@ -88,6 +88,31 @@ def _mapping_attr(key: str) -> str:
     return f"MODEL_FOR_{key}_MAPPING_NAMES" if key else "MODEL_MAPPING_NAMES"
 
 
+_AUDIO_INPUTS = ("input_values", "input_features", "audio_mel")
+_VISION_INPUTS = ("pixel_values", "pixel_values_videos")
+
+
+def _category_from_forward(heads: dict[str, list[str]]) -> str | None:
+    """A base model whose forward takes no token ids is fed by what it does take: audio
+    (waveform / mel features) or vision (pixels); a text skill could never feed it."""
+    import inspect
+
+    import transformers
+
+    try:
+        cls = getattr(transformers, next(iter(heads.values()))[0], None)
+        params = inspect.signature(cls.forward).parameters if cls is not None else {}
+    except (TypeError, ValueError, ImportError):  # ImportError: a class behind a missing optional backend
+        return None
+    if "input_ids" in params:
+        return None
+    if any(p in params for p in _AUDIO_INPUTS):
+        return "audio"
+    if any(p in params for p in _VISION_INPUTS):
+        return "vision"
+    return None
+
+
 def _category_from_config(model_type: str) -> str:
     """Types that only have a base model: guess the family from what their config holds."""
     from transformers import CONFIG_MAPPING
@@ -124,7 +149,7 @@ def derive() -> dict[str, Any]:
     rank = {task: (i, cat) for i, (task, cat) in enumerate(MAPPINGS.values())}
     for model_type, entry in types.items():
         cats = sorted((rank[t][0], rank[t][1]) for t in entry["heads"] if rank[t][1])
-        entry["category"] = cats[0][1] if cats else _category_from_config(model_type)
+        entry["category"] = cats[0][1] if cats else (_category_from_forward(entry["heads"]) or _category_from_config(model_type))
         entry["heads"] = dict(sorted(entry["heads"].items(), key=lambda kv: rank[kv[0]][0]))
     return {
         "generated": "by `python -m ipfs_accelerate.registry.derive` from transformers' Auto mappings; do not edit",

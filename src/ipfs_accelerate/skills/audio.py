@@ -115,6 +115,113 @@ def _dac(built: Any, task: TaskSpec, batch: int) -> Arrays:
     return {"input_values": fe(waves, sampling_rate=cfg.sampling_rate, return_tensors="np")["input_values"]}
 
 
+_MEL_FIELDS = ("num_mel_bins", "input_feat_per_channel", "n_mels", "mel_bins", "feature_size")
+_MASKS = ("attention_mask", "input_features_mask", "audio_mel_mask", "padding_mask")
+
+
+def _audio_cfg(built: Any) -> Any:
+    return getattr(built.config, "audio_config", None) or getattr(built.config, "encoder_config", None) or built.config
+
+
+def _mel(built: Any, task: TaskSpec, batch: int) -> Arrays:
+    """Log-mel features for encoders that take ``input_features`` (or Gemma-3n's ``audio_mel``)
+    but name no feature extractor: Whisper's (the common front end of these families) with the
+    config's mel bins, over 2 x max_source_positions frames where the encoder fixes its length,
+    else 200 (a multiple of the usual 2/4/8x subsampling and of Qwen3-ASR's 100-frame windows)."""
+    from transformers import WhisperFeatureExtractor
+
+    cfg = _audio_cfg(built)
+    bins = next((int(v) for f in _MEL_FIELDS if isinstance(v := getattr(cfg, f, None), int) and v > 1), 80)
+    frames = 2 * int(getattr(cfg, "max_source_positions", 0) or 0) or int(task.inputs.get("frames", 200))
+    fe = WhisperFeatureExtractor(feature_size=bins, sampling_rate=RATE, hop_length=160)
+    fe.n_samples = frames * fe.hop_length
+    fe.nb_max_frames = frames
+    feats = fe(_waves(batch, fe.n_samples), sampling_rate=RATE, return_tensors="np")["input_features"]
+    return {"input_features": feats.astype(np.float32)}
+
+
+def _by_signature(built: Any, task: TaskSpec, batch: int, cand: Arrays) -> Arrays:
+    """Fill what the forward *requires* that the named recipe did not make (a type derived from
+    the Auto mappings has no hand-picked recipe): log-mel ``input_features`` / ``audio_mel``,
+    a raw ``input_values`` waveform, and required masks (all frames valid). The layout
+    (features by time or time by features; codecs' channel axis) is the one the model accepts
+    on one clip, found once per build."""
+    import inspect
+
+    params = inspect.signature(built.model.forward).parameters
+    required = [n for n, p in params.items() if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    out = dict(cand)
+    fed = any(n in out for n in ("input_values", "input_features", "audio_mel"))
+    wants_mel = any(n in required for n in ("input_features", "audio_mel")) or (not fed and "input_features" in params)
+    if wants_mel and "input_features" not in out:  # (an optional input_features: "exactly one of features or embeds")
+        out.update(_mel(built, task, batch))
+    if "input_values" in required and "input_values" not in out:
+        out.update(_wav2vec2(built, task, batch))
+    if "audio_mel" in required:
+        out["audio_mel"] = out.pop("input_features")
+    if set(out) == set(cand) and not any(n in required for n in ("input_values", "input_features")):
+        return cand  # the named recipe feeds what the forward needs, in the only layout it has
+    key = "audio-layout"
+    if key not in built.extras:
+        try:
+            built.extras[key] = _probe_layout(built, out, required)
+        except (RuntimeError, ValueError, IndexError):
+            if "input_values" not in out:
+                raise
+            # a codec whose strided convs outgrow the clip (VibeVoice hops 1600 samples): 4x longer
+            built.extras["audio-samples"] = 4 * int(task.inputs.get("samples", 1600))
+            out["input_values"] = _longer(built, task, 1)
+            built.extras[key] = _probe_layout(built, out, required)
+    if "audio-samples" in built.extras and "input_values" in out:
+        out["input_values"] = _longer(built, task, batch)
+    out = _layout(out, built.extras[key])
+    frames = {k: v.shape[-2] if built.extras[key] == "time-major" and k != "input_values" else v.shape[-1] for k, v in out.items()}
+    steps = frames.get("input_features", frames.get("audio_mel", frames.get("input_values", 0)))
+    for mask in _MASKS:
+        if mask in required or (mask == "input_features_mask" and mask in params):  # Gemma-3n's mel mask marks padding (True = masked): none here
+            out[mask] = np.zeros((batch, steps), dtype=bool) if mask == "audio_mel_mask" else np.ones((batch, steps), dtype=np.int64)
+    return out
+
+
+def _longer(built: Any, task: TaskSpec, batch: int) -> np.ndarray:
+    import dataclasses
+
+    longer = dataclasses.replace(task, inputs={**task.inputs, "samples": built.extras["audio-samples"]})
+    return _wav2vec2(built, longer, batch)["input_values"]
+
+
+def _layout(arrays: Arrays, layout: str) -> Arrays:
+    out = dict(arrays)
+    for k in ("input_features", "audio_mel"):
+        if k in out and layout == "time-major":
+            out[k] = np.ascontiguousarray(np.swapaxes(out[k], 1, 2))
+    if "input_values" in out and layout == "channel" and out["input_values"].ndim == 2:
+        out["input_values"] = out["input_values"][:, None, :]
+    return out
+
+
+def _probe_layout(built: Any, arrays: Arrays, required: list[str]) -> str:
+    """The first layout one clip runs with: as made, time-major features, or a channel axis."""
+    import inspect
+
+    import torch
+
+    errors: list[Exception] = []
+    for layout in ("as-made", "time-major", "channel"):
+        feed = _layout({k: v[:1] for k, v in arrays.items()}, layout)
+        steps = next(v.shape[-2] if layout == "time-major" and k != "input_values" else v.shape[-1] for k, v in feed.items())
+        for mask in _MASKS:
+            if mask in required or (mask == "input_features_mask" and mask in inspect.signature(built.model.forward).parameters):
+                feed[mask] = np.zeros((1, steps), dtype=bool) if mask == "audio_mel_mask" else np.ones((1, steps), dtype=np.int64)
+        try:
+            with torch.no_grad():
+                built.model(**{k: torch.from_numpy(v) for k, v in feed.items()})
+            return layout
+        except (RuntimeError, ValueError, IndexError) as exc:
+            errors.append(exc)
+    raise errors[0]
+
+
 FEATURES: dict[str, Callable[[Any, TaskSpec, int], Arrays]] = {
     "wav2vec2": _wav2vec2,
     "whisper": _whisper,
@@ -151,6 +258,7 @@ class AudioSkill(Skill):
         if name not in FEATURES:
             raise KeyError(f"audio task needs inputs.features, one of {sorted(FEATURES)}; got {name!r}")
         cand = {k: np.ascontiguousarray(v) for k, v in FEATURES[name](built, task, batch).items()}
+        cand = _by_signature(built, task, batch, accepted(built.model, cand))
         for key, value in cand.items():
             if value.dtype == np.float64:
                 cand[key] = value.astype(np.float32)
@@ -213,6 +321,13 @@ class AudioSkill(Skill):
         return {}
 
     def check(self, outputs: Outputs, built: Any, task: TaskSpec, batch: int, inputs: Arrays) -> None:
+        if task.task == "feature-extraction" and "last_hidden_state" not in outputs.arrays and outputs.arrays:
+            # vocoders / codec halves (UnivNet's waveforms): every output is one row per clip
+            for name, value in outputs.arrays.items():
+                assert value.shape[:1] == (batch,), f"{task.task}: output {name!r} has shape {value.shape}, batch {batch}"
+                if value.dtype.kind == "f":
+                    assert np.isfinite(value).all(), f"{task.task}: output {name!r} has NaN/inf"
+            return
         super().check(outputs, built, task, batch, inputs)
         if task.task != "audio-codec":
             return

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..hardware.backends import Arrays, Prepared
-from ..harness import assets
+from ..harness import assets, packed
 from ..registry import TaskSpec
 from .base import Outputs, Skill, accepted
 from .vision import ANY, check_shapes, image_processor, image_size, pixel_values, source_images
@@ -71,7 +71,7 @@ def label_ids(built: Any, task: TaskSpec) -> np.ndarray:
     n = int(task.inputs.get("labels", LABELS))
     length = int(task.inputs.get("seq_len", 8))
     ids = assets.token_ids(n, length - 1, offset=1, tok=built.tokenizer)
-    eos = text_config(built).eos_token_id
+    eos = getattr(text_config(built), "eos_token_id", None)  # some text configs have no such field
     eos = assets.EOS if eos is None else eos
     return np.concatenate([ids, np.full((n, 1), eos, dtype=np.int64)], axis=1)
 
@@ -87,7 +87,7 @@ def image_tokens(built: Any, task: TaskSpec, inputs: Arrays) -> int:
 
         kw = {
             k: torch.from_numpy(inputs[k][:1])
-            for k in ("pixel_values", "image_sizes")
+            for k in ("pixel_values", "image_sizes", "image_grid_thw")
             if k in inputs
         }
         owner = built.model if hasattr(built.model, "get_image_features") else built.model.model
@@ -103,7 +103,7 @@ def image_tokens(built: Any, task: TaskSpec, inputs: Arrays) -> int:
 def prompt(built: Any, task: TaskSpec, batch: int, n_image: int) -> np.ndarray:
     """[BOS] [IMG]*n text... (or [IMG]*n [BOS] text... with `image_first`): one row per image."""
     text = assets.token_ids(batch, int(task.inputs.get("prompt_len", 4)), tok=built.tokenizer)
-    bos_id = text_config(built).bos_token_id
+    bos_id = getattr(text_config(built), "bos_token_id", None)
     bos = np.full((batch, 1), assets.BOS if bos_id is None else bos_id, dtype=np.int64)
     parts = [bos, text]
     if n_image:
@@ -276,6 +276,8 @@ class MultimodalSkill(Skill):
                 "pixel_values": out["pixel_values"].astype(np.float32),
                 "image_sizes": out["image_sizes"].astype(np.int64),
             }
+        if packed.packed_kind(built.model):  # Qwen2-VL style: patches + grid (harness/packed.py)
+            return packed.inputs(built.model, batch)
         pv = pixel_values(built, task, batch)
         out: Arrays = {"pixel_values": pv}
         out["pixel_mask"] = np.ones((batch, pv.shape[-2], pv.shape[-1]), dtype=np.int64)

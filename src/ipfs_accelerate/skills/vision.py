@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..hardware.backends import Arrays
-from ..harness import assets
+from ..harness import assets, packed
 from ..registry import TaskSpec
 from .base import Outputs, Skill, accepted
 
@@ -83,6 +83,8 @@ def check_shapes(expected: dict[str, tuple], outputs: Outputs, task: str) -> Non
 
 class VisionSkill(Skill):
     def inputs(self, built: Any, task: TaskSpec, batch: int) -> Arrays:
+        if packed.packed_kind(built.model):  # Qwen2-VL-style tower: patches + grid (harness/packed.py)
+            return accepted(built.model, packed.inputs(built.model, batch))
         cand: Arrays = {"pixel_values": pixel_values(built, task, batch)}
         if task.task == "mask-generation":
             # one prompt point per image, inside the (resized) picture, different per image
