@@ -231,6 +231,13 @@ Each row records the date and the commit it was measured at (`+wt`: uncommitted 
 Reproduce: `make mutation` (every module), or `.venv/bin/python scripts/mutation.py --modules NAME ...
 [--worktree]`; each module runs mutmut in a scratch copy, never in the tree.
 
+Scope: mutmut mutates function and method bodies, not class-level field declarations (pydantic
+models are pinned by their round-trip tests) and not decorated functions (so `registry.load` is a
+cached wrapper around the mutated `_load_package`). No line is excluded with `# pragma: no mutate`.
+Expected-results verdicts are `harness.fingerprint`'s `check`, which `harness/case.py` calls for
+model and diffusion cases alike; the rest of `case.py` orchestrates model builds (seconds per
+run), so it is covered by the model tests, not here.
+
 | module | mutants | killed | survived | equivalent | score | date | commit |
 |---|---|---|---|---|---|---|---|
 """

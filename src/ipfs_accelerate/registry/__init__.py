@@ -160,6 +160,11 @@ def load() -> dict[str, ModelSpec]:
     """Hand-written entries (``models/<category>.toml``, category then file order), then every
     other type of the derived snapshot (``auto_mappings.json``) with its overrides and observed
     results; both kinds are validated and keyed by transformers ``model_type``."""
+    return _load_package()
+
+
+def _load_package() -> dict[str, ModelSpec]:
+    """`load`'s work, undecorated: mutation testing (mutmut) leaves decorated functions alone."""
     from .derive import load_snapshot
 
     package = resources.files(__package__)
