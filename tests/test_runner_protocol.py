@@ -60,6 +60,16 @@ def test_every_message_class_is_registered_under_a_unique_op() -> None:
                if isinstance(c, type) and issubclass(c, protocol.Message) and c is not protocol.Message]
     assert sorted(c.op for c in classes) == sorted(protocol.MESSAGES)
     assert all(protocol.MESSAGES[c.op] is c for c in classes)
+    assert all(dataclasses.is_dataclass(c) and c.__dataclass_params__.frozen for c in classes)  # type: ignore[attr-defined]
+
+
+def test_a_second_message_with_a_taken_op_is_refused() -> None:
+    with pytest.raises(TypeError, match="message op 'run' is taken by Run"):
+        class Again(protocol.Message, op="run"):  # noqa: F841
+            ids: list[str]
+    assert protocol.MESSAGES["run"] is Run
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Run(ids=[]).ids = ["x"]  # type: ignore[misc]
 
 
 @pytest.mark.parametrize("line, says", [
