@@ -167,13 +167,19 @@ def test_invalid_priority() -> None:
         RequestQueue(QueueConfig(), FakeClock()).ticket("urgent")  # type: ignore[arg-type]
 
 
-def _counting_handler(state: dict, delay: float, lock: threading.Lock):
+def _counting_handler(state: dict, limit: int, lock: threading.Lock):
+    """Counts requests inside the transport at once; each waits there until ``limit`` have been
+    inside together (bounded), so the peak is reached on any machine, not only an idle one."""
+    reached = threading.Event()
+
     def handler(request: httpx.Request) -> httpx.Response:
         with lock:
             state["now"] += 1
             state["max"] = max(state["max"], state["now"])
             state["seen"].append(request.headers["x-req"])
-        time.sleep(delay)
+            if state["now"] >= limit:
+                reached.set()
+        reached.wait(30)  # a bound on a broken queue, not a timing
         with lock:
             state["now"] -= 1
         return ok({"id": request.headers["x-req"]})
@@ -188,7 +194,7 @@ def test_threads_never_exceed_the_limit() -> None:
     lock = threading.Lock()
     client = APIClient(
         base_url="http://api.test",
-        transport=httpx.MockTransport(_counting_handler(state, 0.002, lock)),
+        transport=httpx.MockTransport(_counting_handler(state, 3, lock)),
         queue=QueueConfig(max_concurrency=3),
     )
     results: list[str] = []
@@ -202,9 +208,9 @@ def test_threads_never_exceed_the_limit() -> None:
     for t in threads:
         t.start()
     for t in threads:
-        t.join(10)
+        t.join(60)
     assert sorted(results, key=int) == [str(i) for i in range(40)]
-    assert state["max"] <= 3 and client.queue.peak_in_flight == 3
+    assert state["max"] == 3 and client.queue.peak_in_flight == 3
     assert client.queue.in_flight == 0
 
 
@@ -291,10 +297,10 @@ def test_sync_waiters_follow_priority_order() -> None:
         t = threading.Thread(target=waiter, args=(name, p))
         t.start()
         threads.append(t)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30  # a bound on a hang, not a timing
         while q.waiting < i + 1 and time.monotonic() < deadline:
             time.sleep(0.001)
     q.release()
     for t in threads:
-        t.join(5)
+        t.join(30)
     assert order == ["high", "normal", "low"] and q.in_flight == 0

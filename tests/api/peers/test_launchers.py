@@ -49,9 +49,7 @@ def test_child_stop_escalates_to_sigkill_and_reaps(tmp_path: Path) -> None:
         time.sleep(0.02)
     pid = child.pid
     assert pid is not None and child.alive()
-    t0 = time.monotonic()
-    rc = child.stop(grace=0.5)
-    assert time.monotonic() - t0 < 5
+    rc = child.stop(grace=0.5)  # the child sleeps 60 s: only the SIGKILL ends it in the test
     assert rc == -9
     assert not _pid_alive(pid)
     assert child.stop() == -9  # idempotent
@@ -63,20 +61,17 @@ def test_wait_ready_fails_fast_when_process_dies(tmp_path: Path) -> None:
         log_path=tmp_path / "d.log",
     )
     child.start()
-    t0 = time.monotonic()
-    with pytest.raises(PeerError, match="boom: bad model"):
+    # a timeout far past the test's own: only noticing the death can end the wait in time
+    with pytest.raises(PeerError, match=r"(?s)exited before.*boom: bad model"):
         wait_http_ready(
-            f"http://127.0.0.1:{free_port()}/", timeout=30, alive=child.alive, describe=child.tail
+            f"http://127.0.0.1:{free_port()}/", timeout=600, alive=child.alive, describe=child.tail
         )
-    assert time.monotonic() - t0 < 10
     child.stop()
 
 
 def test_wait_ready_is_bounded_when_nothing_listens() -> None:
-    t0 = time.monotonic()
     with pytest.raises(PeerError, match="not ready after 0.3s"):
         wait_http_ready(f"http://127.0.0.1:{free_port()}/", timeout=0.3)
-    assert time.monotonic() - t0 < 3
 
 
 def test_tiny_gguf_is_deterministic_and_well_formed(tmp_path: Path) -> None:
@@ -114,10 +109,9 @@ def test_llama_launcher_reports_bad_model_with_log(tmp_path: Path) -> None:
         pytest.skip(reason)
     bad = tmp_path / "not-a-model.gguf"
     bad.write_bytes(b"definitely not gguf")
-    t0 = time.monotonic()
-    with pytest.raises(PeerError), LlamaCppServer(bad, startup_timeout=30):
+    # the start-up timeout is past the test's own: the launcher must notice the exit
+    with pytest.raises(PeerError, match="exited before"), LlamaCppServer(bad, startup_timeout=600):
         pass
-    assert time.monotonic() - t0 < 40
 
 
 def test_kserve_app_constants_match_launcher() -> None:

@@ -31,14 +31,14 @@ def test_batches_on_the_wire_and_order_kept(srv) -> None:
 
 
 def test_async_batches_run_concurrently_and_keep_order(srv) -> None:
-    srv.latency = 0.02
     texts = [f"t{i}" for i in range(8)]
 
     async def main():
         async with HFTEIProvider(base_url=srv.url, env={}, batch_size=2) as p:
             return await p.aembed(texts)
 
-    e = asyncio.run(main())
+    with srv.overlapping(2):  # answers wait until two batches are in flight: overlap, not luck
+        e = asyncio.run(main())
     assert srv.max_in_flight >= 2  # batches overlapped
     assert [np.argmax(v) for v in e.embeddings] == [np.argmax(embedding(t, 16)) for t in texts]
 

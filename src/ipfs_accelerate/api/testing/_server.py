@@ -8,6 +8,7 @@ clients are served; the listen backlog is deep enough for bursts of a thousand.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import http.server
 import json
@@ -19,7 +20,7 @@ import struct
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, ClassVar
@@ -343,6 +344,7 @@ class FakeServer:
         self._seq = 0
         self._in_flight = 0
         self._max_in_flight = 0
+        self._release_at: int | None = None
         self._conns: set[socket.socket] = set()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -468,6 +470,24 @@ class FakeServer:
         with self._lock:
             return self._in_flight
 
+    @contextlib.contextmanager
+    def overlapping(self, n: int) -> Iterator[None]:
+        """Inside the block, hold every answer until ``n`` requests are in flight at once, then
+        let them (and all later ones) go: a concurrency test sees its overlap on any machine,
+        where a fixed ``latency`` only makes it likely on an idle one. A held answer waits at
+        most ``max_hang``, so a client that never reaches ``n`` fails its assertion, not hangs."""
+        gate = threading.Event()
+        with self._lock:
+            self.gate, self._release_at = gate, n
+            if self._in_flight >= n:
+                gate.set()
+        try:
+            yield
+        finally:
+            gate.set()
+            with self._lock:
+                self.gate, self._release_at = None, None
+
     def attempts_by_key(self) -> Counter[str]:
         """Requests received per idempotency key (retries of one logical request share a key)."""
         return Counter(k for r in self.requests if (k := r.idempotency_key))
@@ -560,6 +580,8 @@ class FakeServer:
             self._requests.append(rec)
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
+            if self._release_at is not None and self._in_flight >= self._release_at:
+                self.gate.set()  # type: ignore[union-attr]  # set together with _release_at
         try:
             fault = self._take_fault(h.command, path, headers)
         except ValueError as exc:

@@ -19,6 +19,8 @@ from typing import Self
 
 import httpx
 
+_REAP_TIMEOUT = 30.0  # seconds to reap a SIGKILLed child (see ChildProcess.stop)
+
 
 class PeerError(RuntimeError):
     """A peer could not be started or did not become ready in time."""
@@ -126,7 +128,9 @@ class ChildProcess:
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=grace)
+                # SIGKILL cannot be refused; this bound only covers a loaded scheduler that is
+                # slow to run the dying child (``grace`` here failed stop() on two busy cores)
+                proc.wait(timeout=max(grace, _REAP_TIMEOUT))
         with contextlib.suppress(Exception):
             self._log.close()
         return proc.returncode
