@@ -360,7 +360,6 @@ def test_stall_mid_stream(openai_server: FakeOpenAIServer) -> None:
 
 
 # -- concurrency -----------------------------------------------------------------------------------
-@pytest.mark.timeout(30)
 @pytest.mark.timeout(180)
 def test_64_concurrent_connections_and_high_water_mark() -> None:
     """All 64 are held at the server's gate until each is in flight, then released: the overlap
