@@ -5,7 +5,9 @@ come with suggestions; a derived entry's default task and known failures follow 
 
 from __future__ import annotations
 
+import json
 import locale
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -233,6 +235,17 @@ def test_load_reads_the_package_registry_with_its_observed_results() -> None:
                            for why in t.known_incompatible.values())
     assert registry.hand_written() == [n for n, s in models.items() if not s.derived] and "bert" in registry.hand_written()
     assert "afmoe" not in registry.hand_written()
+
+
+def test_package_data_without_observed_results_or_with_non_ascii_ones(tmp_path: Path, ascii_locale: None) -> None:
+    real = Path(registry.__file__).parent
+    shutil.copytree(real / "models", tmp_path / "models")
+    bare = registry._load_package(tmp_path)  # no observed.json: nothing observed, nothing refused
+    assert not any(t.known_incompatible for t in bare["afmoe"].tasks.values())
+    (tmp_path / registry.OBSERVED).write_bytes(json.dumps({"types": {"afmoe": {"feature-extraction": {"cpu": "boom é"}}}},
+                                                          ensure_ascii=False).encode())
+    seen = registry._load_package(tmp_path)["afmoe"].tasks["feature-extraction"].known_incompatible
+    assert seen == {"cpu": "boom é", "cuda": "fails on cpu: boom é", "openvino": "fails on cpu: boom é"}
 
 
 def test_get_finds_aliases_and_suggests_for_unknown_names() -> None:

@@ -163,11 +163,12 @@ def load() -> dict[str, ModelSpec]:
     return _load_package()
 
 
-def _load_package() -> dict[str, ModelSpec]:
-    """`load`'s work, undecorated: mutation testing (mutmut) leaves decorated functions alone."""
+def _load_package(package: Any = None) -> dict[str, ModelSpec]:
+    """`load`'s work, undecorated (mutmut leaves decorated functions alone); `package`: a folder
+    laid out like this package's data (tests), else the installed one."""
     from .derive import load_snapshot
 
-    package = resources.files(__package__)
+    package = package or resources.files(__package__)
     obs_path = package.joinpath(OBSERVED)
     observed = json.loads(obs_path.read_text(encoding="utf-8"))["types"] if obs_path.is_file() else {}
     return load_from(package.joinpath("models"), load_snapshot()["types"], observed)
