@@ -344,16 +344,18 @@ def test_stream_faults_on_the_wire(openai_server: FakeOpenAIServer) -> None:
     assert len(lines) == 3
 
 
-@pytest.mark.timeout(10)
+@pytest.mark.timeout(30)
 def test_stall_mid_stream(openai_server: FakeOpenAIServer) -> None:
-    openai_server.inject(Fault.stall(after=2, seconds=5))
+    # read=2 s: the two events before the stall must arrive within it on a loaded machine too
+    # (0.3 s did not always); the 20 s stall is what cuts the read
+    openai_server.inject(Fault.stall(after=2, seconds=20))
     got: list[str] = []
     with pytest.raises(httpx.ReadTimeout):
         with http().stream(
             "POST",
             openai_server.url + CHAT,
             json={**BODY, "stream": True},
-            timeout=httpx.Timeout(5, read=0.3),
+            timeout=httpx.Timeout(5, read=2.0),
         ) as r:
             got.extend(line for line in r.iter_lines() if line)
     assert len(got) == 2

@@ -272,8 +272,9 @@ def test_sdk_retries_connection_failures(openai_server: FakeOpenAIServer, fault:
 
 
 def test_sdk_read_timeout_on_hang_then_retry(openai_server: FakeOpenAIServer) -> None:
-    openai_server.inject(Fault.hang(10))
-    r = _client(openai_server, max_retries=1, timeout=0.3).chat.completions.create(
+    openai_server.inject(Fault.hang(25))
+    # 2 s, not 0.3: the retry's normal answer must come within it on a loaded machine as well
+    r = _client(openai_server, max_retries=1, timeout=2.0).chat.completions.create(
         model="fake-model", messages=MSGS
     )  # type: ignore[arg-type]
     assert r.choices[0].message.content == reply_text(PROMPT)
