@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -221,6 +222,19 @@ def test_api_core_never_imports_api_providers() -> None:
     bad = {(m, d) for m in core for d in g[m] if d.startswith("ipfs_accelerate.api.providers")}
     assert bad - KNOWN_CORE_TO_PROVIDERS == set(), f"api/core imports api/providers: {sorted(bad - KNOWN_CORE_TO_PROVIDERS)}"
     assert KNOWN_CORE_TO_PROVIDERS - bad == set(), f"fixed, remove from KNOWN_CORE_TO_PROVIDERS: {sorted(KNOWN_CORE_TO_PROVIDERS - bad)}"
+
+
+def test_a_ray_task_gets_the_run_pool_settings_as_plain_data(tmp_path: Path) -> None:
+    """What crosses to a Ray task is JSON-able and rebuilds the driver's PoolConfig (one worker,
+    the task's own log folder, no warm server)."""
+    from ipfs_accelerate.runner.pool import PoolConfig
+    from ipfs_accelerate.runner.ray_executor import ship_pool_config, task_pool_config
+
+    cfg = PoolConfig(workers=1, timeout_s=7.0, max_memory_mb=500.0, pytest_args=["-x", "a.py"], cwd=tmp_path,
+                     log_dir=tmp_path / "driver-logs", env={"A": "1"}, preload=["torch"], threads=2, recycle_after=3,
+                     recycle_rss_mb=100.0)
+    shipped = json.loads(json.dumps(ship_pool_config(cfg)))
+    assert task_pool_config(shipped, tmp_path / "task") == dataclasses.replace(cfg, log_dir=tmp_path / "task")
 
 
 # ---- memory cap honesty ------------------------------------------------------------------------

@@ -110,7 +110,7 @@ def run_task(config: dict[str, Any], batches: list[dict[str, Any]]) -> Iterator[
     log_dir = Path(tempfile.mkdtemp(prefix="ipfs-ray-task-"))
     units = config["units"]
     pool = Pool(
-        PoolConfig(workers=1, cwd=Path(config["cwd"]), log_dir=log_dir, **{k: config[k] for k in SHIPPED}),
+        task_pool_config(config, log_dir),
         on_test=lambda msg, _w: events.put(msg), unit_of=lambda nid: units.get(nid, nid.split("::")[0]),
         on_start=lambda nid: events.put(Start(nodeid=nid)),
     )
@@ -166,6 +166,16 @@ def _unreachable(address: str, timeout_s: float = 5.0) -> str:
 # The driver's PoolConfig fields each task's one-worker Pool gets as they are (cwd goes as a
 # string; log_dir is the task's own; workers is 1: Ray decides the parallelism from the CPUs).
 SHIPPED = ("timeout_s", "max_memory_mb", "pytest_args", "env", "preload", "threads", "recycle_after", "recycle_rss_mb")
+
+
+def ship_pool_config(cfg: PoolConfig) -> dict[str, Any]:
+    """The run's pool settings as plain data for a Ray task (see `task_pool_config`)."""
+    return {**{k: getattr(cfg, k) for k in SHIPPED}, "cwd": str(cfg.cwd)}
+
+
+def task_pool_config(config: dict[str, Any], log_dir: Path) -> PoolConfig:
+    """Inside the task: the driver's settings back, for a one-worker Pool logging to `log_dir`."""
+    return PoolConfig(workers=1, cwd=Path(config["cwd"]), log_dir=log_dir, **{k: config[k] for k in SHIPPED})
 
 
 @dataclass
@@ -271,8 +281,7 @@ class RayExecutor:
 
     # ---- running --------------------------------------------------------------------------------
     def _config(self, task: _Task) -> dict[str, Any]:
-        return {**{k: getattr(self.cfg, k) for k in SHIPPED}, "cwd": str(self.cfg.cwd),
-                "units": {nid: self.unit_of(nid) for nid in task.ids}}
+        return {**ship_pool_config(self.cfg), "units": {nid: self.unit_of(nid) for nid in task.ids}}
 
     def _submit(self, task: _Task) -> Any:
         payload = [{"file": b.file, "ids": b.ids, "est_s": b.est_s} for b in task.batches]
