@@ -21,6 +21,7 @@ alive) and a watchdog cuts a silent connection when the nearest limit passes; ei
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import weakref
@@ -171,36 +172,38 @@ class NDJSONDecoder:
             raise StreamError(f"malformed NDJSON line: {line[:EXCERPT]!r}") from exc
 
 
-def iter_sse(chunks: Iterable[bytes]) -> Iterator[ServerSentEvent]:
-    decoder = SSEDecoder()
+def _framed(decoder: SSEDecoder | NDJSONDecoder, chunks: Iterable[bytes]) -> Iterator[Any]:
     for chunk in chunks:
         yield from decoder.feed(chunk)
     yield from decoder.close()
 
 
-async def aiter_sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[ServerSentEvent]:
-    decoder = SSEDecoder()
+async def _aframed(
+    decoder: SSEDecoder | NDJSONDecoder, chunks: AsyncIterator[bytes]
+) -> AsyncIterator[Any]:
     async for chunk in chunks:
-        for event in decoder.feed(chunk):
-            yield event
-    for event in decoder.close():
-        yield event
+        for item in decoder.feed(chunk):
+            yield item
+    for item in decoder.close():
+        yield item
+
+
+def iter_sse(chunks: Iterable[bytes]) -> Iterator[ServerSentEvent]:
+    """Events of a text/event-stream body given as byte chunks; StreamError if it was cut."""
+    return _framed(SSEDecoder(), chunks)
+
+
+def aiter_sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[ServerSentEvent]:
+    return _aframed(SSEDecoder(), chunks)
 
 
 def iter_ndjson(chunks: Iterable[bytes]) -> Iterator[Any]:
-    decoder = NDJSONDecoder()
-    for chunk in chunks:
-        yield from decoder.feed(chunk)
-    yield from decoder.close()
+    """Objects of an NDJSON body given as byte chunks; StreamError if it was cut."""
+    return _framed(NDJSONDecoder(), chunks)
 
 
-async def aiter_ndjson(chunks: AsyncIterator[bytes]) -> AsyncIterator[Any]:
-    decoder = NDJSONDecoder()
-    async for chunk in chunks:
-        for obj in decoder.feed(chunk):
-            yield obj
-    for obj in decoder.close():
-        yield obj
+def aiter_ndjson(chunks: AsyncIterator[bytes]) -> AsyncIterator[Any]:
+    return _aframed(NDJSONDecoder(), chunks)
 
 
 class ChunkDecoder(Generic[T]):
@@ -271,6 +274,8 @@ class _StreamBase(Generic[T]):
         self._started = self._clock.now() if started is None else started
         self._last_event: float | None = None
         self._dog: list[Any] | None = None
+        self._framer: SSEDecoder | NDJSONDecoder = SSEDecoder()
+        self._ended_by: BaseException | None = None  # what ended the iteration, for on_finish
 
     @property
     def usage(self) -> Usage | None:
@@ -378,6 +383,45 @@ class _StreamBase(Generic[T]):
         if not self.decoder.done:
             raise self._error("stream ended before its terminal event (truncated)")
 
+    def _begin(self) -> None:
+        """Before the first byte: the content type is checked and the first limit armed."""
+        self._check_content_type()
+        self._framer = SSEDecoder() if self.decoder.framing == "sse" else NDJSONDecoder()
+        self._arm(event_seen=False)
+
+    def _step(self, raw: bytes | None) -> Iterator[T]:
+        """The chunks one piece of the body completes (``None``: the body ended), one framed
+        item at a time, so a chunk is handed out before a later item of the piece fails. The
+        limits are checked on every piece: a trickling server cannot keep the stream alive."""
+        if raw is None:
+            for item in self._framer.close():
+                yield from self._decode(item)
+            self._end_check()
+            return
+        self._check()
+        for item in self._framer.feed(raw):
+            yield from self._decode(item)
+
+    @contextlib.contextmanager
+    def _reporting(self) -> Iterator[None]:
+        """Whatever ends the iteration (sync or async): a transport error mid-body becomes the
+        limit that passed or a StreamError, an APIError gets this stream's context (redacted),
+        and the error is kept for ``_finish`` (called after the response is closed)."""
+        try:
+            yield
+        except GeneratorExit:
+            raise
+        except httpx.HTTPError as exc:
+            error = self._failed(exc)
+            self._fill(error)
+            self._ended_by = error
+            raise error from exc
+        except BaseException as exc:
+            self._fill(exc)
+            self._ended_by = exc
+            raise
+
+
     def _finish(self, error: BaseException | None) -> None:
         WATCHDOG.cancel(self._dog)
         if self._finished:
@@ -436,30 +480,15 @@ class Stream(_StreamBase[T]):
         return next(self._iterator)
 
     def _iterate(self) -> Iterator[T]:
-        error: BaseException | None = None
         try:
-            self._check_content_type()
-            framer = SSEDecoder() if self.decoder.framing == "sse" else NDJSONDecoder()
-            self._arm(event_seen=False)
-            try:
+            with self._reporting():
+                self._begin()
                 for raw in self.response.iter_bytes():
-                    self._check()
-                    for item in framer.feed(raw):
-                        yield from self._decode(item)
-                for item in framer.close():
-                    yield from self._decode(item)
-            except httpx.HTTPError as exc:
-                raise self._failed(exc) from exc
-            self._end_check()
-        except GeneratorExit:
-            raise
-        except BaseException as exc:
-            self._fill(exc)
-            error = exc
-            raise
+                    yield from self._step(raw)
+                yield from self._step(None)
         finally:
             self.response.close()
-            self._finish(error)
+            self._finish(self._ended_by)
 
     def close(self) -> None:
         """Stop early: closes the connection and frees the queue slot."""
@@ -496,32 +525,17 @@ class AsyncStream(_StreamBase[T]):
         return await self.__aiter__().__anext__()
 
     async def _iterate(self) -> AsyncIterator[T]:
-        error: BaseException | None = None
         try:
-            self._check_content_type()
-            framer = SSEDecoder() if self.decoder.framing == "sse" else NDJSONDecoder()
-            self._arm(event_seen=False)
-            try:
+            with self._reporting():
+                self._begin()
                 async for raw in self.response.aiter_bytes():
-                    self._check()
-                    for item in framer.feed(raw):
-                        for chunk in self._decode(item):
-                            yield chunk
-                for item in framer.close():
-                    for chunk in self._decode(item):
+                    for chunk in self._step(raw):
                         yield chunk
-            except httpx.HTTPError as exc:
-                raise self._failed(exc) from exc
-            self._end_check()
-        except GeneratorExit:
-            raise
-        except BaseException as exc:
-            self._fill(exc)
-            error = exc
-            raise
+                for chunk in self._step(None):
+                    yield chunk
         finally:
             await self.response.aclose()
-            self._finish(error)
+            self._finish(self._ended_by)
 
     async def aclose(self) -> None:
         if self._iterator is not None:
