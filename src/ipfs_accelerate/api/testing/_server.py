@@ -326,15 +326,10 @@ class FakeServer:
         embedding_dim: int = 16,
         reply_tokens: int = 12,
     ) -> None:
-        self.host = host
-        self.port = port
-        self.api_key = api_key
-        self.latency = latency
-        self.gate = gate
-        self.event_delay = event_delay
-        self.max_hang = max_hang
-        self.embedding_dim = embedding_dim
-        self.reply_tokens = reply_tokens
+        self.host, self.port, self.api_key = host, port, api_key
+        # timing knobs (seconds), then the shape of generated content
+        self.latency, self.gate, self.event_delay, self.max_hang = latency, gate, event_delay, max_hang
+        self.embedding_dim, self.reply_tokens = embedding_dim, reply_tokens
         self.created = 1_700_000_000  # fixed "created" timestamps keep responses byte-identical
         self._lock = threading.Lock()
         self._stop = threading.Event()
