@@ -26,7 +26,7 @@ from typing import Any
 
 from ._content import reply_words, rerank_score
 from ._server import HTTPError, Request, Response, StreamResponse
-from .openai_server import FakeOpenAIServer, content_text
+from .openai_server import FakeOpenAIServer, content_text, openai_routes
 
 DOCUMENTS = (
     "IPFS is a peer-to-peer network for storing and sharing data in a distributed file system.",
@@ -48,12 +48,10 @@ class FakeOPEAServer(FakeOpenAIServer):
     family = "opea"
     ROUTES = [
         ("POST", r"/v1/chatqna", "chatqna"),
-        ("POST", r"/v1/chat/completions", "chat"),
-        ("POST", r"/v1/embeddings", "embeddings"),
         ("POST", r"/v1/retrieval", "retrieval"),
         ("POST", r"/v1/reranking", "reranking"),
         ("GET", r"/v1/health_check", "health_check"),
-        ("GET", r"/v1/models", "list_models"),
+        *openai_routes("chat", "embeddings", "list_models"),
     ]
 
     def __init__(self, *args: Any, documents: tuple[str, ...] = DOCUMENTS, **kw: Any) -> None:

@@ -15,6 +15,21 @@ from ._content import count_tokens, embedding, embedding_base64, reply_pieces, r
 from ._server import FakeServer, HTTPError, Request, Response, StreamResponse
 
 _P = r"(?:/openai)?/v1"
+#: the OpenAI-compatible surface, by handler name; other fakes mount a part of it (`openai_routes`)
+_OPENAI = {
+    "list_models": ("GET", r"/models"),
+    "get_model": ("GET", r"/models/(?P<model>.+)"),
+    "chat": ("POST", r"/chat/completions"),
+    "completions": ("POST", r"/completions"),
+    "embeddings": ("POST", r"/embeddings"),
+}
+
+
+def openai_routes(*names: str, prefix: str = "/v1") -> list[tuple[str, str, str]]:
+    """The OpenAI-compatible routes ``names`` under ``prefix``, for a server that also speaks
+    the protocol (TGI, TEI and OPEA at ``/v1``)."""
+    return [(_OPENAI[n][0], prefix + _OPENAI[n][1], n) for n in names]
+
 VALID_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _ERROR_TYPES = {
     400: ("invalid_request_error", None),
@@ -66,15 +81,7 @@ class FakeOpenAIServer(FakeServer):
     """``/v1/models``, ``/v1/chat/completions`` (+SSE), ``/v1/completions`` (+SSE), ``/v1/embeddings``."""
 
     family = "openai"
-    request_id_header = "x-request-id"
-    ROUTES = [
-        ("GET", _P + r"/models", "list_models"),
-        ("GET", _P + r"/models/(?P<model>.+)", "get_model"),
-        ("POST", _P + r"/chat/completions", "chat"),
-        ("POST", _P + r"/completions", "completions"),
-        ("POST", _P + r"/embeddings", "embeddings"),
-        ("GET", r"/health", "health"),
-    ]
+    ROUTES = [*openai_routes(*_OPENAI, prefix=_P), ("GET", r"/health", "health")]
 
     def __init__(
         self, *args: Any, models: tuple[str, ...] = ("fake-model", "fake-embed"), **kw: Any
@@ -99,9 +106,6 @@ class FakeOpenAIServer(FakeServer):
                 "code": code or default_code,
             }
         }
-
-    def stream_error_event(self, status: int, message: str) -> bytes:
-        return b"data: " + json.dumps(self.error_body(status, message)).encode() + b"\n\n"
 
     # -- routes ------------------------------------------------------------------------------
     def health(self, req: Request) -> Response:

@@ -15,6 +15,7 @@ from typing import Any
 from ._content import embedding, rerank_score
 from ._hf import FakeHFServer
 from ._server import HTTPError, Request, Response
+from .openai_server import openai_routes
 
 ERROR_TYPES = {
     413: "Validation",
@@ -29,22 +30,15 @@ ERROR_TYPES = {
 class FakeTEIServer(FakeHFServer):
     default_model_id = "fake-org/tiny-embed"
     family = "hf_tei"
+    error_types = ERROR_TYPES
+    error_type_fallback = ("Validation", "Backend")
     ROUTES = [
-        ("POST", r"/", "compat"),
+        *FakeHFServer.HF_ROUTES,
         ("POST", r"/embed", "embed"),
         ("POST", r"/rerank", "rerank"),
-        ("POST", r"/tokenize", "tokenize"),
-        ("POST", r"/v1/embeddings", "embeddings"),
-        ("GET", r"/info", "info"),
-        ("GET", r"/health", "health"),
+        *openai_routes("embeddings"),
     ]
     max_client_batch_size = 32
-
-    def error_type(self, status: int) -> str:
-        return ERROR_TYPES.get(status, "Backend" if status >= 500 else "Validation")
-
-    def not_found(self, req: Request) -> HTTPError:
-        return HTTPError(404, "Not Found")
 
     def info(self, req: Request) -> Response:
         return Response(

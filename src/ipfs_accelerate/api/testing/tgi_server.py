@@ -16,6 +16,7 @@ from typing import Any
 from ._content import TOKEN_RE, WORDS, apply_stop, count_tokens, reply_words, split_pieces
 from ._hf import FakeHFServer
 from ._server import HTTPError, Request, Response, StreamResponse
+from .openai_server import openai_routes
 
 ERROR_TYPES = {
     400: "validation",
@@ -36,27 +37,14 @@ def _token(piece: str, position: int) -> dict[str, Any]:
 class FakeTGIServer(FakeHFServer):
     default_model_id = "fake-org/tiny-tgi"
     family = "hf_tgi"
-    request_id_header = "x-request-id"
+    error_types = ERROR_TYPES
+    error_type_fallback = ("generation", "overloaded")
     ROUTES = [
-        ("POST", r"/", "compat"),
+        *FakeHFServer.HF_ROUTES,
         ("POST", r"/generate", "generate"),
         ("POST", r"/generate_stream", "generate_stream"),
-        ("POST", r"/v1/chat/completions", "chat"),
-        ("POST", r"/v1/completions", "completions"),
-        ("GET", r"/v1/models", "list_models"),
-        ("GET", r"/info", "info"),
-        ("GET", r"/health", "health"),
-        ("POST", r"/tokenize", "tokenize"),
+        *openai_routes("chat", "completions", "list_models"),
     ]
-
-    def error_type(self, status: int) -> str:
-        return ERROR_TYPES.get(status, "generation" if status < 500 else "overloaded")
-
-    def stream_error_event(self, status: int, message: str) -> bytes:
-        return b"data: " + json.dumps(self.error_body(status, message)).encode() + b"\n\n"
-
-    def not_found(self, req: Request) -> HTTPError:
-        return HTTPError(404, "Not Found")
 
     def info(self, req: Request) -> Response:
         return Response(
