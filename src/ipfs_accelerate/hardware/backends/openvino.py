@@ -37,47 +37,86 @@ def core():
 
 PROBE_TIMEOUT_S = 120.0
 
+# The probe's interpreter: compiles each IR it is sent and answers one line; a native crash kills
+# only this process. Spawned, never forked: OpenVINO's thread pool does not survive fork (a forked
+# child deadlocked in compile_model here).
+_PROBE_SRC = """
+import json, sys
+import openvino as ov
+core = ov.Core()
+for line in sys.stdin:
+    req = json.loads(line)
+    try:
+        core.compile_model(core.read_model(req["xml"]), "CPU", req["config"])
+        sys.stdout.write("ok\\n")
+    except Exception as exc:  # a Python-level error: the caller's own compile raises it with its message
+        sys.stdout.write("error " + type(exc).__name__ + "\\n")
+    sys.stdout.flush()
+"""
+
 
 class CompileCrashed(UnsupportedModel):
     """OpenVINO's compile_model killed the process that called it (a native crash, e.g. SIGFPE)."""
 
 
+class _Probe:
+    """One long-lived probe interpreter per process, started on first use and after each crash."""
+
+    def __init__(self, src: str = _PROBE_SRC) -> None:
+        import threading
+
+        self.src = src
+        self.proc: Any = None
+        self.lock = threading.Lock()
+
+    def compile(self, xml: str, config: dict[str, Any], timeout_s: float) -> None:
+        import json
+        import selectors
+        import signal
+        import subprocess
+        import sys
+
+        with self.lock:
+            if self.proc is None or self.proc.poll() is not None:
+                self.proc = subprocess.Popen([sys.executable, "-c", self.src], stdin=subprocess.PIPE,
+                                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            proc = self.proc
+            try:
+                proc.stdin.write(json.dumps({"xml": xml, "config": config}) + "\n")
+                proc.stdin.flush()
+            except OSError:
+                pass  # it died on its way: the read below sees EOF and the exit status says why
+            with selectors.DefaultSelector() as sel:
+                sel.register(proc.stdout, selectors.EVENT_READ)
+                ready = sel.select(timeout_s)
+            if not ready:
+                proc.kill()
+                proc.wait()
+                raise CompileCrashed(f"OpenVINO compile_model did not finish in {timeout_s:.0f} s (probe process)")
+            if proc.stdout.readline():
+                return  # compiled, or a Python error the caller's own compile reports with its message
+            code = proc.wait()
+            what = signal.Signals(-code).name if code < 0 else f"exit status {code}"
+            raise CompileCrashed(f"OpenVINO compile_model crashed with {what} (config {config})")
+
+
+_PROBE = _Probe()
+
+
 def _probe_compile(ov_model: Any, config: dict[str, Any], timeout_s: float = PROBE_TIMEOUT_S) -> None:
-    """Compile once in a forked child before compiling here, so a native crash (OpenVINO 2026.4's
-    bf16 ``compile_model`` raises SIGFPE on some graphs) is a recorded error, not a dead worker.
+    """Compile once in the probe process before compiling here, so a native crash (OpenVINO
+    2026.4's bf16 ``compile_model`` raises SIGFPE on some graphs) is a recorded error, not a dead
+    worker. Only the plugin's default precision is probed: f32 compiles have not crashed here, and
+    the probe costs one extra compile (plus an IR write) per model."""
+    import tempfile
+    from pathlib import Path
 
-    Only the plugin's default precision is probed: f32 compiles have not crashed here, and the
-    probe costs one extra compile. Where fork is unavailable the compile runs unprobed."""
-    import os
-    import signal
-    import time
+    import openvino as ov
 
-    if not hasattr(os, "fork"):
-        return
-    pid = os.fork()
-    if pid == 0:  # child: compile and leave without running any parent cleanup
-        import faulthandler
-
-        faulthandler.disable()  # the parent reports the crash; a child traceback dump is noise
-        code = 0
-        try:
-            core().compile_model(ov_model, "CPU", config)
-        except BaseException:
-            code = 3  # a Python-level error is the parent's to raise, with its message
-        os._exit(code)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            raise CompileCrashed(f"OpenVINO compile_model did not finish in {timeout_s:.0f} s (probe child)")
-        time.sleep(0.01)
-    if os.WIFSIGNALED(status):
-        sig = signal.Signals(os.WTERMSIG(status)).name
-        raise CompileCrashed(f"OpenVINO compile_model crashed with {sig} ({config or 'default'} config)")
+    with tempfile.TemporaryDirectory(prefix="ov-probe-") as tmp:
+        xml = str(Path(tmp) / "model.xml")
+        ov.save_model(ov_model, xml, compress_to_fp16=False)
+        _PROBE.compile(xml, {k: str(v) for k, v in config.items()}, timeout_s)
 
 
 @lru_cache(maxsize=1)
