@@ -118,12 +118,12 @@ def test_hang_outside_any_test_is_caught_and_not_retried_forever(tmp_path):
     """)
     write(suite / "test_between.py", "def test_a(): pass\ndef test_b(): pass\ndef test_c(): pass\n")
     write(suite / "test_other.py", "def test_x(): pass\n")
-    rc = run(suite, str(suite / "test_between.py"), str(suite / "test_other.py"), "--timeout", "3", out=tmp_path / "out")
+    rc = run(suite, str(suite / "test_between.py"), str(suite / "test_other.py"), "--timeout", "6", out=tmp_path / "out")
     assert rc == 1
     st = {t.nodeid: (t.status, t.reason) for t in latest(tmp_path / "out").tests}
     assert st["test_between.py::test_a"][0] == st["test_between.py::test_b"][0] == st["test_other.py::test_x"][0] == "passed"
     assert st["test_between.py::test_c"][0] == "error" and "outside any test" in st["test_between.py::test_c"][1]
-    assert "hung for 3 s between tests" in st["test_between.py::test_c"][1]
+    assert "hung for 6 s between tests" in st["test_between.py::test_c"][1]
 
 
 def test_unit_whose_tests_keep_crashing_is_cut_short(tmp_path):
