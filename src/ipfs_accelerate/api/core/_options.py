@@ -16,16 +16,10 @@ from typing import Any, Self
 
 import httpx
 
+from . import _config
 from ._breaker import BreakerSet
 from ._clock import Clock, SystemClock
-from ._config import (
-    DEFAULT_BREAKER,
-    DEFAULT_TIMEOUT,
-    BreakerConfig,
-    QueueConfig,
-    RetryPolicy,
-    Timeout,
-)
+from ._config import BreakerConfig, QueueConfig, RetryPolicy, Timeout
 from ._queue import RequestQueue
 from ._stats import StatsRegistry
 
@@ -38,14 +32,14 @@ class ClientOptions:
     ``max_concurrency`` / ``max_waiting`` / ``aging_interval``; ``max_retries`` overrides the
     retry policy's count; ``retry_policy=None`` means the client's protocol default."""
 
-    timeout: Timeout | float | None = DEFAULT_TIMEOUT
+    timeout: Timeout | float | None = _config.DEFAULT_TIMEOUT
     max_retries: int | None = None
     retry_policy: RetryPolicy | None = None
     max_concurrency: int = 32
     max_waiting: int | None = None
     aging_interval: float | None = 10.0
     queue: QueueConfig | RequestQueue | None = None
-    breaker: BreakerConfig | None = DEFAULT_BREAKER
+    breaker: BreakerConfig | None = _config.DEFAULT_BREAKER
     clock: Clock | None = None
     rng: random.Random | None = None
 

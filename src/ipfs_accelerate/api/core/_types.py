@@ -6,8 +6,9 @@ provider's decoded JSON, so nothing the server sent is lost by the mapping.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Self, TypeVar
 
 __all__ = [
     "ChatChoice",
@@ -44,6 +45,14 @@ class ChatMessage:
     content: str
     tool_calls: list[dict[str, Any]] | None = None
 
+    @classmethod
+    def of(cls, msg: Mapping[str, Any]) -> ChatMessage:
+        """From the ``{role, content, tool_calls}`` object OpenAI-style APIs (OpenAI, Ollama)
+        send: a missing role is the assistant's, missing content is empty."""
+        return cls(
+            msg.get("role") or "assistant", msg.get("content") or "", msg.get("tool_calls") or None
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ChatChoice:
@@ -53,17 +62,44 @@ class ChatChoice:
 
 
 @dataclass(frozen=True, slots=True)
-class ChatCompletion:
+class CompletionChoice:
+    index: int
+    text: str
+    finish_reason: str | None
+
+
+C = TypeVar("C", ChatChoice, CompletionChoice)
+
+
+@dataclass(frozen=True, slots=True)
+class _Choices(Generic[C]):
+    """What a chat and a text completion share: ids, choices, usage and the body as ``raw``."""
+
     id: str | None
     model: str | None
-    choices: list[ChatChoice]
+    choices: list[C]
     usage: Usage | None
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
-    @property
-    def text(self) -> str:
-        """The first choice's content ('' when there is none)."""
-        return self.choices[0].message.content if self.choices else ""
+    @classmethod
+    def of(
+        cls,
+        data: Mapping[str, Any],
+        choices: list[C],
+        usage: Usage | None,
+        *,
+        id: str | None = "id",  # noqa: A002 - the field it fills
+        model: str | None = "model",
+    ) -> Self:
+        """From a response body: its ``id`` and ``model`` fields as the protocol names them
+        (None: it sends none), and the whole body kept as ``raw``."""
+        return cls(
+            data.get(id) if id else None,
+            data.get(model) if model else None,
+            choices,
+            usage,
+            dict(data),
+        )
 
     @property
     def finish_reason(self) -> str | None:
@@ -71,20 +107,15 @@ class ChatCompletion:
 
 
 @dataclass(frozen=True, slots=True)
-class CompletionChoice:
-    index: int
-    text: str
-    finish_reason: str | None
+class ChatCompletion(_Choices[ChatChoice]):
+    @property
+    def text(self) -> str:
+        """The first choice's content ('' when there is none)."""
+        return self.choices[0].message.content if self.choices else ""
 
 
 @dataclass(frozen=True, slots=True)
-class Completion:
-    id: str | None
-    model: str | None
-    choices: list[CompletionChoice]
-    usage: Usage | None
-    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
-
+class Completion(_Choices[CompletionChoice]):
     @property
     def text(self) -> str:
         return self.choices[0].text if self.choices else ""

@@ -45,13 +45,7 @@ def parse_message(data: Mapping[str, Any]) -> core.ChatCompletion:
     choice = core.ChatChoice(
         0, core.ChatMessage(data.get("role") or "assistant", text, tools), data.get("stop_reason")
     )
-    return core.ChatCompletion(
-        id=data.get("id"),
-        model=data.get("model"),
-        choices=[choice],
-        usage=_usage(data.get("usage")),
-        raw=dict(data),
-    )
+    return core.ChatCompletion.of(data, [choice], _usage(data.get("usage")))
 
 
 def split_system(

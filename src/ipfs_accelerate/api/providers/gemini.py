@@ -108,13 +108,8 @@ def parse_generate_content(data: Mapping[str, Any]) -> core.ChatCompletion:
             )
             for i, c in enumerate(candidates)
         ]
-    return core.ChatCompletion(
-        id=data.get("responseId"),
-        model=data.get("modelVersion"),
-        choices=choices,
-        usage=_usage(data.get("usageMetadata")),
-        raw=dict(data),
-    )
+    usage = _usage(data.get("usageMetadata"))
+    return core.ChatCompletion.of(data, choices, usage, id="responseId", model="modelVersion")
 
 
 class GeminiChunkDecoder(core.ChunkDecoder[core.ChatChunk]):

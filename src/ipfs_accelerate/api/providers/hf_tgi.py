@@ -54,13 +54,8 @@ def parse_generate(data: Any) -> core.Completion:
     if not isinstance(obj, dict) or "generated_text" not in obj:
         raise ValueError("response has no generated_text")
     details = obj.get("details") or {}
-    return core.Completion(
-        id=None,
-        model=None,
-        choices=[core.CompletionChoice(0, obj["generated_text"] or "", details.get("finish_reason"))],
-        usage=_usage_from_details(details),
-        raw=obj,
-    )
+    choice = core.CompletionChoice(0, obj["generated_text"] or "", details.get("finish_reason"))
+    return core.Completion.of(obj, [choice], _usage_from_details(details), id=None, model=None)
 
 
 class TGIChunkDecoder(core.ChunkDecoder[core.ChatChunk]):

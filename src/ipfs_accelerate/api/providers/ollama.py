@@ -63,34 +63,13 @@ def _usage(obj: Mapping[str, Any]) -> core.Usage | None:
 
 
 def parse_chat(obj: Mapping[str, Any]) -> core.ChatCompletion:
-    msg = obj.get("message") or {}
-    return core.ChatCompletion(
-        id=None,
-        model=obj.get("model"),
-        choices=[
-            core.ChatChoice(
-                0,
-                core.ChatMessage(
-                    role=msg.get("role") or "assistant",
-                    content=msg.get("content") or "",
-                    tool_calls=msg.get("tool_calls") or None,
-                ),
-                obj.get("done_reason"),
-            )
-        ],
-        usage=_usage(obj),
-        raw=dict(obj),
-    )
+    choice = core.ChatChoice(0, core.ChatMessage.of(obj.get("message") or {}), obj.get("done_reason"))
+    return core.ChatCompletion.of(obj, [choice], _usage(obj), id=None)
 
 
 def parse_generate(obj: Mapping[str, Any]) -> core.Completion:
-    return core.Completion(
-        id=None,
-        model=obj.get("model"),
-        choices=[core.CompletionChoice(0, obj.get("response") or "", obj.get("done_reason"))],
-        usage=_usage(obj),
-        raw=dict(obj),
-    )
+    choice = core.CompletionChoice(0, obj.get("response") or "", obj.get("done_reason"))
+    return core.Completion.of(obj, [choice], _usage(obj), id=None)
 
 
 def _object(response: httpx.Response) -> dict[str, Any]:

@@ -54,21 +54,11 @@ def parse_chat_completion(data: Mapping[str, Any]) -> core.ChatCompletion:
         choices.append(
             core.ChatChoice(
                 index=int(c.get("index", i)),
-                message=core.ChatMessage(
-                    role=msg.get("role") or "assistant",
-                    content=msg.get("content") or "",
-                    tool_calls=msg.get("tool_calls") or None,
-                ),
+                message=core.ChatMessage.of(msg),
                 finish_reason=c.get("finish_reason"),
             )
         )
-    return core.ChatCompletion(
-        id=data.get("id"),
-        model=data.get("model"),
-        choices=choices,
-        usage=parse_usage(data.get("usage")),
-        raw=dict(data),
-    )
+    return core.ChatCompletion.of(data, choices, parse_usage(data.get("usage")))
 
 
 def parse_completion(data: Mapping[str, Any]) -> core.Completion:
@@ -76,13 +66,7 @@ def parse_completion(data: Mapping[str, Any]) -> core.Completion:
         core.CompletionChoice(int(c.get("index", i)), c.get("text") or "", c.get("finish_reason"))
         for i, c in enumerate(data["choices"])
     ]
-    return core.Completion(
-        id=data.get("id"),
-        model=data.get("model"),
-        choices=choices,
-        usage=parse_usage(data.get("usage")),
-        raw=dict(data),
-    )
+    return core.Completion.of(data, choices, parse_usage(data.get("usage")))
 
 
 def parse_embeddings(data: Mapping[str, Any]) -> core.EmbeddingResponse:
