@@ -28,7 +28,7 @@ excerpt scrubbed of every configured key instead.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 __all__ = [
     "APIConnectionError",
@@ -206,28 +206,25 @@ def status_error_class(status: int) -> type[APIStatusError]:
     return _STATUS_CLASSES.get(status, APIStatusError)
 
 
+class ErrorContext(TypedDict, total=False):
+    """Where an error happened, as :class:`APIError` takes it (every key optional)."""
+
+    request_id: str | None
+    body: str | None
+    method: str | None
+    url: str | None
+    headers: Mapping[str, str] | None
+    provider: str | None
+
+
 def make_status_error(
     status: int,
     message: str,
     *,
-    request_id: str | None = None,
-    body: str | None = None,
-    method: str | None = None,
-    url: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    provider: str | None = None,
     cls: type[APIStatusError] | None = None,
+    **context: Unpack[ErrorContext],
 ) -> APIStatusError:
     """The one place a status becomes an exception; ``cls`` overrides the status's class where a
     provider's body says more than its status (Gemini: a bad key is 400 ``API_KEY_INVALID``)."""
     cls = cls or status_error_class(status)
-    return cls(
-        message,
-        status=status,
-        request_id=request_id,
-        body=body,
-        method=method,
-        url=url,
-        headers=headers,
-        provider=provider,
-    )
+    return cls(message, status=status, **context)
