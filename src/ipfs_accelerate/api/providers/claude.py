@@ -142,29 +142,22 @@ class ClaudeProvider(core.ChatVerbs, core.ModelsVerbs, core.Provider):
         self,
         messages: Messages,
         model: str | None,
-        max_tokens: int,
         system: str | Sequence[Any] | None,
         params: dict[str, Any],
     ) -> dict[str, Any]:
+        """A Messages API body (create and count_tokens alike): the model, the messages, the
+        system prompt (``system``, or a leading system message) if any, then ``params``."""
         system, msgs = split_system(messages, system)
-        body: dict[str, Any] = {
-            "model": self._model(model),
-            "max_tokens": max_tokens,
-            "messages": msgs,
-        }
-        if system is not None:
-            body["system"] = system
-        body.update(params)
-        return body
+        prompt = {"system": system} if system is not None else {}
+        return {"model": self._model(model), "messages": msgs, **prompt, **params}
 
     def _chat(
         self, messages: Messages, model: str | None, params: dict[str, Any], stream: bool
     ) -> core.Call[core.ChatCompletion] | core.StreamCall[core.ChatChunk]:
         """POST /v1/messages. ``max_tokens`` (default DEFAULT_MAX_TOKENS) and ``system`` are
         keyword arguments like the rest (temperature, tools, ...), which go in the body."""
-        params = dict(params)
-        max_tokens = params.pop("max_tokens", DEFAULT_MAX_TOKENS)
-        body = self._body(messages, model, max_tokens, params.pop("system", None), params)
+        params = {"max_tokens": DEFAULT_MAX_TOKENS, **params}
+        body = self._body(messages, model, params.pop("system", None), params)
         if stream:
             body["stream"] = True
             return core.StreamCall(
@@ -180,12 +173,10 @@ class ClaudeProvider(core.ChatVerbs, core.ModelsVerbs, core.Provider):
     def _count(
         self, messages: Messages, model: str | None, system: Any, params: dict[str, Any]
     ) -> core.Call[core.TokenCount]:
-        system, msgs = split_system(messages, system)
-        body: dict[str, Any] = {"model": self._model(model), "messages": msgs, **params}
-        if system is not None:
-            body["system"] = system
         return core.Call(
-            self._options("POST", "/v1/messages/count_tokens", json=body),
+            self._options(
+                "POST", "/v1/messages/count_tokens", json=self._body(messages, model, system, params)
+            ),
             parse=lambda r: core.TokenCount(int(r.json()["input_tokens"]), raw=r.json()),
         )
 
