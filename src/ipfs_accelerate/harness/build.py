@@ -110,6 +110,10 @@ SHRINK_MORE: dict[str, Any] = {
     "num_encoder_layers": 2,
     "max_window_layers": 2,
     "sliding_window": 64,
+    "mit_hidden_size": 32,  # X-CLIP's multi-frame integration transformer
+    "mit_intermediate_size": 32,
+    "num_frames": 4,  # video models: 4 frames (2 tubelets of 2)
+    "frames_per_clip": 4,
     "hidden_sizes": None,  # per-stage list: 8, 16, 32, ... (see _stage_list)
     "depths": None,  # per-stage list: 1 each
 }
@@ -209,6 +213,9 @@ def shrunk_more(defaults: dict[str, Any], nested: bool = False) -> dict[str, Any
         out["rope_parameters"] = {**rope, "mrope_section": [2, 1, 1]}  # sums to head_dim // 2 = 4
     elif isinstance(rope, dict) and rope.get("rope_type") not in (None, "axial") and _modeling_reads(defaults.get("model_type"), '"mrope_section"'):
         out["rope_parameters"] = {**rope, "mrope_section": _mrope_section(defaults, out, rope)}
+    tubelet = defaults.get("tubelet_size")
+    if isinstance(tubelet, list) and len(tubelet) == 3 and "patch_size" in out:  # (frames, h, w) per video patch
+        out["tubelet_size"] = [min(int(tubelet[0]), 2), out["patch_size"], out["patch_size"]]
     vocab = out.get("vocab_size") or (out.get("text_config") or {}).get("vocab_size")
     special = sorted(
         k for k, v in defaults.items()

@@ -48,6 +48,7 @@ TASK_SKILLS: dict[str, str] = {
     "next-sentence-prediction": "text",
     "pretraining": "text",
     "masked-image-modeling": "vision",
+    "video-classification": "vision",
     "backbone": "vision",
     "universal-segmentation": "vision",
     "instance-segmentation": "vision",

@@ -34,7 +34,16 @@ from ..hardware.backends import Arrays, Prepared
 from ..harness import assets, packed
 from ..registry import TaskSpec
 from .base import Outputs, Skill, accepted
-from .vision import ANY, check_shapes, image_processor, image_size, pixel_values, source_images
+from .vision import (
+    ANY,
+    check_shapes,
+    image_processor,
+    image_size,
+    pixel_values,
+    source_images,
+    video_frames,
+    video_inputs,
+)
 
 ZERO_SHOT = {"zero-shot-image-classification", "zero-shot-object-detection"}
 GENERATIVE = {"image-to-text", "image-text-to-text"}
@@ -278,6 +287,8 @@ class MultimodalSkill(Skill):
             }
         if packed.packed_kind(built.model):  # Qwen2-VL style: patches + grid (harness/packed.py)
             return packed.inputs(built.model, batch)
+        if frames := video_frames(built):  # X-CLIP, VideoPrism: clips of frames
+            return video_inputs(built, task, batch, frames)
         pv = pixel_values(built, task, batch)
         out: Arrays = {"pixel_values": pv}
         out["pixel_mask"] = np.ones((batch, pv.shape[-2], pv.shape[-1]), dtype=np.int64)
@@ -401,9 +412,11 @@ class MultimodalSkill(Skill):
         self, outputs: Outputs, built: Any, task: TaskSpec, batch: int, inputs: Arrays
     ) -> None:
         expected = self.expected(built, task, batch, inputs)
+        if "logits_per_image" in expected and "logits_per_video" in outputs.arrays:  # video-text CLIPs
+            expected["logits_per_video"] = expected.pop("logits_per_image")
         if task.task == "feature-extraction" and "last_hidden_state" not in outputs.arrays:
-            # dual encoders (CLIP-likes) return one embedding per image and per text instead
-            expected = {k: (batch, ANY) for k in ("image_embeds",) if k in outputs.arrays} or expected
+            # dual encoders (CLIP-likes) return one embedding per image (video) and per text instead
+            expected = {k: (batch, ANY) for k in ("image_embeds", "video_embeds") if k in outputs.arrays} or expected
         check_shapes(expected, outputs, task.task)
         for name, value in outputs.arrays.items():
             if value.dtype.kind == "f":

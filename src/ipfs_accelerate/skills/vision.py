@@ -64,6 +64,62 @@ def pixel_values(built: Any, task: TaskSpec, batch: int) -> np.ndarray:
     return np.ascontiguousarray(out["pixel_values"], dtype=np.float32)
 
 
+VIDEO_FRAMES = ("num_frames", "frames_per_clip")
+
+
+def video_frames(built: Any) -> int | None:
+    """Frames per clip when the model takes video: a ``pixel_values_videos`` input, or
+    ``pixel_values`` with a frame count in its (vision) config; None for image models."""
+    import inspect
+
+    params = inspect.signature(built.model.forward).parameters
+    if "pixel_values_videos" not in params and "pixel_values" not in params:
+        return None
+    frames = next(
+        (v for cfg in (getattr(built.config, "vision_config", None), built.config) if cfg is not None
+         for name in VIDEO_FRAMES if isinstance(v := getattr(cfg, name, None), int) and v > 0),
+        None,
+    )
+    if "pixel_values_videos" in params:
+        return frames or 2
+    if frames is None:
+        return None
+    if "video-frames" not in built.extras:  # a frame count alone does not make pixel_values a clip
+        built.extras["video-frames"] = frames if _runs_as_video(built, frames) else None  # (Perceiver's is its audio/video preprocessor's)
+    return built.extras["video-frames"]
+
+
+def _runs_as_video(built: Any, frames: int) -> bool:
+    import inspect
+
+    import torch
+
+    h, w = image_size(built, TaskSpec(task="video-classification", head="", skill="vision"))
+    channels = int(getattr(getattr(built.config, "vision_config", None) or built.config, "num_channels", 3) or 3)
+    feed = {"pixel_values": torch.zeros(1, frames, channels, h, w)}
+    if "input_ids" in inspect.signature(built.model.forward).parameters:  # video-text models (X-CLIP)
+        feed["input_ids"] = torch.ones(1, 4, dtype=torch.long)
+    try:
+        with torch.no_grad():
+            built.model(**feed)
+        return True
+    except (RuntimeError, ValueError, IndexError, TypeError):
+        return False
+
+
+def video_inputs(built: Any, task: TaskSpec, batch: int, frames: int) -> Arrays:
+    """(batch, frames, C, H, W) clips of distinct processed pictures, under the name the forward
+    takes (``pixel_values_videos`` or ``pixel_values``)."""
+    import inspect
+
+    processor = image_processor(built, task)
+    images = source_images(batch * frames, image_size(built, task))
+    pv = np.asarray(processor(images=images, return_tensors="np")["pixel_values"], dtype=np.float32)
+    clips = np.ascontiguousarray(pv.reshape(batch, frames, *pv.shape[1:]))
+    name = "pixel_values_videos" if "pixel_values_videos" in inspect.signature(built.model.forward).parameters else "pixel_values"
+    return {name: clips}
+
+
 def check_shapes(expected: dict[str, tuple], outputs: Outputs, task: str) -> None:
     """Like Skill.check's shape part, but a shape may be `(batch, ANY)`: only the batch dim."""
     for name, shape in expected.items():
@@ -85,6 +141,8 @@ class VisionSkill(Skill):
     def inputs(self, built: Any, task: TaskSpec, batch: int) -> Arrays:
         if packed.packed_kind(built.model):  # Qwen2-VL-style tower: patches + grid (harness/packed.py)
             return accepted(built.model, packed.inputs(built.model, batch))
+        if frames := video_frames(built):
+            return accepted(built.model, video_inputs(built, task, batch, frames))
         cand: Arrays = {"pixel_values": pixel_values(built, task, batch)}
         if task.task == "mask-generation":
             # one prompt point per image, inside the (resized) picture, different per image
@@ -99,7 +157,7 @@ class VisionSkill(Skill):
     def expected(self, built: Any, task: TaskSpec, batch: int, inputs: Arrays) -> dict[str, tuple]:
         cfg = built.config
         t = task.task
-        if t == "image-classification":
+        if t in ("image-classification", "video-classification"):
             return {"logits": (batch, cfg.num_labels)}
         if t == "image-feature-extraction":
             return {"last_hidden_state": (batch, ANY)}
