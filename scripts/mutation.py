@@ -65,8 +65,10 @@ MODULES: tuple[Module, ...] = (
     Module("api.core._errors", (f"{PKG}/api/core/_errors.py",), ("tests/api/core/test_errors_registry.py", "tests/mutation/test_api_errors.py")),
     Module("api.core._queue", (f"{PKG}/api/core/_queue.py",), ("tests/api/core/test_queue.py", "tests/mutation/test_api_queue.py")),
     Module("api.core._breaker", (f"{PKG}/api/core/_breaker.py",), ("tests/api/core/test_breaker.py", "tests/mutation/test_api_breaker.py")),
-    Module("api.core._streaming", (f"{PKG}/api/core/_streaming.py",), ("tests/api/core/test_streaming.py",)),
-    Module("api.core._loop", (f"{PKG}/api/core/_loop.py",), ("tests/api/core/test_loop.py", "tests/api/core/test_retry.py")),
+    Module("api.core._streaming", (f"{PKG}/api/core/_streaming.py",),
+           ("tests/api/core/test_streaming.py", "tests/api/core/test_stream_limits.py")),
+    Module("api.core._loop", (f"{PKG}/api/core/_loop.py",),
+           ("tests/api/core/test_loop.py", "tests/api/core/test_loop_decisions.py", "tests/api/core/test_retry.py")),
 )
 
 STATUS_BY_EXIT = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped",
