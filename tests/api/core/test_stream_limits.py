@@ -268,32 +268,35 @@ def _armed_in(stream: Any) -> float | None:
 
 
 def test_the_watchdog_is_armed_for_the_nearest_limit_and_re_armed_per_event() -> None:
-    limits = Timeout(total=100.0, first_event=30.0, gap=20.0)
+    """Limits of minutes, so the 60 s windows below only bound a stalled scheduler; each
+    wrong choice (another limit, a sign flipped, the sum) lands outside them."""
+    limits = Timeout(total=1000.0, first_event=300.0, gap=200.0)
     stream, clock, _, _ = _make(Stream, [(5.0, _ev('{"t": "a"}')), (0.0, END)], limits=limits)
     it = iter(stream)
     assert stream._dog is None  # nothing is armed before the iteration starts
-    assert next(it).delta == "a"
-    # armed at the start for the first event (30 s), re-armed after it for the gap (20 s)
+    stream._begin()
     armed = _armed_in(stream)
-    assert armed is not None and 15.0 < armed <= 20.0
+    assert armed is not None and 240.0 < armed <= 300.0  # the first event's limit, from the start
+    assert next(it).delta == "a"
+    armed = _armed_in(stream)
+    assert armed is not None and 140.0 < armed <= 200.0  # re-armed after the event: the gap
     first = stream._dog
     list(it)
     assert first[2] is None and stream._dog[2] is None  # every arming was cancelled at the end
 
     # only a total: what is left of it; only a first-event limit: off after the first event
-    stream, _, _, _ = _make(Stream, [(40.0, _ev('{"t": "a"}')), (0.0, END)], limits=Timeout(total=100.0, first_event=None, gap=None))
+    only_total = Timeout(total=1000.0, first_event=None, gap=None)
+    stream, _, _, _ = _make(Stream, [(400.0, _ev('{"t": "a"}')), (0.0, END)], limits=only_total)
     it = iter(stream)
     next(it)
     armed = _armed_in(stream)
-    assert armed is not None and 55.0 < armed <= 60.0
+    assert armed is not None and 540.0 < armed <= 600.0
     stream.close()
-    stream, _, _, _ = _make(Stream, [(1.0, _ev('{"t": "a"}')), (0.0, END)], limits=Timeout(total=None, first_event=30.0, gap=None))
+    only_first = Timeout(total=None, first_event=300.0, gap=None)
+    stream, _, _, _ = _make(Stream, [(1.0, _ev('{"t": "a"}')), (0.0, END)], limits=only_first)
     it = iter(stream)
-    stream._begin()
-    armed = _armed_in(stream)
-    assert armed is not None and 25.0 < armed <= 30.0  # before the first event
     next(it)
-    assert stream._dog is None  # after it, no limit is left
+    assert stream._dog is None  # after the first event no limit is left
     stream.close()
 
 
