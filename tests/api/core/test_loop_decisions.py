@@ -108,6 +108,16 @@ def test_a_rejected_key_is_retried_at_once_with_the_next_key(caplog: pytest.LogC
     ]
 
 
+def test_a_rejected_key_skips_even_a_backoff_the_server_forced() -> None:
+    """``x-should-retry: true`` on a 401 makes it retryable with a backoff; a rejected key with
+    another key to try needs no wait at all."""
+    toy, clock, queue = _setup([{"status": 401, "headers": {"x-should-retry": "true"}}, {"status": 200}])
+    pool, (k0, k1) = _keys()
+    seen: list[Secret | None] = []
+    drive(_loop(toy, clock, queue, keys=pool, seen_keys=seen), queue, clock, toy.perform)
+    assert seen == [k0, k1] and clock.sleeps == []
+
+
 def test_a_key_rejected_by_its_body_rotates_too() -> None:
     toy, clock, queue = _setup([{"status": 400}, {"status": 200}])
     pool, (k0, k1) = _keys()
