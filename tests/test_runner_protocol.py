@@ -240,6 +240,46 @@ def test_a_ray_task_gets_the_run_pool_settings_as_plain_data(tmp_path: Path) -> 
 # ---- memory cap honesty ------------------------------------------------------------------------
 
 
+_HOLD = ("import mmap, sys, time\n"
+         "m = mmap.mmap(-1, int(sys.argv[1]) * 2**20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE)\n"
+         "print('ready', flush=True)\n"
+         "time.sleep(120)\n")
+
+
+@pytest.mark.parametrize("hold_mb, verdict", [(300, "memory"), (1, "timeout")])
+def test_a_worker_over_its_cap_when_the_time_is_also_up_is_a_memory_fault(tmp_path: Path, hold_mb: int, verdict: str) -> None:
+    """The runner's loop may look again only after the per-test limit has passed too (starved of
+    CPU): a worker over its cap is then still a memory fault, read at once whatever the poll
+    interval — and one under its cap is a timeout."""
+    from ipfs_accelerate.results.run import WorkerStat
+    from ipfs_accelerate.runner.pool import Batch, Pool, PoolConfig, WorkerState, _Job, _Worker
+
+    if memory_probe_missing():
+        pytest.skip(memory_probe_missing())
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(hold_mb)], stdout=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    seen: list[TestDone] = []
+    cfg = PoolConfig(workers=1, timeout_s=5.0, max_memory_mb=200.0, pytest_args=[], cwd=tmp_path, log_dir=tmp_path, env={})
+    pool = Pool(cfg, on_test=lambda msg, _w: seen.append(msg), unit_of=lambda nid: nid.split("::")[0], clock=lambda: 100.0)
+    msg_r, msg_w = os.pipe()
+    cmd_r, cmd_w = os.pipe()
+    os.close(msg_w)  # the worker's ends: the runner reads EOF after the kill, as from a dead worker
+    os.close(cmd_r)
+    w = _Worker(name="w0", proc=proc, cmd_w=cmd_w, msg_r=msg_r, log_path=tmp_path / "w0.log", spawned=0.0,
+                stat=WorkerStat(name="w0", pid=proc.pid), state=WorkerState.BUSY,
+                job=_Job(Batch("f.py", ["f.py::t"]), start=0.0, current="f.py::t", since=0.0))
+    w.mem.last_poll = 99.99  # polled just now: the poll interval alone would skip this look
+    pool._watch(w, now=100.0)
+    assert proc.returncode is not None and w.state is WorkerState.DEAD
+    [done] = seen
+    assert done.nodeid == "f.py::t" and w.stat.end == verdict, (done, w.stat)
+    if verdict == "memory":
+        assert done.status == "crashed" and "memory cap exceeded" in done.reason and "> cap 200 MB" in done.reason
+    else:
+        assert done.status == "timeout" and "still running after 5 s" in done.reason
+
+
 def test_rss_of_a_live_process_is_real_and_of_an_exited_one_is_none() -> None:
     rss = tree_rss_mb(os.getpid(), children=True)
     assert rss is not None and rss > 10  # this interpreter with pytest loaded
