@@ -411,6 +411,10 @@ def test_one_live_iterator_and_next_on_the_stream_itself() -> None:
     gc.collect()
     assert list(stream) == [] and stream.until_done() == []  # exhausted, like any iterator
 
+    looped, _, _, _ = _make(Stream, GOOD)
+    assert [c.delta for c in looped] == ["he", "llo"]  # the for loop owned (and dropped) it
+    assert list(looped) == []
+
     fresh, _, _, _ = _make(Stream, GOOD)
     assert next(fresh).delta == "he"  # next() before any iter()
     assert [c.delta for c in fresh.until_done()] == ["llo"]

@@ -316,7 +316,8 @@ class _StreamBase(Generic[T]):
     # -- limits ------------------------------------------------------------------------------------
 
     def _over_limit(self, tolerance: float = 0.0) -> StreamTimeoutError | None:
-        """The error for the first limit that has passed (None if none has)."""
+        """The error for the first limit that has passed (None if none has); the stream's
+        context (provider, url, ...) is filled in by ``_reporting``, as for every error."""
         now = self._clock.now()
         t, ran = self._limits, now - self._started
         if t.total is not None and ran + tolerance >= t.total:
@@ -332,7 +333,7 @@ class _StreamBase(Generic[T]):
         what = {"total": "total timeout", "first_event": "time to first event", "gap": "gap between events"}
         return StreamTimeoutError(
             f"{provider}: stream {what[limit]} limit of {value:g}s passed (after {elapsed:.2f}s)",
-            limit=limit, elapsed=elapsed, **self._context,
+            limit=limit, elapsed=elapsed,
         )
 
     def _check(self) -> None:
