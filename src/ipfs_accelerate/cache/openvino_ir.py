@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import artifact, get_cache, ledger
+from .openvino_compiled import RT_CID
 from .store import check_clean
 
 KIND = "openvino-ir"
@@ -130,6 +131,9 @@ def convert_cached(
         bin_path = folder / "model.bin"
         weights = np.frombuffer(bin_path.read_bytes() if bin_path.exists() else b"", dtype=np.uint8)
         xml = (folder / "model.xml").read_text()
+        cid = folder.name if folder.parent == cache.root / "objects" else ""  # a verified object (not --no-cache's temp)
     # in-memory copies: the compiled model never maps a cache file another run may evict
     ov_model = core().read_model(xml, ov.Tensor(weights.copy()))
+    if cid:  # the compiled-blob cache keys on it (openvino_compiled.py): no re-hash of the IR
+        ov_model.set_rt_info(cid, RT_CID)
     return ov_model, meta["conversion"], list(meta["order"])
