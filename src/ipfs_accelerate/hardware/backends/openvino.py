@@ -210,9 +210,11 @@ class OpenVINOBackend(Backend):
         config: dict[str, Any] = {"INFERENCE_NUM_THREADS": self.threads, "NUM_STREAMS": 1}
         if precision == "fp32":
             config["INFERENCE_PRECISION_HINT"] = "f32"
-        else:
-            _probe_compile(ov_model, config)
-        compiled = core().compile_model(ov_model, "CPU", config)
+        from ...cache.openvino_compiled import compile_cached
+
+        # seam(speed): the compiled blob and the probe's outcome are cached by IR content (issue 12)
+        probe = None if precision == "fp32" else (lambda: _probe_compile(ov_model, config))
+        compiled = compile_cached(core(), ov_model, "CPU", config, probe=probe, crashed=CompileCrashed)
         hint = compiled.get_property("INFERENCE_PRECISION_HINT")
         actual = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
         request = compiled.create_infer_request()
