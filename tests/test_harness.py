@@ -204,3 +204,75 @@ def test_hand_entries_keep_the_original_shrink():
     assert derived.derived
     cfg = tiny_config(derived, derived.default)
     assert cfg.intermediate_size == 32 and cfg.num_key_value_heads == 4 and cfg.model_type == "olmo2"
+
+
+def test_shrink_more_swin_stages_keep_one_entry_per_stage():
+    """Swin-style configs count stages as layers: the stages stay (1 block each), so per-stage
+    lists keep one entry per stage (cutting num_heads to 2 broke Swin-V2 / MaskFormer)."""
+    from ipfs_accelerate.harness.build import shrunk_more
+
+    out = shrunk_more({"num_layers": 4, "depths": [2, 2, 6, 2], "num_heads": [3, 6, 12, 24], "embed_dim": 96})
+    assert out["depths"] == [1, 1, 1, 1] and out["num_heads"] == [4, 4, 4, 4] and out["embed_dim"] == 32
+    assert "num_layers" not in out
+
+
+def test_shrink_more_none_and_zero_head_dims():
+    """A None head_dim / kv-head count means the default width (we set it: some families read the
+    None); a zero head dim switches a part off (GLM-5's NoPE attention) and stays zero."""
+    from ipfs_accelerate.harness.build import shrunk_more
+
+    out = shrunk_more({"hidden_size": 4096, "num_attention_heads": 32, "head_dim": None, "num_key_value_heads": None, "qk_rope_head_dim": 0})
+    assert out["head_dim"] == 8 and out["num_key_value_heads"] == 4 and "qk_rope_head_dim" not in out
+
+
+def test_shrink_more_sizes_mrope_sections_the_modeling_code_defaults():
+    """Qwen2-VL's text config has no mrope_section; its modeling code defaults to [16, 24, 24]
+    (half of head_dim 128). The shrink sets three sections summing to half the tiny head dim."""
+    from transformers import CONFIG_MAPPING
+
+    from ipfs_accelerate.harness.build import shrunk_more
+
+    out = shrunk_more(CONFIG_MAPPING["qwen2_vl_text"]().to_dict())
+    assert sum(out["rope_parameters"]["mrope_section"]) == 32 // 4 // 2
+
+
+def test_batch_vs_single_compares_pairwise_logits_on_the_diagonal():
+    """Dual encoders score text i against image j: a batch's (n, n) matrix holds each single
+    run's (1, 1) score on its diagonal; the off-diagonal pairs have no single run."""
+    scores = np.array([[1.0, 5.0], [7.0, 2.0]], np.float32)
+    singles = [{"logits_per_image": np.array([[1.0]], np.float32)}, {"logits_per_image": np.array([[2.0]], np.float32)}]
+    assert compare.batch_vs_single({"logits_per_image": scores}, singles, None, [None, None]).ok
+    wrong = [singles[0], {"logits_per_image": np.array([[7.0]], np.float32)}]
+    assert not compare.batch_vs_single({"logits_per_image": scores}, wrong, None, [None, None]).ok
+
+
+def test_packed_patches_follow_the_qwen2_vl_processor_order():
+    """Patch k of the packed tensor is the pixels of its merge-window position, (C, T, P, P) flat."""
+    from ipfs_accelerate.harness.packed import patches
+
+    geo = {"channels": 3, "temporal": 2, "patch": 2, "merge": 2, "grid_h": 4, "grid_w": 4}
+    images = np.arange(2 * 3 * 8 * 8, dtype=np.float32).reshape(2, 3, 8, 8)
+    out = patches(images, geo)
+    assert out.shape == (2, 16, 3 * 2 * 2 * 2)
+    # second patch = first merge window, row 0, column 1: pixels [0:2, 2:4], repeated over T
+    want = np.stack([images[1, :, 0:2, 2:4]] * 2, axis=1).reshape(-1)
+    assert np.array_equal(out[1, 1], want)
+    # third patch = first window, row 1, column 0
+    assert np.array_equal(out[1, 2], np.stack([images[1, :, 2:4, 0:2]] * 2, axis=1).reshape(-1))
+
+
+@pytest.mark.parametrize("model", ["qwen2_5_vl_vision", "qwen2_vl", "parakeet_ctc", "videomae"])
+def test_signature_driven_inputs_run_real_models(model):
+    """One type per generic recipe (packed vision tower, packed VLM generation, log-mel encoder,
+    video clip): a real CPU forward whose batch rows equal the single runs."""
+    case = Case(model, "cpu", settings=Settings(warmup=0, runs=1))
+    case.check_single()
+    assert case.check_batch().ok
+
+
+def test_forward_signature_categorises_base_models_without_token_ids():
+    from ipfs_accelerate.registry.derive import _category_from_forward
+
+    assert _category_from_forward({"feature-extraction": ["PeAudioEncoder"]}) == "audio"
+    assert _category_from_forward({"feature-extraction": ["Sam2VisionModel"]}) == "vision"
+    assert _category_from_forward({"feature-extraction": ["BertModel"]}) is None

@@ -68,6 +68,7 @@ SHRINK_MORE: dict[str, Any] = {
     "use_timm_backbone": False,  # transformers' own (ResNet) backbone instead of timm's
     "use_pretrained_backbone": False,
     "out_hidden_size": 32,  # vision towers that project into the text width
+    "audio_hidden_size": 32,  # speech-LM heads sized to the (shrunk) audio encoder
     "projection_hidden_size": 32,  # Kimi-K2.5's projector width
     "projector_hidden_size": 32,
     "text_hidden_size": 32,
@@ -121,9 +122,13 @@ TINY_RESNET: dict[str, Any] = {
     "model_type": "resnet", "embedding_size": 16, "hidden_sizes": [16, 32, 64, 128], "depths": [1, 1, 1, 1],
     "layer_type": "basic",
 }
+_KEEP_NESTED = ("out_features", "out_indices")
 _DEPTH_KEYS = ("num_hidden_layers", "num_layers", "n_layer", "encoder_layers", "decoder_layers")
 # fields whose default is a token id we must keep inside the tiny vocab (None stays None)
 _TOKEN_FIELDS = {"pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id"}
+# None-default fields the shrink still sets: a None head_dim means "hidden // heads" to most
+# families (the same 8 we set), but some read it as `getattr(config, "head_dim", ...)` and get None
+_NONE_SHRINKS = _TOKEN_FIELDS | {"head_dim", "num_key_value_heads"}  # None kv heads = one per head
 
 
 @dataclass
@@ -188,8 +193,13 @@ def shrunk_more(defaults: dict[str, Any], nested: bool = False) -> dict[str, Any
     out: dict[str, Any] = {}
     old_depth = next((defaults[k] for k in _DEPTH_KEYS if isinstance(defaults.get(k), int)), None)
     new_depth = next((SHRINK[k] for k in _DEPTH_KEYS if k in defaults and k in SHRINK), None)
+    stages = defaults.get("depths")
+    if isinstance(stages, list) and len(stages) == old_depth:
+        # Swin-style: the "layer" count is the stage count; stages stay (each 1 deep, see
+        # _stage_list), so per-stage lists (num_heads) keep one entry per stage
+        new_depth = old_depth
     for key, value in {**SHRINK, **SHRINK_MORE}.items():
-        if key not in defaults:
+        if key not in defaults or (key in _DEPTH_KEYS and new_depth == old_depth and isinstance(stages, list)):
             continue
         default = defaults[key]
         if isinstance(default, list) and old_depth and new_depth and len(default) == old_depth > 1 and not isinstance(value, list | type(None)):
@@ -197,9 +207,11 @@ def shrunk_more(defaults: dict[str, Any], nested: bool = False) -> dict[str, Any
             continue
         if key in _TOKEN_FIELDS and defaults[key] is None and key != "pad_token_id":
             continue
+        if "head_dim" in key and default == 0 and not isinstance(default, bool):
+            continue  # a zero head dim switches a part off (GLM-5's NoPE attention: qk_rope_head_dim = 0)
         if value is None:
             out[key] = _stage_list(key, defaults[key])
-        elif isinstance(defaults[key], bool) != isinstance(value, bool) or (defaults[key] is None and key not in _TOKEN_FIELDS):
+        elif isinstance(defaults[key], bool) != isinstance(value, bool) or (defaults[key] is None and key not in _NONE_SHRINKS):
             continue
         else:
             out[key] = _sized(defaults[key], value)
@@ -208,6 +220,10 @@ def shrunk_more(defaults: dict[str, Any], nested: bool = False) -> dict[str, Any
             out[key] = shrunk_more(value, nested=True)
             if "model_type" in value:  # a nested config dict is rebuilt by its model_type
                 out[key].setdefault("model_type", value["model_type"])
+            for stage_key in _KEEP_NESTED:  # the stages a backbone hands on (RT-DETR: 3), not its class default (1)
+                if isinstance(value.get("depths"), list) and isinstance(value.get(stage_key), list) and stage_key not in out[key]:
+                    # (stage backbones only: their stages survive the shrink; a ViT's "stage12" does not)
+                    out[key][stage_key] = value[stage_key]
     rope = defaults.get("rope_parameters")
     if isinstance(rope, dict) and isinstance(rope.get("mrope_section"), list) and len(rope["mrope_section"]) == 3:
         out["rope_parameters"] = {**rope, "mrope_section": [2, 1, 1]}  # sums to head_dim // 2 = 4

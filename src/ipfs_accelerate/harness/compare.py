@@ -110,8 +110,9 @@ def batch_vs_single(
     for name, value in batch_out.items():
         if value.ndim == 0 or value.shape[0] != n or any(name not in s for s in singles):
             continue
+        pairwise = name.startswith("logits_per_") and value.shape == (n, n)  # dual encoders' text i x image j
         for i, single in enumerate(singles):
-            row = value[i : i + 1]
+            row = value[i : i + 1, i : i + 1] if pairwise else value[i : i + 1]  # pair i alone is the diagonal
             ref = single[name]
             if row.shape != ref.shape:
                 ok = False

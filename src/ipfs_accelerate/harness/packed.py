@@ -51,8 +51,19 @@ def kind(model: Any) -> str | None:
     return None
 
 
+def _vision_config(cfg: Any, depth: int = 0) -> Any:
+    """The vision sub-config, also when nested one level down (ColQwen2's ``vlm_config``)."""
+    if getattr(cfg, "vision_config", None) is not None:
+        return cfg.vision_config
+    if depth == 0:
+        for value in vars(cfg).values():
+            if hasattr(value, "to_dict") and (found := _vision_config(value, 1)) is not None:
+                return found
+    return None
+
+
 def _field(cfg: Any, names: tuple[str, ...], default: int) -> int:
-    for owner in (getattr(cfg, "vision_config", None), cfg):
+    for owner in (_vision_config(cfg), cfg):
         for name in names:
             value = getattr(owner, name, None) if owner is not None else None
             if value is not None:
@@ -178,7 +189,8 @@ def _wrap_classes() -> tuple[type, type]:
             return kw
 
         def get_image_features(self, pixel_values: torch.Tensor, image_grid_thw: torch.Tensor, **kw: Any) -> Any:
-            owner = self.inner if hasattr(self.inner, "get_image_features") else self.inner.model
+            # the model itself, or the submodule that has it (.model; ColQwen2's .vlm)
+            owner = next(m for m in self.inner.modules() if hasattr(m, "get_image_features"))
             return owner.get_image_features(**self._image_kw(pixel_values, image_grid_thw, inspect.signature(self.inner.forward).parameters))
 
     return PackedTower, PackedVLM

@@ -217,6 +217,13 @@ def main(argv: list[str] | None = None) -> int:
             out = args.out or observed_path()
             write_atomic(out, json.dumps(merge(results, args.hardware, out), indent=1) + "\n")
 
+    # import the heavy modules before any per-head alarm: a timeout that fires inside the first
+    # `import torch` leaves it half-initialised and every later head fails with that instead
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+
+    from . import case  # noqa: F401
+
     start = time.perf_counter()
     results = sweep(
         groups, args.hardware, args.timeout, first_passing=args.first_passing, log=sys.stderr, save=save,

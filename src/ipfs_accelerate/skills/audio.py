@@ -18,6 +18,7 @@ length with ``inputs.samples``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -175,11 +176,19 @@ def _by_signature(built: Any, task: TaskSpec, batch: int, cand: Arrays) -> Array
     if "audio-samples" in built.extras and "input_values" in out:
         out["input_values"] = _longer(built, task, batch)
     out = _layout(out, built.extras[key])
-    frames = {k: v.shape[-2] if built.extras[key] == "time-major" and k != "input_values" else v.shape[-1] for k, v in out.items()}
+    frames = {k: v.shape[-2] if built.extras[key] == "time-major" and k != "input_values" else v.shape[-1]
+              for k, v in out.items() if k in ("input_features", "audio_mel", "input_values")}
     steps = frames.get("input_features", frames.get("audio_mel", frames.get("input_values", 0)))
     for mask in _MASKS:
         if mask in required or (mask == "input_features_mask" and mask in params):  # Gemma-3n's mel mask marks padding (True = masked): none here
             out[mask] = np.zeros((batch, steps), dtype=bool) if mask == "audio_mel_mask" else np.ones((batch, steps), dtype=np.int64)
+    width = getattr(built.config, "model_in_channels", None)
+    if "noise_sequence" in params and isinstance(width, int) and "input_features" in out:
+        # UnivNet draws its excitation noise unseeded when none is given: a fixed one per clip
+        frames_t = out["input_features"].shape[1]
+        out["noise_sequence"] = np.stack(
+            [np.random.default_rng(700 + i).normal(0, 1, (frames_t, width)) for i in range(batch)]
+        ).astype(np.float32)
     return out
 
 
@@ -209,7 +218,8 @@ def _probe_layout(built: Any, arrays: Arrays, required: list[str]) -> str:
     errors: list[Exception] = []
     for layout in ("as-made", "time-major", "channel"):
         feed = _layout({k: v[:1] for k, v in arrays.items()}, layout)
-        steps = next(v.shape[-2] if layout == "time-major" and k != "input_values" else v.shape[-1] for k, v in feed.items())
+        steps = next(v.shape[-2] if layout == "time-major" and k != "input_values" else v.shape[-1]
+                     for k, v in feed.items() if k in ("input_features", "audio_mel", "input_values"))
         for mask in _MASKS:
             if mask in required or (mask == "input_features_mask" and mask in inspect.signature(built.model.forward).parameters):
                 feed[mask] = np.zeros((1, steps), dtype=bool) if mask == "audio_mel_mask" else np.ones((1, steps), dtype=np.int64)
@@ -238,7 +248,7 @@ def is_ctc(task: TaskSpec) -> bool:
 
 
 def is_seq2seq_asr(task: TaskSpec) -> bool:
-    return task.task == "automatic-speech-recognition" and not is_ctc(task)
+    return task.task in ("automatic-speech-recognition", "speech-seq2seq") and not is_ctc(task)
 
 
 def decoder_start(built: Any) -> int:
@@ -258,7 +268,11 @@ class AudioSkill(Skill):
         if name not in FEATURES:
             raise KeyError(f"audio task needs inputs.features, one of {sorted(FEATURES)}; got {name!r}")
         cand = {k: np.ascontiguousarray(v) for k, v in FEATURES[name](built, task, batch).items()}
-        cand = _by_signature(built, task, batch, accepted(built.model, cand))
+        cand = accepted(built.model, cand)
+        if not is_seq2seq_asr(task) and "decoder_input_ids" in inspect.signature(built.model.forward).parameters:
+            # an encoder-decoder's base model / transducer: one decoder step from the start token
+            cand["decoder_input_ids"] = np.full((batch, 1), decoder_start(built), dtype=np.int64)
+        cand = _by_signature(built, task, batch, cand)
         for key, value in cand.items():
             if value.dtype == np.float64:
                 cand[key] = value.astype(np.float32)
@@ -279,7 +293,7 @@ class AudioSkill(Skill):
         return ex
 
     def run(self, prepared: Prepared, inputs: Arrays, built: Any, task: TaskSpec) -> Outputs:
-        if "decoder_input_ids" in inputs:
+        if "decoder_input_ids" in inputs and is_seq2seq_asr(task):
             return self._greedy(prepared, inputs, built, task)
         out = prepared(inputs)
         codes = out.get("audio_codes")
@@ -309,7 +323,7 @@ class AudioSkill(Skill):
 
     def expected(self, built: Any, task: TaskSpec, batch: int, inputs: Arrays) -> dict[str, tuple]:
         cfg = built.config
-        if task.task == "automatic-speech-recognition":
+        if task.task in ("automatic-speech-recognition", "speech-seq2seq"):
             if is_ctc(task):
                 return {"logits": (batch, None, cfg.vocab_size), "tokens": (batch, None)}
             dec = inputs["decoder_input_ids"].shape[1]

@@ -144,6 +144,16 @@ class VisionSkill(Skill):
         if frames := video_frames(built):
             return accepted(built.model, video_inputs(built, task, batch, frames))
         cand: Arrays = {"pixel_values": pixel_values(built, task, batch)}
+        if task.task == "keypoint-matching":  # SuperGlue / LightGlue: a pair of pictures per row
+            other = pixel_values(built, task, batch + 1)[1:]
+            cand["pixel_values"] = np.ascontiguousarray(np.stack([cand["pixel_values"], other], axis=1))
+        if task.task == "image-matting":  # ViTMatte: RGB plus a trimap (background / unknown / foreground)
+            pv = cand["pixel_values"]
+            h, w = pv.shape[-2:]
+            trimap = np.zeros((pv.shape[0], 1, h, w), dtype=np.float32)
+            trimap[:, :, h // 4 : 3 * h // 4, w // 4 : 3 * w // 4] = 0.5
+            trimap[:, :, 3 * h // 8 : 5 * h // 8, 3 * w // 8 : 5 * w // 8] = 1.0
+            cand["pixel_values"] = np.concatenate([pv, trimap], axis=1)
         if task.task == "mask-generation":
             # one prompt point per image, inside the (resized) picture, different per image
             h, w = image_size(built, task)
@@ -167,7 +177,7 @@ class VisionSkill(Skill):
             )
             return {
                 # softmax heads add a "no object" class; sigmoid/focal ones (Conditional DETR) do not
-                "logits": (batch, queries, cfg.num_labels + (0 if hasattr(cfg, "focal_alpha") else 1)),
+                "logits": (batch, queries, cfg.num_labels + (0 if hasattr(cfg, "focal_alpha") or getattr(cfg, "use_focal_loss", False) else 1)),
                 "pred_boxes": (batch, queries, 4),
             }
         if t == "semantic-segmentation":
