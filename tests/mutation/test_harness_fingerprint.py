@@ -163,3 +163,35 @@ def test_diff_tokens() -> None:
 
 def test_make_truncates_tokens_to_ints() -> None:
     assert fp.make("m", "t", {}, np.array([[1.7, 2.2]])).tokens == [[1, 2]]
+
+
+def test_check_missing_updated_match_mismatch(tmp_path: Path) -> None:
+    """The one expected-results verdict (model and diffusion cases): each outcome, its exact text,
+    and that only `update` writes."""
+    a = _fp({"y": _st()})
+    b = _fp({"y": _st(mean=a.outputs["y"].mean + 1.0)})
+    path = tmp_path / "m.t.json"
+    assert fp.check(tmp_path, "m", "t", a, False) == (
+        "missing", f"no expected results at {path}; run with --update-expected to create them")
+    assert not path.exists()  # a missing verdict writes nothing
+    assert fp.check(tmp_path, "m", "t", a, True) == ("updated", str(path))
+    assert fp.load(path) == a
+    assert fp.check(tmp_path, "m", "t", a, False) == ("match", "")
+    status, text = fp.check(tmp_path, "m", "t", b, False)
+    assert status == "mismatch"
+    assert text == "\n".join(fp.diff(a, b)) and text.count("\n") == len(fp.diff(a, b)) - 1 and text
+    assert fp.load(path) == a  # a mismatch does not rewrite the committed file
+    assert fp.check(tmp_path, "m", "t", b, True) == ("updated", str(path))
+    assert fp.load(path) == b
+    assert fp.check(tmp_path / "other", "m", "t", b, False)[0] == "missing"  # the folder is honoured
+    assert fp.check(tmp_path, "m2", "t", b, False)[0] == "missing"  # and the model name
+    assert fp.check(tmp_path, "m", "t2", b, False)[0] == "missing"  # and the task
+
+
+def test_check_mismatch_joins_every_line(tmp_path: Path) -> None:
+    a = _fp({"y": _st(), "z": _st()})
+    b = _fp({"y": _st(mean=a.outputs["y"].mean + 1.0, max=a.outputs["y"].max + 5.0)})
+    fp.check(tmp_path, "m", "t", a, True)
+    status, text = fp.check(tmp_path, "m", "t", b, False)
+    lines = fp.diff(a, b)
+    assert status == "mismatch" and len(lines) >= 2 and text.split("\n") == lines
