@@ -1,6 +1,6 @@
 """The provider registry: every API backend's name, class, protocol family and environment.
 
-This module is pure data (no httpx, no SDKs, no side effects), so the test generator and the
+This module reads pure data (``providers.toml``; no httpx, no SDKs, no side effects), so the test generator and the
 CLI can read it cheaply. Classes are imported only by :func:`get_provider_class`.
 
 Conventions every provider module follows:
@@ -52,124 +52,21 @@ class ProviderInfo:
         return self.key_env if self.key_required else self.url_env
 
 
-_ALL = [
-    ProviderInfo(
-        "openai_api",
-        "OpenAIProvider",
-        "openai",
-        "https://api.openai.com/v1",
-        key_env=("OPENAI_API_KEY",),
-        url_env=("OPENAI_BASE_URL",),
-        key_required=True,
-        description="OpenAI: chat, completions, embeddings, streaming, models",
-    ),
-    ProviderInfo(
-        "claude",
-        "ClaudeProvider",
-        "anthropic",
-        "https://api.anthropic.com",
-        key_env=("ANTHROPIC_API_KEY",),
-        url_env=("ANTHROPIC_BASE_URL",),
-        key_required=True,
-        description="Anthropic Messages API: create, streaming events, count_tokens",
-    ),
-    ProviderInfo(
-        "groq",
-        "GroqProvider",
-        "openai",
-        "https://api.groq.com",
-        key_env=("GROQ_API_KEY",),
-        url_env=("GROQ_BASE_URL",),
-        key_required=True,
-        description="Groq: OpenAI-compatible under /openai/v1",
-    ),
-    ProviderInfo(
-        "ollama",
-        "OllamaProvider",
-        "ollama",
-        "http://127.0.0.1:11434",
-        key_env=("OLLAMA_API_KEY",),
-        url_env=("OLLAMA_HOST", "OLLAMA_BASE_URL"),
-        streaming="ndjson",
-        description="Ollama: /api/chat, /api/generate, /api/embed, /api/tags, NDJSON streams",
-    ),
-    ProviderInfo(
-        "hf_tgi",
-        "HFTGIProvider",
-        "tgi",
-        "http://127.0.0.1:8080",
-        key_env=("HF_TGI_API_KEY", "HF_TOKEN"),
-        url_env=("HF_TGI_BASE_URL",),
-        description="Hugging Face Text Generation Inference: /generate, /generate_stream, chat",
-    ),
-    ProviderInfo(
-        "hf_tei",
-        "HFTEIProvider",
-        "tei",
-        "http://127.0.0.1:8080",
-        key_env=("HF_TEI_API_KEY", "HF_TOKEN"),
-        url_env=("HF_TEI_BASE_URL",),
-        streaming=None,
-        description="Hugging Face Text Embeddings Inference: /embed, /rerank",
-    ),
-    ProviderInfo(
-        "gemini",
-        "GeminiProvider",
-        "gemini",
-        "https://generativelanguage.googleapis.com",
-        key_env=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-        url_env=("GEMINI_BASE_URL",),
-        key_required=True,
-        description="Google Gemini API: generateContent, streamGenerateContent, embedContent",
-    ),
-    ProviderInfo(
-        "vllm",
-        "VLLMProvider",
-        "openai",
-        "http://127.0.0.1:8000/v1",
-        key_env=("VLLM_API_KEY",),
-        url_env=("VLLM_BASE_URL",),
-        description="vLLM's OpenAI-compatible server (no key unless started with --api-key)",
-    ),
-    ProviderInfo(
-        "ovms",
-        "OVMSProvider",
-        "kserve_v2",
-        "http://127.0.0.1:9000",
-        key_env=("OVMS_API_KEY",),
-        url_env=("OVMS_BASE_URL",),
-        streaming=None,
-        description="OpenVINO Model Server over KServe v2 REST: ready, metadata, infer",
-    ),
-    ProviderInfo(
-        "opea",
-        "OPEAProvider",
-        "opea",
-        "http://127.0.0.1:8888",
-        key_env=("OPEA_API_KEY",),
-        url_env=("OPEA_BASE_URL",),
-        description="OPEA ChatQnA-style microservice endpoints",
-    ),
-    ProviderInfo(
-        "s3_kit",
-        "S3KitProvider",
-        "s3",
-        "http://127.0.0.1:9000",
-        key_env=("AWS_ACCESS_KEY_ID",),
-        url_env=("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
-        streaming=None,
-        description="S3-compatible object storage via boto3: put/get/list/delete, multipart, presign",
-    ),
-    ProviderInfo(
-        "llvm",
-        "LLVMProvider",
-        "openai",
-        "http://127.0.0.1:8080/v1",
-        key_env=("LLVM_API_KEY",),
-        url_env=("LLVM_BASE_URL",),
-        description="Local llama.cpp-family server (llama-server / llama-cpp-python): OpenAI API + health, tokenize",
-    ),
-]
+def _read_table() -> list[ProviderInfo]:
+    """The registry rows from ``providers.toml`` (data, not code: one table per backend)."""
+    import tomllib
+    from importlib.resources import files
+
+    table = tomllib.loads(files(__name__).joinpath("providers.toml").read_text(encoding="utf-8"))
+    rows = []
+    for name, row in table.items():
+        streaming = row.pop("streaming", "sse")
+        rows.append(ProviderInfo(name, **{k: tuple(v) if isinstance(v, list) else v for k, v in row.items()},
+                                 streaming=None if streaming == "none" else streaming))
+    return rows
+
+
+_ALL = _read_table()
 
 PROVIDERS: dict[str, ProviderInfo] = {p.name: p for p in _ALL}
 PROVIDER_NAMES: tuple[str, ...] = tuple(PROVIDERS)
