@@ -143,3 +143,14 @@ def test_registry_filter_splits_curated_from_derived(tdir: Path) -> None:
     assert "bert" not in derived.models
     with pytest.raises(UsageError, match="--registry"):
         sel.resolve(tdir, "model", registry="hand")
+
+
+def test_registry_all_keeps_both_and_named_models_bypass_the_filter(tdir: Path) -> None:
+    """`--registry all` (the default) keeps curated and derived types; models named with
+    `--models` are run whichever registry they come from."""
+    (tdir / "skills" / "test_hf_axk1.py").write_text("")  # a derived type
+    everything = sel.resolve(tdir, "model", registry="all")
+    assert "skills/test_hf_axk1.py" in _names(everything.files)
+    assert {"bert", "vit", "axk1"} <= set(everything.models)
+    named = sel.resolve(tdir, "model", models=["axk1"], registry="curated")
+    assert named.models == ["axk1"] and _names(named.files) == ["skills/test_hf_axk1.py"]
