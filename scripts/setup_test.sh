@@ -24,8 +24,12 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   fi
 fi
 # The independent IPFS implementations the cache tests compare against (npm, lock file committed).
-if [ -f scripts/ipfs/package.json ] && command -v npm >/dev/null; then
-  (cd scripts/ipfs && npm ci --no-audit --no-fund --loglevel=error)
+# `npm ci` deletes node_modules before reinstalling, so it runs only when the lock file changed:
+# re-running set-up (every `make lint` / `make test`) must not pull the peers from under a test
+# that is running at that moment (the flake census saw exactly that).
+if [ -f scripts/ipfs/package.json ] && command -v npm >/dev/null \
+   && ! cmp -s scripts/ipfs/package-lock.json scripts/ipfs/node_modules/.installed-lock.json; then
+  (cd scripts/ipfs && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.installed-lock.json)
 fi
 # Real API peers for the `peer` tier.
 PYTHON="$VENV/bin/python" LLAMA_CPP_BUILD_JOBS="${LLAMA_CPP_BUILD_JOBS:-$(nproc)}" ./scripts/setup_api_peers.sh
