@@ -51,6 +51,21 @@ def test_precision_cells_carry_verdicts_and_reasons() -> None:
     assert '"p":"int8","s":"beyond"' in html
 
 
+def test_a_variant_that_could_not_compile_shows_its_error_not_numbers() -> None:
+    """OpenVINO's default precision crashing compile_model (the probe's CompileCrashed) is a
+    variant with an error: its cell says so, never a cosine it did not measure."""
+    run = _with_variants()
+    err = "CompileCrashed: OpenVINO compile_model crashed with SIGFPE (config {})"
+    for t in run.tests:
+        if t.hardware == "openvino" and t.model == "bert" and t.case is not None:
+            t.case.variants = [PrecisionVariant(precision="default", ok=False, error=err)]
+    extra = [c for c in context.precision_cells(run) if not c["base"]]
+    assert [(c["p"], c["s"], c["i"], c["r"]) for c in extra] == [("default", "error", "💥", err)]
+    md = report_md.render(run)
+    assert f"| bert | openvino | default | error | {err} |" in md
+    assert "cos" not in next(ln for ln in md.splitlines() if ln.startswith("| bert | openvino | default |"))
+
+
 def test_coverage_counts_against_the_registry_by_category_and_task() -> None:
     run = make_run("r", np.random.default_rng(4), statuses={("clip", "cpu"): "failed", ("vit", "openvino"): "xfailed"})
     models = sorted({t.model for t in run.tests})
