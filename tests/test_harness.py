@@ -276,3 +276,22 @@ def test_forward_signature_categorises_base_models_without_token_ids():
     assert _category_from_forward({"feature-extraction": ["PeAudioEncoder"]}) == "audio"
     assert _category_from_forward({"feature-extraction": ["Sam2VisionModel"]}) == "vision"
     assert _category_from_forward({"feature-extraction": ["BertModel"]}) is None
+
+
+def test_openvino_case_reuses_the_cpu_twin_only_for_the_same_model_task_and_settings(monkeypatch) -> None:
+    """The OpenVINO fp32 case takes the CPU case's build, inputs and outputs as its reference only
+    when they are of the same model, task and settings; anything else builds its own."""
+    from ipfs_accelerate.harness import case as case_mod
+
+    pytest.importorskip("openvino")
+    cpu = case_mod.Case("bert", "cpu")
+    key = (cpu.spec.name, repr(cpu.task), repr(cpu.settings))
+    twin = {"key": key, "built": object(), "single_inputs": {"x": 1}, "batch_inputs": {"x": 2}, "outputs": {"single": 3}}
+    monkeypatch.setattr(case_mod, "_CPU_TWIN", twin)
+    ov = case_mod.Case("bert", "openvino")
+    assert ov._cpu_twin == twin and ov.reference == {"single": 3} and ov.single_inputs == {"x": 1}
+    assert case_mod.Case("bert", "cpu")._cpu_twin == {}  # the CPU case computes its own
+    assert case_mod.Case("bert", "openvino", precision="default")._cpu_twin == {}  # other precisions too
+    assert case_mod.Case("gpt2", "openvino")._cpu_twin == {}  # another model
+    other = case_mod.Case("bert", "openvino", settings=case_mod.Settings(batch_size=cpu.settings.batch_size + 1))
+    assert other._cpu_twin == {}  # other settings

@@ -274,7 +274,7 @@ class Case:
         for name, make in self.prepared.variants.items():
             try:
                 prepared = make()
-            except UnsupportedModel as exc:  # e.g. the compile crashed in the backend's probe child
+            except UnsupportedModel as exc:  # e.g. the compile crashed in the backend's probe process
                 out.append(PrecisionVariant(precision=name, ok=False, error=f"{type(exc).__name__}: {exc}"))
                 continue
             got = self.skill.run(prepared, self.single_inputs, self.built, self.task)
