@@ -72,6 +72,8 @@ SHRINK_MORE: dict[str, Any] = {
     "projection_hidden_size": 32,  # Kimi-K2.5's projector width
     "projector_hidden_size": 32,
     "text_hidden_size": 32,
+    "hidden_size_global": 32,  # BLT's local encoder/decoder project into the global width
+    "encoder_hash_byte_group_vocab": 1000,  # BLT's n-gram hash tables (500k rows each)
     "condition_dim": 32,
     "moe_intermediate_size": 32,
     "shared_expert_intermediate_size": 32,
@@ -85,6 +87,8 @@ SHRINK_MORE: dict[str, Any] = {
     "num_shared_experts": 1,
     "first_k_dense_replace": 1,
     "n_group": 1,
+    "num_expert_group": 1,  # Bailing / Kimi-Linear's name for n_group
+    "num_experts_per_token": 2,  # ... and for num_experts_per_tok
     "topk_group": 1,
     "kv_lora_rank": 16,
     "q_lora_rank": 16,
@@ -129,6 +133,9 @@ _TOKEN_FIELDS = {"pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_
 # None-default fields the shrink still sets: a None head_dim means "hidden // heads" to most
 # families (the same 8 we set), but some read it as `getattr(config, "head_dim", ...)` and get None
 _NONE_SHRINKS = _TOKEN_FIELDS | {"head_dim", "num_key_value_heads"}  # None kv heads = one per head
+# ... and MoE sizes / vocabularies a config leaves None for the checkpoint to fill (DeepSeek-V2's
+# top-k, dots.llm1's expert counts, ESM's vocabulary): the model cannot be built without them
+_NONE_SHRINKS |= {"num_experts_per_tok", "n_routed_experts", "n_shared_experts", "vocab_size"}
 
 
 @dataclass
