@@ -232,9 +232,6 @@ def shrunk_more(defaults: dict[str, Any], nested: bool = False) -> dict[str, Any
                 if isinstance(value.get("depths"), list) and isinstance(value.get(stage_key), list) and stage_key not in out[key]:
                     # (stage backbones only: their stages survive the shrink; a ViT's "stage12" does not)
                     out[key][stage_key] = value[stage_key]
-            out[key].update(_layer_stages(value, out[key]))
-            if "model_type" in value:
-                out[key] = {**_nested_choices(value, out[key]), **out[key]}
     rope = defaults.get("rope_parameters")
     if isinstance(rope, dict) and isinstance(rope.get("mrope_section"), list) and len(rope["mrope_section"]) == 3:
         out["rope_parameters"] = {**rope, "mrope_section": [2, 1, 1]}  # sums to head_dim // 2 = 4
@@ -258,47 +255,6 @@ def shrunk_more(defaults: dict[str, Any], nested: bool = False) -> dict[str, Any
         ):
             out[key] = _keep_kinds(value, new_depth)
     return out
-
-
-def _layer_stages(default: dict[str, Any], shrunk: dict[str, Any]) -> dict[str, Any]:
-    """A ViT-style nested backbone (one stage per layer) that hands on several layers (DPT-style
-    necks take 4): keep that many layers, and hand on the last ones, so the neck gets as many
-    feature maps as it has sizes (its "stage12" does not exist in the shrunk model)."""
-    indices, depth = default.get("out_indices"), shrunk.get("num_hidden_layers")
-    names = default.get("stage_names")
-    if not (isinstance(indices, list) and len(indices) > 1 and isinstance(depth, int) and isinstance(names, list)):
-        return {}
-    if isinstance(default.get("depths"), list) or len(names) != default.get("num_hidden_layers", -1) + 1:
-        return {}  # stage backbones keep their stages (see _KEEP_NESTED)
-    depth = max(depth, len(indices))
-    keep = list(range(depth - len(indices) + 1, depth + 1))
-    return {"num_hidden_layers": depth, "out_indices": keep, "out_features": [f"stage{i}" for i in keep]}
-
-
-_NOT_CHOICES = {"transformers_version", "architectures", "stage_names", "out_features", "out_indices", "id2label", "label2id"}
-
-
-def _nested_choices(default: dict[str, Any], shrunk: dict[str, Any]) -> dict[str, Any]:
-    """What a parent's default sub-config sets apart from that sub-config class's own defaults
-    (Depth Anything's DINOv2 hands on un-reshaped tokens, RF-DETR's has no register tokens): a
-    nested dict is rebuilt from the shrink alone, so these would silently fall back otherwise."""
-    own = _class_defaults(default["model_type"])
-    if own is None:
-        return {}
-    return {
-        k: v for k, v in default.items()
-        if k not in shrunk and k not in _NOT_CHOICES and not isinstance(v, dict) and k in own and own[k] != v
-    }
-
-
-@cache
-def _class_defaults(model_type: str) -> dict[str, Any] | None:
-    from transformers import CONFIG_MAPPING
-
-    try:
-        return CONFIG_MAPPING[model_type]().to_dict()
-    except Exception:  # noqa: BLE001 - a config that cannot default-construct has no defaults to compare
-        return None
 
 
 @cache
