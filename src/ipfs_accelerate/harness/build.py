@@ -319,9 +319,16 @@ def tiny_config(spec: ModelSpec, task_spec: TaskSpec | None = None):
         subcfg = getattr(config, sub, None)
         if subcfg is not None and hasattr(subcfg, "use_cache"):
             subcfg.use_cache = False
-    if config.model_type != spec.name:
+    if config.model_type not in (spec.name, alias_of(spec.name)):
         raise AssertionError(f"registry entry {spec.name!r} built config of type {config.model_type!r}")
     return config
+
+
+def alias_of(name: str) -> str:
+    """The config type an alias ``model_type`` maps to (GPT-SW3 is built from GPT2Config), else itself."""
+    from transformers import CONFIG_MAPPING
+
+    return getattr(CONFIG_MAPPING[name], "model_type", name) if name in CONFIG_MAPPING else name
 
 
 def seeded_init(model, seed: int = 0, std: float | None = None) -> None:
@@ -384,7 +391,7 @@ def build_tiny(spec: ModelSpec, task_spec: TaskSpec, *, seed: int = 0) -> Built:
     from .packed import wrap
 
     model = wrap(model)
-    if model.config.model_type != spec.name:
+    if model.config.model_type not in (spec.name, alias_of(spec.name)):
         raise AssertionError(f"built {model.config.model_type!r}, expected {spec.name!r}")
     elapsed = time.perf_counter() - start
     return Built(

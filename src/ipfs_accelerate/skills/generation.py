@@ -135,7 +135,8 @@ class GenerationSkill(Skill):
         return Outputs(arrays=first, tokens=np.concatenate(steps, axis=1))
 
     def expected(self, built: Any, task: TaskSpec, batch: int, inputs: Arrays) -> dict[str, tuple]:
-        cfg = getattr(built.config, "text_config", None) or built.config
+        # the vocabulary is the text model's (VLMs) or the decoder's (EncoderDecoderModel pairs)
+        cfg = getattr(built.config, "text_config", None) or getattr(built.config, "decoder", None) or built.config
         key = "decoder_input_ids" if "decoder_input_ids" in inputs else "input_ids"
         return {
             "logits": (batch, inputs[key].shape[1], cfg.vocab_size),

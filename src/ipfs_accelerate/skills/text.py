@@ -8,6 +8,7 @@ them), and an EOS at the end for sequence classification (BART/T5 pool the hidde
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ import numpy as np
 from ..hardware.backends import Arrays
 from ..harness import assets
 from ..registry import TaskSpec
-from .base import Skill, accepted
+from .base import Outputs, Skill, accepted
 
 MASK_POSITION = 3
 
@@ -47,6 +48,43 @@ def shift_right(ids: np.ndarray, start: int) -> np.ndarray:
     return out
 
 
+def page_boxes(batch: int, length: int) -> np.ndarray:
+    """(batch, length, 4) word boxes (x0, y0, x1, y1) in LayoutLM's 0..1000 page coordinates:
+    six words a line, row i shifted by 7 so rows differ."""
+    i = np.arange(length)
+    x0, y0 = (i % 6) * 160 + 10, (i // 6) * 90 + 20
+    box = np.stack([x0, y0, x0 + 140, y0 + 60], axis=-1)
+    return np.clip(np.stack([box + 7 * b for b in range(batch)]), 0, 1000).astype(np.int64)
+
+
+_STATE_SUFFIXES = ("_embeds", "hidden_states")
+
+
+def required_states(built: Any, task: TaskSpec, batch: int, length: int, fed: Arrays) -> Arrays:
+    """Float states a forward *requires* besides token ids (a Q-Former's learned queries, a draft
+    model's noise block and target-model context): seeded N(0, 1), (batch, length, width), row i
+    drawn from a seed of (name, i) so batch rows equal single runs. The width is the config's
+    hidden_size unless ``inputs.state_widths`` names one (a draft model reads several target
+    layers' states concatenated). ``inputs.states`` adds optional ones the model cannot run
+    without (a Q-Former's cross-attention layers need the image encoder's states)."""
+    import inspect
+
+    params = inspect.signature(built.model.forward).parameters
+    widths = dict(task.inputs.get("state_widths", {}))
+    wanted = set(task.inputs.get("states", []))
+    out: Arrays = {}
+    for name, p in params.items():
+        if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) or name in fed:
+            continue
+        if name not in wanted and (p.default is not p.empty or not name.endswith(_STATE_SUFFIXES)):
+            continue
+        width = int(widths.get(name, built.config.hidden_size))
+        seed = 900 + zlib.crc32(name.encode()) % 1000  # two states of one model differ
+        rows = [np.random.default_rng(seed + i).standard_normal((length, width)) for i in range(batch)]
+        out[name] = np.stack(rows).astype(np.float32)
+    return out
+
+
 class TextSkill(Skill):
     def inputs(self, built: Any, task: TaskSpec, batch: int) -> Arrays:
         length = int(task.inputs.get("seq_len", 16))
@@ -61,14 +99,25 @@ class TextSkill(Skill):
             "attention_mask": np.ones_like(ids),
             "token_type_ids": np.zeros_like(ids),
         }
+        boxes = task.inputs.get("bbox")  # layout encoders: "page" (0..1000 ints) or "unit" ([0, 1] floats)
+        if boxes in ("page", "unit"):
+            cand["bbox"] = page_boxes(*ids.shape)
+            if boxes == "unit":
+                cand["bbox"] = (cand["bbox"] / 1000.0).astype(np.float32)
+        type_sizes = getattr(built.config, "type_vocab_sizes", None)
+        if isinstance(type_sizes, list | tuple) and type_sizes:
+            # TAPAS: one token-type id per table channel (segment, column, row, rank...): all 0 is
+            # a question with an empty table
+            cand["token_type_ids"] = np.zeros((*ids.shape, len(type_sizes)), dtype=ids.dtype)
         if encoder_decoder:
             cand["decoder_input_ids"] = shift_right(ids, decoder_start_id(built))
         if task.task == "multiple-choice":  # (batch, choices, length): each choice its own row
             cand = {k: np.stack([v, np.roll(v, 1, axis=1)], axis=1) for k, v in cand.items()}
+        cand.update(required_states(built, task, batch, length, cand))
         return accepted(built.model, cand)
 
     def expected(self, built: Any, task: TaskSpec, batch: int, inputs: Arrays) -> dict[str, tuple]:
-        length = inputs["input_ids"].shape[-1]
+        length = (inputs["input_ids"] if "input_ids" in inputs else next(iter(inputs.values()))).shape[-1 if "input_ids" in inputs else 1]
         cfg = built.config
         text_cfg = getattr(cfg, "text_config", None) or cfg
         if task.task == "fill-mask":
@@ -84,6 +133,15 @@ class TextSkill(Skill):
         if task.task == "multiple-choice":
             return {"logits": (batch, inputs["input_ids"].shape[1])}
         return {}
+
+    def check(self, outputs: Outputs, built: Any, task: TaskSpec, batch: int, inputs: Arrays) -> None:
+        if task.task == "feature-extraction" and "last_hidden_state" not in outputs.arrays and "pooler_output" in outputs.arrays:
+            # retrieval encoders (DPR) return one pooled embedding per text, no token states
+            shape = outputs.arrays["pooler_output"].shape
+            assert shape[0] == batch and len(shape) == 2, f"{task.task}: output 'pooler_output' has shape {shape}, batch {batch}"
+            assert np.isfinite(outputs.arrays["pooler_output"]).all(), f"{task.task}: output 'pooler_output' has NaN/inf"
+            return
+        super().check(outputs, built, task, batch, inputs)
 
 
 SKILL = TextSkill()
