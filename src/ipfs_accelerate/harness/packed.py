@@ -31,7 +31,8 @@ _PATCH = ("patch_size", "spatial_patch_size")
 _MERGE = ("spatial_merge_size", "merge_size", "merge_kernel_size")
 
 
-def _required(fn: Any) -> list[str]:
+def required(fn: Any) -> list[str]:
+    """Names of ``fn``'s parameters that have no default."""
     params = inspect.signature(fn).parameters.values()
     return [p.name for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"]
 
@@ -43,7 +44,7 @@ def kind(model: Any) -> str | None:
         params = inspect.signature(model.forward).parameters
     except (TypeError, ValueError):
         return None
-    req = _required(model.forward)
+    req = required(model.forward)
     if any(g in req for g in TOWER_GRIDS) and req and req[0] in PATCH_INPUTS:
         return "tower"
     if "image_grid_thw" in params and "pixel_values" in params and "input_ids" in params:
@@ -97,6 +98,14 @@ def patches(images: np.ndarray, geo: dict[str, int]) -> np.ndarray:
     return np.ascontiguousarray(x.reshape(b, gh * gw, c * t * p * p), dtype=np.float32)
 
 
+def naflex(images: np.ndarray, patch: int) -> np.ndarray:
+    """(B, C, H, W) pixels -> (B, patches, P*P*C) in the SigLIP-2 (NaFlex) processor's order:
+    patches row by row, each patch's pixels row by row with channels last."""
+    b, c, h, w = images.shape
+    x = images.reshape(b, c, h // patch, patch, w // patch, patch).transpose(0, 2, 4, 3, 5, 1)
+    return np.ascontiguousarray(x.reshape(b, (h // patch) * (w // patch), patch * patch * c), dtype=np.float32)
+
+
 def inputs(model: Any, batch: int, offset: int = 0) -> dict[str, np.ndarray]:
     """Packed-patch inputs for ``batch`` distinct test pictures, batch first: ``pixel_values``
     (B, patches, C*T*P*P) or the layout the tower probed to accept, and a grid row per image."""
@@ -140,6 +149,8 @@ def _wrap_classes() -> tuple[type, type]:
         """Vision tower: (B, N, ...) patches + (B, 3) grids in; (B, tokens, dim) outputs out."""
 
         packed_kind = "tower"
+        # tracing unrolls the tower's loop over the grid rows: an IR is only valid for these values
+        static_inputs = ("image_grid_thw", "merge_sizes")
 
         def __init__(self, inner: Any) -> None:
             super().__init__(inner)
@@ -166,6 +177,7 @@ def _wrap_classes() -> tuple[type, type]:
         """Vision-language model: batch-first patches are packed before the model sees them."""
 
         packed_kind = "vlm"
+        static_inputs = ("image_grid_thw",)  # see PackedTower
 
         def forward(
             self,
@@ -180,7 +192,7 @@ def _wrap_classes() -> tuple[type, type]:
                 kw = self._image_kw(pixel_values, image_grid_thw, params)
             if "mm_token_type_ids" in params:  # 1 marks image placeholders (M-RoPE positions), 0 text
                 kw["mm_token_type_ids"] = (input_ids == int(self.inner.config.image_token_id)).long()
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask, **kw)
+            return _batch_first(self.inner(input_ids=input_ids, attention_mask=attention_mask, **kw), input_ids.shape[0])
 
         def _image_kw(self, pixel_values: torch.Tensor, grid: torch.Tensor, params: Any) -> dict[str, Any]:
             kw: dict[str, Any] = {"pixel_values": pixel_values.flatten(0, 1), "image_grid_thw": grid}
@@ -194,6 +206,34 @@ def _wrap_classes() -> tuple[type, type]:
             return owner.get_image_features(**self._image_kw(pixel_values, image_grid_thw, inspect.signature(self.inner.forward).parameters))
 
     return PackedTower, PackedVLM
+
+
+def _batch_first(out: Any, batch: int) -> dict[str, Any]:
+    """The VLM's outputs with its packed image features regrouped per picture: top-level tensors
+    (logits) are batch first already; nested ones (``image_outputs``) hold every picture's tokens
+    in one (tokens, dim) block or one list entry per picture, so their names and shapes would
+    depend on the batch (a graph traced on two pictures returns one more output than the same
+    model run on one). Non-tensor entries (the cache) are dropped."""
+    import torch
+
+    def rows(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return value.reshape(batch, -1, value.shape[-1]) if value.dim() >= 2 and value.numel() % batch == 0 else None
+        if isinstance(value, list | tuple) and len(value) == batch and all(isinstance(v, torch.Tensor) for v in value):
+            return rows(torch.cat([v.reshape(-1, v.shape[-1]) for v in value]))  # one entry per picture
+        if isinstance(value, list | tuple):  # per layer (deepstack features): each entry on its own
+            value = {str(i): v for i, v in enumerate(value)}
+        if hasattr(value, "items"):
+            kept = {k: rows(v) for k, v in value.items()}
+            return {k: v for k, v in kept.items() if v is not None} or None
+        return None
+
+    flat: dict[str, Any] = {}
+    for name, value in out.items():
+        kept = value if isinstance(value, torch.Tensor) else rows(value)
+        if kept is not None:
+            flat[name] = kept
+    return flat
 
 
 def packed_kind(model: Any) -> str | None:

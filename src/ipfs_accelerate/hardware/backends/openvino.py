@@ -148,6 +148,41 @@ def _flat_wrapper(model: Any, order: list[str]):
     return FlatOutputs().eval()
 
 
+def _hf_exporter(model: Any, tensors: dict[str, Any], order: list[str], output_names: list[str]) -> Any:
+    """transformers' own OpenVINO exporter (``transformers.exporters``): torch.export with the
+    patches its authors keep for ops OpenVINO's frontend cannot lower (histc, searchsorted, MoE
+    routing scatters, symbolic min/max, ...). Last resort: it is the slowest path and marked
+    experimental, so graphs the plain converters handle keep their IR. Its ports are named by
+    dotted output paths, mapped back to ours by name (or by position when it names them alike)."""
+    import transformers
+
+    if not isinstance(model, transformers.PreTrainedModel):
+        raise TypeError(f"{type(model).__name__} is not a PreTrainedModel")
+    from transformers.exporters.exporter_openvino import OpenVINOConfig, OpenVINOExporter
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # its experimental / version-drift warnings, once per model
+    try:
+        config = OpenVINOConfig(dynamic=True, stateful=False)
+        ov_model = OpenVINOExporter().export(model, {k: tensors[k] for k in order}, config=config).program
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    ins = [p.get_any_name() for p in ov_model.inputs]
+    if ins != order:
+        raise RuntimeError(f"inputs {ins}, expected {order}")
+    ports = [p.get_names() for p in ov_model.outputs]
+    if len(ports) != len(output_names):
+        raise RuntimeError(f"{len(ports)} outputs, expected {len(output_names)}")
+    where = [next((i for i, names in enumerate(ports) if n in names), None) for n in output_names]
+    if None not in where and where != list(range(len(ports))):  # same names, another order
+        import openvino as ov
+
+        results = ov_model.get_results()
+        return ov.Model([results[i] for i in where], ov_model.get_parameters(), ov_model.get_friendly_name())
+    return ov_model
+
+
 class OpenVINOBackend(Backend):
     name = "openvino"
     precisions = ("fp32", "default")
@@ -195,9 +230,38 @@ class OpenVINOBackend(Backend):
                 return ov.convert_model(exported), "torch.export", order
             except Exception as exc:
                 failures.append(f"torch.export: {type(exc).__name__}: {str(exc)[:300]}")
+            try:
+                return _hf_exporter(model, tensors, order, output_names), "hf-exporter", order
+            except Exception as exc:
+                failures.append(f"hf-exporter: {type(exc).__name__}: {str(exc)[:300]}")
         raise UnsupportedModel("OpenVINO conversion failed: " + " | ".join(failures))
 
     def _prepare(self, model: Any, example: Arrays, output_names: list[str]) -> Prepared:
+        prepared = self._prepare_one(model, example, output_names)
+        baked = getattr(model, "static_inputs", None)
+        return prepared if baked is None else self._per_input(model, example, output_names, prepared, tuple(baked))
+
+    def _per_input(self, model: Any, example: Arrays, names: list[str], first: Prepared, baked: tuple[str, ...]) -> Prepared:
+        """One IR per input signature, for models whose tracing bakes some inputs' *values* into
+        the graph (packed-patch towers unroll a Python loop over ``image_grid_thw``): an IR traced
+        on one picture silently returns one picture's rows for two. The signature is every
+        input's shape plus the values of the ``static_inputs`` the model declares."""
+
+        def signature(inputs: Arrays) -> tuple[Any, ...]:
+            return tuple(sorted((k, np.shape(v), np.asarray(v).tobytes() if k in baked else b"") for k, v in inputs.items()))
+
+        graphs = {signature(example): first}
+
+        def run(inputs: Arrays) -> Arrays:
+            key = signature(inputs)
+            if key not in graphs:
+                graphs[key] = self._prepare_one(model, inputs, names)
+            return graphs[key](inputs)
+
+        notes = [*first.notes, f"one IR per input signature: tracing bakes the values of {', '.join(baked)}"]
+        return Prepared(first.backend, first.device, first.precision, run, path=first.path, notes=notes, variants=first.variants)
+
+    def _prepare_one(self, model: Any, example: Arrays, output_names: list[str]) -> Prepared:
         from ...cache.openvino_ir import convert_cached  # content-addressed IR cache (issue 12)
 
         ov_model, path, order = convert_cached(model, example, output_names, self._convert, core)
