@@ -64,6 +64,7 @@ SHRINK_MORE: dict[str, Any] = {
     "intermediate_size": 32,
     "expand": 1,  # Mamba-2: hidden * expand == heads * head_dim (32 == 4 * 8)
     "codebook_dim": 32,
+    "upsample_groups": 32,  # Mimi-style decoders: a depthwise upsampling conv over hidden_size channels
     "n_groups": 1,
     "use_timm_backbone": False,  # transformers' own (ResNet) backbone instead of timm's
     "use_pretrained_backbone": False,

@@ -116,7 +116,7 @@ def _dac(built: Any, task: TaskSpec, batch: int) -> Arrays:
     return {"input_values": fe(waves, sampling_rate=cfg.sampling_rate, return_tensors="np")["input_values"]}
 
 
-_MEL_FIELDS = ("num_mel_bins", "input_feat_per_channel", "n_mels", "mel_bins", "feature_size")
+_MEL_FIELDS = ("num_mel_bins", "input_feat_per_channel", "n_mels", "mel_bins", "feature_size", "input_feat_size")
 _MASKS = ("attention_mask", "input_features_mask", "audio_mel_mask", "padding_mask")
 
 
@@ -132,12 +132,19 @@ def _mel(built: Any, task: TaskSpec, batch: int) -> Arrays:
     from transformers import WhisperFeatureExtractor
 
     cfg = _audio_cfg(built)
-    bins = next((int(v) for f in _MEL_FIELDS if isinstance(v := getattr(cfg, f, None), int) and v > 1), 80)
+    bins = next((int(v) for f in _MEL_FIELDS if isinstance(v := getattr(cfg, f, None), int) and v > 1), None)
+    bins = int(task.inputs.get("mel_bins", bins or 80))  # a config that names no mel width: its extractor's
     frames = 2 * int(getattr(cfg, "max_source_positions", 0) or 0) or int(task.inputs.get("frames", 200))
     fe = WhisperFeatureExtractor(feature_size=bins, sampling_rate=RATE, hop_length=160)
     fe.n_samples = frames * fe.hop_length
     fe.nb_max_frames = frames
     feats = fe(_waves(batch, fe.n_samples), sampling_rate=RATE, return_tensors="np")["input_features"]
+    stack = getattr(cfg, "num_stacked_frames", None)
+    if isinstance(stack, int) and stack > 1:
+        # low-frame-rate encoders (Fun-ASR) read `stack` consecutive frames as one feature vector
+        steps = feats.shape[-1] // stack
+        frames = np.swapaxes(feats[..., : steps * stack], 1, 2).reshape(batch, steps, stack * bins)
+        feats = np.ascontiguousarray(np.swapaxes(frames, 1, 2))
     return {"input_features": feats.astype(np.float32)}
 
 
@@ -153,7 +160,10 @@ def _by_signature(built: Any, task: TaskSpec, batch: int, cand: Arrays) -> Array
     required = [n for n, p in params.items() if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     out = dict(cand)
     fed = any(n in out for n in ("input_values", "input_features", "audio_mel"))
-    wants_mel = any(n in required for n in ("input_features", "audio_mel")) or (not fed and "input_features" in params)
+    # (an optional input_features of a text-driven model is a conditioning prompt: see _text)
+    wants_mel = any(n in required for n in ("input_features", "audio_mel")) or (
+        not fed and "input_features" in params and "input_ids" not in params
+    )
     if wants_mel and "input_features" not in out:  # (an optional input_features: "exactly one of features or embeds")
         out.update(_mel(built, task, batch))
     if "input_values" in required and "input_values" not in out:
@@ -190,6 +200,77 @@ def _by_signature(built: Any, task: TaskSpec, batch: int, cand: Arrays) -> Array
             [np.random.default_rng(700 + i).normal(0, 1, (frames_t, width)) for i in range(batch)]
         ).astype(np.float32)
     return out
+
+
+_LATENT_NAMES = ("latents", "hidden_states")  # what codec halves / vocoders name their input
+_LATENT_WIDTHS = ("latent_dim", "vae_dim", "hidden_size", "codebook_dim")
+_AUDIO_WIDTHS = ("audio_channels", "channels")
+
+
+def _latent_rows(width: int, steps: int, batch: int, audio: bool) -> np.ndarray:
+    """(batch, width, steps): waveforms for an audio-width input, else seeded N(0, 1) latents."""
+    if audio:
+        rows = [np.stack([assets.waveform(steps, i + c, rate=RATE) for c in range(width)]) for i in range(batch)]
+    else:
+        rows = [np.random.default_rng(800 + i).standard_normal((width, steps)) for i in range(batch)]
+    return np.stack(rows).astype(np.float32)
+
+
+def _latents(built: Any, task: TaskSpec, batch: int, fed: Arrays) -> Arrays:
+    """A codec half fed what the other half makes (Mimi's / PocketTTS' decoders take continuous
+    ``latents``, VibeVoice's tokenizer halves take ``hidden_states``: latents, or the waveform for
+    its encoder). Which width (a latent width of the config, or its audio channels, then a clip of
+    ``inputs.samples`` or 4x that), and channels-first or time-major, is what one row runs
+    with, found once per build."""
+    import inspect
+
+    import torch
+
+    params = inspect.signature(built.model.forward).parameters
+    names = [n for n, p in params.items() if n in _LATENT_NAMES and p.default is p.empty and n not in fed]
+    if not names:
+        return {}
+    name, key = names[0], "latent-shape"
+    if key not in built.extras:
+        cfg = built.config
+        widths = [(int(v), False) for f in _LATENT_WIDTHS if isinstance(v := getattr(cfg, f, None), int) and v > 0]
+        widths += [(int(v), True) for f in _AUDIO_WIDTHS if isinstance(v := getattr(cfg, f, None), int) and v > 0]
+        samples = int(task.inputs.get("samples", 1600))
+        tries = [(w, a, steps, layout) for w, a in dict.fromkeys(widths)
+                 for steps in ((samples, 4 * samples) if a else (int(task.inputs.get("frames", 8)),))
+                 for layout in ("channels", "time-major")]
+        errors: list[Exception] = []
+        for width, audio, steps, layout in tries:
+            row = _latent_rows(width, steps, 1, audio)
+            row = np.swapaxes(row, 1, 2) if layout == "time-major" else row
+            try:
+                with torch.no_grad():
+                    built.model(**{name: torch.from_numpy(np.ascontiguousarray(row))})
+            except (RuntimeError, ValueError, IndexError) as exc:
+                errors.append(exc)
+                continue
+            built.extras[key] = (width, audio, steps, layout)
+            break
+        else:
+            raise errors[0] if errors else ValueError(f"{name}: no latent width in the config")
+    width, audio, steps, layout = built.extras[key]
+    arr = _latent_rows(width, steps, batch, audio)
+    return {name: np.ascontiguousarray(np.swapaxes(arr, 1, 2) if layout == "time-major" else arr)}
+
+
+def _text(built: Any, task: TaskSpec, batch: int) -> Arrays:
+    """Token ids for the audio models a text drives (TTS: VITS, FastSpeech2, CSM, Dia; text-
+    conditioned music: MusicGen): fixed prompts cut to ``inputs.seq_len`` tokens (no padding,
+    so batch rows equal single runs), as the text skill makes them."""
+    import inspect
+
+    if "input_ids" not in inspect.signature(built.model.forward).parameters:
+        return {}
+    ids = assets.token_ids(batch, int(task.inputs.get("seq_len", 16)), tok=built.tokenizer)
+    vocab = getattr(getattr(built.config, "text_config", None) or built.config, "vocab_size", None)
+    if isinstance(vocab, int) and 0 < vocab <= int(ids.max()):
+        ids = ids % vocab  # phoneme / character vocabularies smaller than the tokenizer's
+    return {"input_ids": ids, "attention_mask": np.ones_like(ids)}
 
 
 def _longer(built: Any, task: TaskSpec, batch: int) -> np.ndarray:
@@ -259,6 +340,23 @@ def decoder_start(built: Any) -> int:
     return assets.BOS if start is None else int(start)
 
 
+_PROMPTS = ("input_values", "input_features", "audio_mel", "padding_mask", "input_features_mask", "attention_mask")
+
+
+def decoder_ids(built: Any, batch: int) -> np.ndarray:
+    """One decoder step from the start token: (batch, 1), or one per codebook where the decoder
+    reads several parallel code streams (its sub-config's ``num_codebooks``: MusicGen, as
+    (batch, codebooks, 1); ``num_channels``: Dia, as (batch, 1, channels))."""
+    cfg = built.config
+    dec = getattr(cfg, "decoder", None) or getattr(cfg, "decoder_config", None)
+    start = decoder_start(built)
+    if isinstance(k := getattr(dec, "num_codebooks", None), int):
+        return np.full((batch, k, 1), start, dtype=np.int64)
+    if isinstance(k := getattr(dec, "num_channels", None), int):
+        return np.full((batch, 1, k), start, dtype=np.int64)
+    return np.full((batch, 1), start, dtype=np.int64)
+
+
 class AudioSkill(Skill):
     def new_tokens(self, task: TaskSpec) -> int:
         return int(task.inputs.get("new_tokens", 8))
@@ -271,8 +369,15 @@ class AudioSkill(Skill):
         cand = accepted(built.model, cand)
         if not is_seq2seq_asr(task) and "decoder_input_ids" in inspect.signature(built.model.forward).parameters:
             # an encoder-decoder's base model / transducer: one decoder step from the start token
-            cand["decoder_input_ids"] = np.full((batch, 1), decoder_start(built), dtype=np.int64)
+            cand["decoder_input_ids"] = decoder_ids(built, batch)
         cand = _by_signature(built, task, batch, cand)
+        cand.update(_latents(built, task, batch, cand))
+        if text := _text(built, task, batch):
+            # a text-driven model (TTS, text-to-music): the text is the input; an optional audio
+            # prompt (MusicGen's continuation, CSM's context) would need its own cut-offs
+            params = inspect.signature(built.model.forward).parameters
+            cand = {k: v for k, v in cand.items() if k not in _PROMPTS or params[k].default is params[k].empty}
+            cand.update(text)
         for key, value in cand.items():
             if value.dtype == np.float64:
                 cand[key] = value.astype(np.float32)
@@ -324,10 +429,11 @@ class AudioSkill(Skill):
     def expected(self, built: Any, task: TaskSpec, batch: int, inputs: Arrays) -> dict[str, tuple]:
         cfg = built.config
         if task.task in ("automatic-speech-recognition", "speech-seq2seq"):
+            vocab = (cfg if hasattr(cfg, "vocab_size") else cfg.decoder).vocab_size  # SpeechEncoderDecoder: its decoder's
             if is_ctc(task):
-                return {"logits": (batch, None, cfg.vocab_size), "tokens": (batch, None)}
+                return {"logits": (batch, None, vocab), "tokens": (batch, None)}
             dec = inputs["decoder_input_ids"].shape[1]
-            return {"logits": (batch, dec, cfg.vocab_size), "tokens": (batch, self.new_tokens(task))}
+            return {"logits": (batch, dec, vocab), "tokens": (batch, self.new_tokens(task))}
         if task.task == "audio-classification":
             return {"logits": (batch, cfg.num_labels)}
         if task.task in ("feature-extraction", "audio-feature-extraction"):

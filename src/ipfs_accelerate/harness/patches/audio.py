@@ -101,7 +101,23 @@ def seed_codebooks(model: Any, config: Any) -> Any:
     return model
 
 
+def vae_mean(model: Any, config: Any) -> Any:
+    """VibeVoice's acoustic tokenizer samples its latents (``sample=True``: mean + N(0, vae_std)
+    noise, unseeded) unless told not to: a batch row would never equal its single run. Call it
+    with ``sample=False``, the documented deterministic mode (the VAE mean), keeping every
+    other argument as given."""
+    original = model.forward
+
+    @functools.wraps(original)
+    def forward(*args: Any, sample: bool = False, **kwargs: Any) -> Any:
+        return original(*args, sample=sample, **kwargs)
+
+    model.forward = forward
+    return model
+
+
 PATCHES: dict = {
+    "vae_mean": vae_mean,
     "seed_codebooks": seed_codebooks,
     "mimi_explicit_attention_mask": mimi_explicit_attention_mask,
     "drop_training_loss": drop_training_loss,
