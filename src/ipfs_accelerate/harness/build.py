@@ -233,11 +233,23 @@ def shrunk_more(defaults: dict[str, Any], nested: bool = False) -> dict[str, Any
                 if isinstance(value.get("depths"), list) and isinstance(value.get(stage_key), list) and stage_key not in out[key]:
                     # (stage backbones only: their stages survive the shrink; a ViT's "stage12" does not)
                     out[key][stage_key] = value[stage_key]
+            if "encoder_in_channels" in defaults:  # a detector neck reads the backbone's channels
+                out[key].update(_stage_channels(value, out[key]))
+            if stages := _layer_stages(value, out[key]):
+                out[key] = {**_nested_choices(value, out[key]), **out[key], **stages}
+                width = value.get("hidden_size")
+                for k, v in defaults.items():  # the neck's input width is the backbone's (DPT's reassemble_hidden_size)
+                    if k.endswith("hidden_size") and k not in out and v == width and "hidden_size" in out[key]:
+                        out[k] = out[key]["hidden_size"]
     rope = defaults.get("rope_parameters")
     if isinstance(rope, dict) and isinstance(rope.get("mrope_section"), list) and len(rope["mrope_section"]) == 3:
         out["rope_parameters"] = {**rope, "mrope_section": [2, 1, 1]}  # sums to head_dim // 2 = 4
     elif isinstance(rope, dict) and rope.get("rope_type") not in (None, "axial") and _modeling_reads(defaults.get("model_type"), '"mrope_section"'):
         out["rope_parameters"] = {**rope, "mrope_section": _mrope_section(defaults, out, rope)}
+    if isinstance(defaults.get("feat_strides"), list | tuple) and isinstance(defaults.get("num_queries"), int):
+        # RT-DETR family (D-FINE, DEIMv2, PP-DocLayout): the decoder takes its top num_queries (300)
+        # anchors from the encoder's maps; a 32 px picture has 21 over strides 8 / 16 / 32
+        out["num_queries"] = 16
     tubelet = defaults.get("tubelet_size")
     if isinstance(tubelet, list) and len(tubelet) == 3 and "patch_size" in out:  # (frames, h, w) per video patch
         out["tubelet_size"] = [min(int(tubelet[0]), 2), out["patch_size"], out["patch_size"]]
@@ -256,6 +268,66 @@ def shrunk_more(defaults: dict[str, Any], nested: bool = False) -> dict[str, Any
         ):
             out[key] = _keep_kinds(value, new_depth)
     return out
+
+
+def _layer_stages(default: dict[str, Any], shrunk: dict[str, Any]) -> dict[str, Any]:
+    """A ViT-style nested backbone (one stage per layer) that hands on several layers (DPT-style
+    necks take 4): keep that many layers, and hand on the last ones, so the neck gets as many
+    feature maps as it has sizes (its "stage12" does not exist in the shrunk model)."""
+    indices, depth = default.get("out_indices"), shrunk.get("num_hidden_layers")
+    names = default.get("stage_names")
+    if not (isinstance(indices, list) and len(indices) > 1 and isinstance(depth, int) and isinstance(names, list)):
+        return {}
+    if isinstance(default.get("depths"), list) or len(names) != default.get("num_hidden_layers", -1) + 1:
+        return {}  # stage backbones keep their stages (see _KEEP_NESTED)
+    depth = max(depth, len(indices))
+    keep = list(range(depth - len(indices) + 1, depth + 1))
+    return {"num_hidden_layers": depth, "out_indices": keep, "out_features": [f"stage{i}" for i in keep]}
+
+
+def _stage_channels(default: dict[str, Any], shrunk: dict[str, Any]) -> dict[str, Any]:
+    """HGNet-V2 builds its stages from ``stage_*_channels`` but reports ``[embedding_size] +
+    hidden_sizes`` as its channels (equal in real checkpoints): once the shrink cuts
+    hidden_sizes, a D-FINE-style neck sized from the report gets the stages' unshrunk maps.
+    The stages follow the shrunk sizes instead."""
+    sizes, outs = shrunk.get("hidden_sizes"), default.get("stage_out_channels")
+    if not (isinstance(sizes, list) and isinstance(outs, list) and len(outs) == len(sizes)):
+        return {}
+    ins = default.get("stage_in_channels") or [sizes[0]]
+    return {
+        "stage_out_channels": list(sizes),
+        "stage_in_channels": [ins[0], *sizes[:-1]],
+        "stage_mid_channels": [max(8, s // 2) for s in sizes],
+    }
+
+
+_UNSET = object()
+_NOT_CHOICES = {"transformers_version", "architectures", "stage_names", "out_features", "out_indices", "id2label", "label2id"}
+
+
+def _nested_choices(default: dict[str, Any], shrunk: dict[str, Any]) -> dict[str, Any]:
+    """What a parent's default sub-config sets apart from that sub-config class's own defaults
+    (Depth Anything's DINOv2 hands on un-reshaped tokens, RF-DETR's has no register tokens): a
+    nested dict is rebuilt from the shrink alone, so these would silently fall back otherwise.
+    (Applied with _layer_stages only: elsewhere the class defaults are what committed
+    fingerprints were measured with.)"""
+    own = _class_defaults(str(default.get("model_type")))
+    if own is None:
+        return {}
+    return {
+        k: v for k, v in default.items()
+        if k not in shrunk and k not in _NOT_CHOICES and not isinstance(v, dict) and own.get(k, _UNSET) != v
+    }
+
+
+@cache
+def _class_defaults(model_type: str) -> dict[str, Any] | None:
+    from transformers import CONFIG_MAPPING
+
+    try:
+        return CONFIG_MAPPING[model_type]().to_dict()
+    except Exception:  # noqa: BLE001 - a config that cannot default-construct has no defaults to compare
+        return None
 
 
 @cache

@@ -110,6 +110,8 @@ def batch_vs_single(
     for name, value in batch_out.items():
         if value.ndim == 0 or value.shape[0] != n or any(name not in s for s in singles):
             continue
+        if any(s[name].ndim == 0 or s[name].shape[0] != 1 for s in singles):
+            continue  # not batch-leading (e.g. RF-DETR's per-layer states): its first dim only equals n by chance
         pairwise = name.startswith("logits_per_") and value.shape == (n, n)  # dual encoders' text i x image j
         for i, single in enumerate(singles):
             row = value[i : i + 1, i : i + 1] if pairwise else value[i : i + 1]  # pair i alone is the diagonal

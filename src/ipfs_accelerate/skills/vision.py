@@ -137,6 +137,11 @@ def check_shapes(expected: dict[str, tuple], outputs: Outputs, task: str) -> Non
         assert ok, f"{task}: output {name!r} has shape {tuple(actual)}, expected {shape}"
 
 
+def _sigmoid_classes(cfg: Any) -> bool:
+    """Whether a detector scores classes with sigmoids (no "no object" logit)."""
+    return hasattr(cfg, "focal_alpha") or bool(getattr(cfg, "use_focal_loss", False)) or hasattr(cfg, "feat_strides")
+
+
 class VisionSkill(Skill):
     def inputs(self, built: Any, task: TaskSpec, batch: int) -> Arrays:
         if packed.packed_kind(built.model):  # Qwen2-VL-style tower: patches + grid (harness/packed.py)
@@ -176,9 +181,10 @@ class VisionSkill(Skill):
                 cfg, "num_detection_tokens", None
             )
             return {
-                # softmax heads add a "no object" class; sigmoid/focal ones (Conditional DETR) do not
-                "logits": (batch, queries, cfg.num_labels + (0 if hasattr(cfg, "focal_alpha") or getattr(cfg, "use_focal_loss", False) else 1)),
-                "pred_boxes": (batch, queries, 4),
+                # softmax heads add a "no object" class; sigmoid/focal ones (Conditional DETR, the
+                # RT-DETR family: anchors over feat_strides) do not
+                "logits": (batch, queries, cfg.num_labels + (0 if _sigmoid_classes(cfg) else 1)),
+                "pred_boxes": (batch, queries, getattr(cfg, "num_coords", 4)),  # PP-DocLayout-V4: 10 (box + quad)
             }
         if t == "semantic-segmentation":
             return {"logits": (batch, cfg.num_labels, None, None)}
