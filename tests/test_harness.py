@@ -246,6 +246,15 @@ def test_batch_vs_single_compares_pairwise_logits_on_the_diagonal():
     assert not compare.batch_vs_single({"logits_per_image": scores}, wrong, None, [None, None]).ok
 
 
+def test_batch_vs_single_skips_outputs_that_are_not_batch_leading():
+    """Per-layer states whose first dim only equals the batch size by chance are not rows."""
+    rows = [{"y": np.full((1, 3), float(i), np.float32), "states": np.full((2, 5), 10.0 * i, np.float32)} for i in range(2)]
+    batch = {"y": np.stack([np.zeros(3), np.ones(3)]).astype(np.float32), "states": np.full((2, 5), 99.0, np.float32)}
+    assert compare.batch_vs_single(batch, rows, None, [None, None]).ok
+    leading = [{**r, "states": r["states"][:1]} for r in rows]  # batch-leading after all: compared, and differs
+    assert not compare.batch_vs_single(batch, leading, None, [None, None]).ok
+
+
 def test_packed_patches_follow_the_qwen2_vl_processor_order():
     """Patch k of the packed tensor is the pixels of its merge-window position, (C, T, P, P) flat."""
     from ipfs_accelerate.harness.packed import patches
