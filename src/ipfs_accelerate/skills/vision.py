@@ -57,9 +57,9 @@ def source_images(batch: int, size: tuple[int, int], offset: int = 0) -> list[np
     return [assets.image((h + h // 2, w + w // 4), index=i + offset) for i in range(batch)]
 
 
-def pixel_values(built: Any, task: TaskSpec, batch: int) -> np.ndarray:
+def pixel_values(built: Any, task: TaskSpec, batch: int, offset: int = 0) -> np.ndarray:
     processor = image_processor(built, task)
-    images = source_images(batch, image_size(built, task))
+    images = source_images(batch, image_size(built, task), offset)
     out = processor(images=images, return_tensors="np")
     return np.ascontiguousarray(out["pixel_values"], dtype=np.float32)
 
@@ -142,12 +142,69 @@ def _sigmoid_classes(cfg: Any) -> bool:
     return hasattr(cfg, "focal_alpha") or bool(getattr(cfg, "use_focal_loss", False)) or hasattr(cfg, "feat_strides")
 
 
+PROMPT_OFFSET = 100  # prompt pictures are other pictures than the inputs, the same for row i at any batch size
+
+
+def _extra_inputs(built: Any, task: TaskSpec, batch: int, pixels: np.ndarray) -> Arrays:
+    """Inputs some image models require beside the picture, chosen from the forward signature:
+    MAE-style random masking gets seeded noise (row i's the same at any batch size, so batch
+    rows match single runs); SegGPT's in-context prompt gets a second picture and its mask."""
+    import inspect
+
+    params = inspect.signature(built.model.forward).parameters
+    cfg = getattr(built.config, "vision_config", None) or built.config
+    out: Arrays = {}
+    if "noise" in params and getattr(cfg, "mask_ratio", None) and getattr(cfg, "patch_size", None):
+        patch = cfg.patch_size if isinstance(cfg.patch_size, int) else cfg.patch_size[0]
+        h, w = pixels.shape[-2:]
+        n = (h // patch) * (w // patch)
+        out["noise"] = np.stack([np.random.default_rng(i).random(n) for i in range(batch)]).astype(np.float32)
+    if "prompt_pixel_values" in params:
+        out["prompt_pixel_values"] = pixel_values(built, task, batch, PROMPT_OFFSET)
+    if "prompt_masks" in params:
+        out["prompt_masks"] = pixel_values(built, task, batch, 2 * PROMPT_OFFSET)
+    if "spatial_shapes" in params:  # NaFlex (SigLIP-2): flat patches, a patch mask and a grid per image
+        patch = packed.geometry(built.config)["patch"]
+        out["pixel_values"] = packed.naflex(pixels, patch)
+        out["pixel_attention_mask"] = np.ones(out["pixel_values"].shape[:2], dtype=np.int64)
+        out["spatial_shapes"] = np.tile(np.array([[pixels.shape[-2] // patch, pixels.shape[-1] // patch]], dtype=np.int64), (batch, 1))
+    if "task_inputs" in params and getattr(built.config, "task_seq_len", None):
+        # OneFormer: the task prompt ("the task is semantic") as token ids padded to task_seq_len
+        ids = built.tokenizer("the task is semantic")["input_ids"][: built.config.task_seq_len]
+        row = np.zeros(built.config.task_seq_len, dtype=np.int64)
+        row[: len(ids)] = ids
+        out["task_inputs"] = np.tile(row, (batch, 1))
+    return out
+
+
+def pixel_tokens(built: Any, batch: int) -> np.ndarray:
+    """ImageGPT reads a picture as color-cluster ids, one per pixel (its processor quantizes to
+    the checkpoint's clusters: here vocab_size - 1 seeded colors), at the largest square the
+    position table holds."""
+    import transformers
+
+    cfg = built.config
+    if "pixel-tokens" not in built.extras:
+        clusters = np.random.default_rng(0).uniform(-1.0, 1.0, (cfg.vocab_size - 1, 3))
+        side = int(cfg.n_positions**0.5)
+        cls = getattr(transformers, "ImageGPTImageProcessorPil", None) or transformers.ImageGPTImageProcessor
+        built.extras["pixel-tokens"] = (cls(clusters=clusters, size={"height": side, "width": side}), side)
+    proc, side = built.extras["pixel-tokens"]
+    ids = proc(images=source_images(batch, (side, side)), return_tensors="np")["input_ids"]
+    return np.ascontiguousarray(ids, dtype=np.int64)
+
+
 class VisionSkill(Skill):
     def inputs(self, built: Any, task: TaskSpec, batch: int) -> Arrays:
+        import inspect
+
         if packed.packed_kind(built.model):  # Qwen2-VL-style tower: patches + grid (harness/packed.py)
             return accepted(built.model, packed.inputs(built.model, batch))
         if frames := video_frames(built):
             return accepted(built.model, video_inputs(built, task, batch, frames))
+        params = inspect.signature(built.model.forward).parameters
+        if "input_ids" in params and "pixel_values" not in params and hasattr(built.config, "n_positions"):
+            return {"input_ids": pixel_tokens(built, batch)}  # ImageGPT
         cand: Arrays = {"pixel_values": pixel_values(built, task, batch)}
         if task.task == "keypoint-matching":  # SuperGlue / LightGlue: a pair of pictures per row
             other = pixel_values(built, task, batch + 1)[1:]
@@ -159,6 +216,7 @@ class VisionSkill(Skill):
             trimap[:, :, h // 4 : 3 * h // 4, w // 4 : 3 * w // 4] = 0.5
             trimap[:, :, 3 * h // 8 : 5 * h // 8, 3 * w // 8 : 5 * w // 8] = 1.0
             cand["pixel_values"] = np.concatenate([pv, trimap], axis=1)
+        cand.update(_extra_inputs(built, task, batch, cand["pixel_values"]))
         if task.task == "mask-generation":
             # one prompt point per image, inside the (resized) picture, different per image
             h, w = image_size(built, task)
