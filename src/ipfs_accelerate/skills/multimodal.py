@@ -26,6 +26,7 @@ prepared graph. CPU runs the same split eagerly; a test checks it equals the one
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -47,11 +48,15 @@ from .vision import (
 
 ZERO_SHOT = {"zero-shot-image-classification", "zero-shot-object-detection"}
 GENERATIVE = {"image-to-text", "image-text-to-text"}
+# inputs image_extras may add: the image-token count is asked of the model with them too
+IMAGE_EXTRAS = ("pixel_attention_mask", "spatial_shapes", "qformer_attention_mask")
 LABELS = 3  # zero-shot candidates: != the default batch of 2, so label-leading outputs are not rows
 
 
 def text_config(built: Any) -> Any:
-    return getattr(built.config, "text_config", None) or built.config
+    """The config of the part that writes text: ``text_config``, an encoder-decoder's decoder, or the config."""
+    cfg = built.config
+    return getattr(cfg, "text_config", None) or getattr(cfg, "decoder", None) or cfg
 
 
 def image_token_id(built: Any, task: TaskSpec | None = None) -> int:
@@ -67,6 +72,12 @@ def image_token_id(built: Any, task: TaskSpec | None = None) -> int:
     raise ValueError(
         f"{cfg.model_type}: config has no image token id; set image_token_index in the registry"
     )
+
+
+def _towerless(built: Any) -> bool:
+    """A vision-language family built without its vision tower (EmbeddingGemma-2's default
+    config has ``vision_config = None``): it reads text only."""
+    return hasattr(built.config, "vision_config") and built.config.vision_config is None
 
 
 def _has_image_token(built: Any) -> bool:
@@ -94,14 +105,14 @@ def image_tokens(built: Any, task: TaskSpec, inputs: Arrays) -> int:
     if key not in built.extras:
         import torch
 
-        kw = {
-            k: torch.from_numpy(inputs[k][:1])
-            for k in ("pixel_values", "image_sizes", "image_grid_thw")
-            if k in inputs
-        }
-        owner = built.model if hasattr(built.model, "get_image_features") else built.model.model
+        fn = image_features_fn(built.model)
+        if fn is None:
+            raise ValueError(f"{built.config.model_type}: no get_image_features to count image tokens; set image_tokens in the registry")
+        params = inspect.signature(fn).parameters
+        names = {"pixel_values", "image_sizes", "image_grid_thw", *IMAGE_EXTRAS, *_needed(built)}
+        kw = {k: torch.from_numpy(v[:1]) for k, v in inputs.items() if k in params and k in names}
         with torch.no_grad():
-            feats = owner.get_image_features(**kw)
+            feats = fn(**kw)
         if isinstance(feats, list | tuple):  # one tensor per image
             feats = feats[0][None]
         feats = getattr(feats, "pooler_output", feats)
@@ -121,6 +132,88 @@ def prompt(built: Any, task: TaskSpec, batch: int, n_image: int) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
+def seq2seq(built: Any) -> bool:
+    """An encoder-decoder whose decoder writes the text and whose input holds no image
+    placeholders (VisionEncoderDecoder, Pix2Struct, UDOP, PP-FormulaNet)."""
+    params = inspect.signature(built.model.forward).parameters
+    return "decoder_input_ids" in params and image_features_fn(built.model) is None and not _has_image_token(built)
+
+
+def image_features_fn(model: Any) -> Any:
+    """The model's ``get_image_features`` (its own, or its inner ``.model``'s), or None."""
+    for owner in (model, getattr(model, "model", None)):
+        if owner is not None and callable(getattr(owner, "get_image_features", None)):
+            return owner.get_image_features
+    return None
+
+
+def _needed(built: Any) -> list[str]:
+    """Image-side arguments the model cannot run without: the required parameters of its
+    ``get_image_features`` and of its forward (beyond pixels and token ids)."""
+    names: list[str] = []
+    for fn in (image_features_fn(built.model), built.model.forward):
+        if fn is not None:
+            names += [n for n in packed.required(fn) if n not in names]
+    return [n for n in names if n not in ("pixel_values", "input_ids")]
+
+
+def _image_params(built: Any, forward: bool = True) -> set[str]:
+    """Parameter names of the model's ``get_image_features`` (and, with ``forward``, its forward)."""
+    fns = [image_features_fn(built.model)] + ([built.model.forward] if forward else [])
+    return {n for fn in fns if fn is not None for n in inspect.signature(fn).parameters}
+
+
+def _tile_mask(built: Any, pv: np.ndarray) -> np.ndarray:
+    """All-real mask for one tile per sample: per pixel (Idefics-3) or per tile (boolean)."""
+    import torch
+
+    masks = (np.ones((len(pv), 1, *pv.shape[-2:]), dtype=np.int64), np.ones((len(pv), 1), dtype=bool))
+    if "tile-mask" not in built.extras:
+        fn = image_features_fn(built.model)
+        built.extras["tile-mask"] = 0
+        for i, mask in enumerate(masks):
+            try:
+                with torch.no_grad():
+                    fn(pixel_values=torch.from_numpy(pv[:1, None]), pixel_attention_mask=torch.from_numpy(mask[:1]))
+                built.extras["tile-mask"] = i
+                break
+            except (RuntimeError, IndexError, ValueError):
+                continue
+    return masks[built.extras["tile-mask"]]
+
+
+def image_extras(built: Any, task: TaskSpec, batch: int, pv: np.ndarray) -> Arrays:
+    """What the processor of a vision-language family hands over next to ``pixel_values``, made
+    only where the model requires it (read from the signatures, so passing families keep their
+    inputs): each image's size, pixels for a second (high-resolution) tower at that tower's
+    size, the Q-Former's instruction tokens."""
+    cfg = built.config
+    out: Arrays = {}
+    params = _image_params(built)
+    if "spatial_shapes" in params:  # NaFlex (SigLIP-2): flat patches, a patch mask and a grid per image
+        patch = packed.geometry(cfg)["patch"]
+        out["pixel_values"] = packed.naflex(pv, patch)
+        out["pixel_attention_mask"] = np.ones(out["pixel_values"].shape[:2], dtype=np.int64)
+        out["spatial_shapes"] = np.tile(np.array([[pv.shape[-2] // patch, pv.shape[-1] // patch]], dtype=np.int64), (batch, 1))
+    elif "pixel_attention_mask" in params and "pixel_attention_mask" in _image_params(built, forward=False):
+        # Idefics-2/3 style: (batch, images per sample, C, H, W) and a pixel mask per image, or
+        # (Granite-Docling) a real-tile mask per sample: the layout that runs is probed once
+        out["pixel_values"] = pv[:, None]
+        out["pixel_attention_mask"] = _tile_mask(built, pv)
+    for name in _needed(built):
+        if name == "qformer_input_ids":  # InstructBLIP: the instruction, also read by the Q-Former
+            ids = assets.token_ids(batch, int(task.inputs.get("seq_len", 8)), tok=built.tokenizer)
+            out.update(qformer_input_ids=ids, qformer_attention_mask=np.ones_like(ids))
+        elif name == "image_sizes":
+            out[name] = np.tile(np.array([pv.shape[-2:]], dtype=np.int64), (batch, 1))
+        elif name.endswith("_pixel_values") and (sub := getattr(cfg, name[: -len("pixel_values")] + "vision_config", None)):
+            size = int(sub.image_size)
+            proc = image_processor(built, TaskSpec(task=f"{task.task}:{name}", head="", skill="multimodal", inputs={"image_size": size}))
+            images = source_images(batch, image_size(built, task))
+            out[name] = np.ascontiguousarray(proc(images=images, return_tensors="np")["pixel_values"], dtype=np.float32)
+    return out
+
+
 def greedy(prepared: Prepared, feed: Arrays, steps: int, grow: dict[str, int]) -> Outputs:
     """`steps` greedy forwards; `input_ids` takes the argmax, other `grow` inputs take their fill."""
     feed = dict(feed)
@@ -134,7 +227,7 @@ def greedy(prepared: Prepared, feed: Arrays, steps: int, grow: dict[str, int]) -
         chosen.append(nxt)
         for name, fill in grow.items():
             if name in feed:
-                col = nxt if name == "input_ids" else np.full_like(feed[name][:, :1], fill)
+                col = nxt if name in ("input_ids", "decoder_input_ids") else np.full_like(feed[name][:, :1], fill)
                 feed[name] = np.concatenate([feed[name], col], axis=1)
     assert first is not None
     return Outputs(arrays=first, tokens=np.concatenate(chosen, axis=1))
@@ -252,10 +345,12 @@ class MultimodalSkill(Skill):
         cand: Arrays = {}
         if t == "visual-question-answering" and "regions" in task.inputs:
             cand.update(self._regions(built, task, batch))
-        else:
+        elif not _towerless(built):
             cand.update(self._images(built, task, batch))
-        if t in GENERATIVE or (t == "feature-extraction" and _has_image_token(built)):
-            n_image = image_tokens(built, task, cand) if t != "image-to-text" else 0
+        if t in GENERATIVE and seq2seq(built):
+            cand.update(self._decoder_prompt(built, task, batch))
+        elif t in GENERATIVE or (t == "feature-extraction" and _has_image_token(built)):
+            n_image = image_tokens(built, task, cand) if t != "image-to-text" and not _towerless(built) else 0
             ids = prompt(built, task, batch, n_image)
             cand["input_ids"] = ids
             cand["attention_mask"] = np.ones_like(ids)
@@ -275,6 +370,18 @@ class MultimodalSkill(Skill):
                 cand["bbox"] = self._boxes(ids.shape)
         return accepted(built.model, cand)
 
+    def _decoder_prompt(self, built: Any, task: TaskSpec, batch: int) -> Arrays:
+        """Encoder-decoder captioners: the prompt is the decoder's (from its start token); an
+        encoder that reads text too (UDOP) gets its own words (and their boxes)."""
+        ids = prompt(built, task, batch, 0)
+        start = next((v for c in (built.config, getattr(built.config, "decoder", None), text_config(built))
+                      if c is not None and (v := getattr(c, "decoder_start_token_id", None)) is not None), None)
+        if start is not None:
+            ids[:, 0] = start
+        words = assets.token_ids(batch, int(task.inputs.get("seq_len", 8)), tok=built.tokenizer)
+        return {"decoder_input_ids": ids, "decoder_attention_mask": np.ones_like(ids), "input_ids": words,
+                "attention_mask": np.ones_like(words), "bbox": self._boxes(words.shape)}
+
     def _images(self, built: Any, task: TaskSpec, batch: int) -> Arrays:
         name = task.inputs.get("processor", "ViTImageProcessor")
         if name in ("LlavaNextImageProcessor", "LlavaOnevisionImageProcessor"):
@@ -287,12 +394,31 @@ class MultimodalSkill(Skill):
             }
         if packed.packed_kind(built.model):  # Qwen2-VL style: patches + grid (harness/packed.py)
             return packed.inputs(built.model, batch)
-        if frames := video_frames(built):  # X-CLIP, VideoPrism: clips of frames
+        if seq2seq(built) and "flattened_patches" in inspect.signature(built.model.forward).parameters:
+            return {"flattened_patches": self._flattened(built, task, batch)}
+        params = inspect.signature(built.model.forward).parameters
+        both = "pixel_values" in params and "pixel_values_videos" in params  # image models that also take video
+        if not both and (frames := video_frames(built)):  # X-CLIP, VideoPrism: clips of frames
             return video_inputs(built, task, batch, frames)
         pv = pixel_values(built, task, batch)
         out: Arrays = {"pixel_values": pv}
         out["pixel_mask"] = np.ones((batch, pv.shape[-2], pv.shape[-1]), dtype=np.int64)
+        out.update(image_extras(built, task, batch, pv))
         return out
+
+    @staticmethod
+    def _flattened(built: Any, task: TaskSpec, batch: int) -> np.ndarray:
+        """Pix2Struct's variable-resolution input: each patch's (row, column), 1-based, then its
+        pixels (the patch side is what the patch projection takes: C * P * P inputs)."""
+        vision = getattr(built.config, "vision_config", None) or built.config
+        channels = int(getattr(vision, "num_channels", 3) or 3)
+        patch = int(round((int(vision.patch_embed_hidden_size) // channels) ** 0.5))
+        pv = pixel_values(built, task, batch)
+        rows, cols = pv.shape[-2] // patch, pv.shape[-1] // patch
+        pixels = packed.naflex(pv[..., : rows * patch, : cols * patch], patch)
+        r, c = np.meshgrid(np.arange(1, rows + 1), np.arange(1, cols + 1), indexing="ij")
+        ids = np.tile(np.stack([r.ravel(), c.ravel()], axis=-1)[None].astype(np.float32), (batch, 1, 1))
+        return np.ascontiguousarray(np.concatenate([ids, pixels], axis=-1))
 
     def _regions(self, built: Any, task: TaskSpec, batch: int) -> Arrays:
         """visual_bert's region features. Real ones come from an object detector that is not
@@ -357,6 +483,8 @@ class MultimodalSkill(Skill):
                 "image_embeds_position_mask": 0,
                 "token_type_ids": 1,
             }
+            if "decoder_input_ids" in feed:  # encoder-decoder: only the decoder's text grows
+                grow = {"decoder_input_ids": 0, "decoder_attention_mask": 1}
             return greedy(prepared, feed, self.new_tokens(task), grow)
         return Outputs(arrays=prepared(feed))
 
@@ -416,7 +544,10 @@ class MultimodalSkill(Skill):
             expected["logits_per_video"] = expected.pop("logits_per_image")
         if task.task == "feature-extraction" and "last_hidden_state" not in outputs.arrays:
             # dual encoders (CLIP-likes) return one embedding per image (video) and per text instead
-            expected = {k: (batch, ANY) for k in ("image_embeds", "video_embeds") if k in outputs.arrays} or expected
+            # (two-tower fusion models, BridgeTower: pooled image and text features; promptable
+            # detectors whose base model ends in its heads, SAM-3: per-query logits)
+            names = ("image_embeds", "video_embeds", "image_features", "pred_logits")
+            expected = {k: (batch, ANY) for k in names if k in outputs.arrays} or expected
         check_shapes(expected, outputs, task.task)
         for name, value in outputs.arrays.items():
             if value.dtype.kind == "f":
