@@ -313,7 +313,33 @@ def _probe_layout(built: Any, arrays: Arrays, required: list[str]) -> str:
     raise errors[0]
 
 
+def _clap(built: Any, task: TaskSpec, batch: int) -> Arrays:
+    """CLAP's log-mel patches (repeat-padded to its 10 s window, 48 kHz) and its is_longer flags."""
+    from transformers import ClapFeatureExtractor
+
+    bins = built.config.audio_config.num_mel_bins
+    fe = ClapFeatureExtractor(feature_size=bins, truncation="rand_trunc", padding="repeatpad")
+    samples = int(task.inputs.get("samples", 48000))
+    waves = [assets.waveform(samples, i, rate=fe.sampling_rate) for i in range(batch)]
+    out = fe(waves, sampling_rate=fe.sampling_rate, return_tensors="np")
+    return {"input_features": out["input_features"].astype(np.float32), "is_longer": out["is_longer"].astype(bool)}
+
+
+def _clvp(built: Any, task: TaskSpec, batch: int) -> Arrays:
+    """CLVP's conditioning log-mel spectrogram (22.05 kHz, the config's mel bins)."""
+    from transformers import ClvpFeatureExtractor
+
+    bins = built.config.decoder_config.feature_size
+    fe = ClvpFeatureExtractor(feature_size=bins)
+    samples = int(task.inputs.get("samples", 22050))
+    waves = [assets.waveform(samples, i, rate=fe.sampling_rate) for i in range(batch)]
+    out = fe(waves, sampling_rate=fe.sampling_rate, return_tensors="np")
+    return {"input_features": out["input_features"].astype(np.float32)}
+
+
 FEATURES: dict[str, Callable[[Any, TaskSpec, int], Arrays]] = {
+    "clap": _clap,
+    "clvp": _clvp,
     "wav2vec2": _wav2vec2,
     "whisper": _whisper,
     "speech_to_text": _speech_to_text,
@@ -340,6 +366,7 @@ def decoder_start(built: Any) -> int:
     return assets.BOS if start is None else int(start)
 
 
+_DERIVED_RECIPE = "wav2vec2"  # what a derived audio entry gets unless its override names one
 _PROMPTS = ("input_values", "input_features", "audio_mel", "padding_mask", "input_features_mask", "attention_mask")
 
 
@@ -374,9 +401,11 @@ class AudioSkill(Skill):
         cand.update(_latents(built, task, batch, cand))
         if text := _text(built, task, batch):
             # a text-driven model (TTS, text-to-music): the text is the input; an optional audio
-            # prompt (MusicGen's continuation, CSM's context) would need its own cut-offs
+            # prompt (MusicGen's continuation, CSM's context) would need its own cut-offs. A
+            # text-audio pair model (CLAP) names its audio recipe and keeps it.
             params = inspect.signature(built.model.forward).parameters
-            cand = {k: v for k, v in cand.items() if k not in _PROMPTS or params[k].default is params[k].empty}
+            if name == _DERIVED_RECIPE:
+                cand = {k: v for k, v in cand.items() if k not in _PROMPTS or params[k].default is params[k].empty}
             cand.update(text)
         for key, value in cand.items():
             if value.dtype == np.float64:

@@ -135,11 +135,13 @@ class TextSkill(Skill):
         return {}
 
     def check(self, outputs: Outputs, built: Any, task: TaskSpec, batch: int, inputs: Arrays) -> None:
-        if task.task == "feature-extraction" and "last_hidden_state" not in outputs.arrays and "pooler_output" in outputs.arrays:
-            # retrieval encoders (DPR) return one pooled embedding per text, no token states
-            shape = outputs.arrays["pooler_output"].shape
-            assert shape[0] == batch and len(shape) == 2, f"{task.task}: output 'pooler_output' has shape {shape}, batch {batch}"
-            assert np.isfinite(outputs.arrays["pooler_output"]).all(), f"{task.task}: output 'pooler_output' has NaN/inf"
+        if task.task == "feature-extraction" and "last_hidden_state" not in outputs.arrays and outputs.arrays:
+            # retrieval encoders (DPR: one pooled embedding per text) and two-stream encoders
+            # (LXMERT: language and vision states) name their states otherwise: one row per input
+            for name, value in outputs.arrays.items():
+                assert value.shape[:1] == (batch,), f"{task.task}: output {name!r} has shape {value.shape}, batch {batch}"
+                if value.dtype.kind == "f":
+                    assert np.isfinite(value).all(), f"{task.task}: output {name!r} has NaN/inf"
             return
         super().check(outputs, built, task, batch, inputs)
 
