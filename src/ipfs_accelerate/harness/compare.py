@@ -112,7 +112,8 @@ def batch_vs_single(
             continue
         if any(s[name].ndim == 0 or s[name].shape[0] != 1 for s in singles):
             continue  # not batch-leading (e.g. RF-DETR's per-layer states): its first dim only equals n by chance
-        pairwise = name.startswith("logits_per_") and value.shape == (n, n)  # dual encoders' text i x image j
+        # dual encoders' text i x image j (CLIP: logits_per_*; PE Audio: logits_audio_text)
+        pairwise = (name.startswith("logits_per_") or (name.startswith("logits_") and name.endswith("_text"))) and value.shape == (n, n)
         for i, single in enumerate(singles):
             row = value[i : i + 1, i : i + 1] if pairwise else value[i : i + 1]  # pair i alone is the diagonal
             ref = single[name]

@@ -172,6 +172,7 @@ def _by_signature(built: Any, task: TaskSpec, batch: int, cand: Arrays) -> Array
         out["audio_mel"] = out.pop("input_features")
     if set(out) == set(cand) and not any(n in required for n in ("input_values", "input_features")):
         return cand  # the named recipe feeds what the forward needs, in the only layout it has
+    out.update(_text(built, task, batch))  # a text-audio pair model (PE Audio) runs the probe with its text
     key = "audio-layout"
     if key not in built.extras:
         try:
