@@ -246,6 +246,16 @@ def test_batch_vs_single_compares_pairwise_logits_on_the_diagonal():
     assert not compare.batch_vs_single({"logits_per_image": scores}, wrong, None, [None, None]).ok
 
 
+def test_batch_vs_single_reads_text_pair_logits_on_the_diagonal():
+    """PE Audio names its (n, n) audio x text scores logits_audio_text: pairwise like logits_per_*;
+    a (n, n) output with another name is compared row by row."""
+    scores = np.array([[1.0, 5.0], [7.0, 2.0]], np.float32)
+    singles = [{"logits_audio_text": np.array([[1.0]], np.float32)}, {"logits_audio_text": np.array([[2.0]], np.float32)}]
+    assert compare.batch_vs_single({"logits_audio_text": scores}, singles, None, [None, None]).ok
+    rows = [{"logits_audio": scores[i : i + 1]} for i in range(2)]
+    assert compare.batch_vs_single({"logits_audio": scores}, rows, None, [None, None]).ok
+
+
 def test_batch_vs_single_skips_outputs_that_are_not_batch_leading():
     """Per-layer states whose first dim only equals the batch size by chance are not rows."""
     rows = [{"y": np.full((1, 3), float(i), np.float32), "states": np.full((2, 5), 10.0 * i, np.float32)} for i in range(2)]
