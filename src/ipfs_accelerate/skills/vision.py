@@ -238,6 +238,8 @@ class VisionSkill(Skill):
             queries = getattr(cfg, "num_queries", None) or getattr(
                 cfg, "num_detection_tokens", None
             )
+            if queries is None:  # segmentation-style text detectors (PP-OCR DB heads): a probability map
+                return {"last_hidden_state": (batch, ANY)}
             return {
                 # softmax heads add a "no object" class; sigmoid/focal ones (Conditional DETR, the
                 # RT-DETR family: anchors over feat_strides) do not
