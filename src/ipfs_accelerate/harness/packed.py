@@ -261,7 +261,7 @@ def wrap(model: Any) -> Any:
             with torch.no_grad():
                 run(**feed)
             break
-        except RuntimeError as exc:
+        except (RuntimeError, ValueError) as exc:  # ValueError: a 5-D unpack of flat patches (PaddleOCR-VL)
             errors.append(exc)
     else:
         raise errors[0]

@@ -80,6 +80,13 @@ def _towerless(built: Any) -> bool:
     return hasattr(built.config, "vision_config") and built.config.vision_config is None
 
 
+def _sees_images(built: Any) -> bool:
+    """Whether the model reads pictures at all: a tower, and an image input in its forward (the
+    Auto mappings list some text-only heads, e.g. Mistral-4's causal LM, as image-text-to-text)."""
+    params = inspect.signature(built.model.forward).parameters
+    return not _towerless(built) and any("pixel" in p or p == "flattened_patches" for p in params)
+
+
 def _has_image_token(built: Any) -> bool:
     """A vision-language model whose text holds image placeholder tokens (its base model too)."""
     return any(getattr(built.config, n, None) is not None for n in ("image_token_id", "image_token_index"))
@@ -115,7 +122,8 @@ def image_tokens(built: Any, task: TaskSpec, inputs: Arrays) -> int:
             feats = fn(**kw)
         if isinstance(feats, list | tuple):  # one tensor per image
             feats = feats[0][None]
-        feats = getattr(feats, "pooler_output", feats)
+        pooled = getattr(feats, "pooler_output", feats)
+        feats = feats.last_hidden_state if pooled is None else pooled  # (Llama-4: no pooled output)
         built.extras[key] = int(feats[0].shape[0])
     return built.extras[key]
 
@@ -350,7 +358,7 @@ class MultimodalSkill(Skill):
         if t in GENERATIVE and seq2seq(built):
             cand.update(self._decoder_prompt(built, task, batch))
         elif t in GENERATIVE or (t == "feature-extraction" and _has_image_token(built)):
-            n_image = image_tokens(built, task, cand) if t != "image-to-text" and not _towerless(built) else 0
+            n_image = image_tokens(built, task, cand) if t != "image-to-text" and _sees_images(built) else 0
             ids = prompt(built, task, batch, n_image)
             cand["input_ids"] = ids
             cand["attention_mask"] = np.ones_like(ids)

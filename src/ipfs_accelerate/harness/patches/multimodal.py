@@ -30,4 +30,33 @@ def llava_one_feature_tensor(model: Any, config: Any) -> Any:
     return model
 
 
-PATCHES: dict = {"llava_one_feature_tensor": llava_one_feature_tensor}
+def llama4_text_output_fields(model: Any, config: Any) -> Any:
+    """Give the text model's output the ``image_outputs`` field Llama-4's wrapper reads.
+
+    ``Llama4ForConditionalGeneration.forward`` (transformers 5.24) builds its return value with
+    ``image_outputs=outputs.image_outputs``, where ``outputs`` is the text model's
+    ``MoeCausalLMOutputWithPast``, which has no such field: every forward raises AttributeError
+    after the logits are computed. Here the text model's output carries
+    ``image_outputs = None`` (what the stock output class would hold), so the forward returns;
+    no computation changes.
+    """
+    text = getattr(model, "language_model", None)
+    if text is None:  # the text-only heads (Llama4ForCausalLM) return their own output
+        return model
+    forward = text.forward
+
+    @functools.wraps(forward)
+    def with_field(*args: Any, **kwargs: Any) -> Any:
+        out = forward(*args, **kwargs)
+        if not isinstance(out, tuple) and not hasattr(out, "image_outputs"):
+            object.__setattr__(out, "image_outputs", None)
+        return out
+
+    text.forward = with_field
+    return model
+
+
+PATCHES: dict = {
+    "llava_one_feature_tensor": llava_one_feature_tensor,
+    "llama4_text_output_fields": llama4_text_output_fields,
+}
