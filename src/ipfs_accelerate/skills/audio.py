@@ -338,8 +338,22 @@ def _clvp(built: Any, task: TaskSpec, batch: int) -> Arrays:
     return {"input_features": out["input_features"].astype(np.float32)}
 
 
+def _mel_deltas(built: Any, task: TaskSpec, batch: int) -> Arrays:
+    """Granite Speech 5's front end (its extractor needs torchaudio, absent here): Whisper's
+    log-mel (the same log10 / 8 dB floor / (x / 4 + 1) scaling), each frame concatenated with its
+    delta (torchaudio's compute_deltas, window 3: (x[t+1] - x[t-1]) / 2, edges replicated) and
+    consecutive frame pairs stacked: (batch, frames / 2, 4 x mel bins)."""
+    feats = _mel(built, task, batch)["input_features"]  # (batch, bins, frames), frames even
+    padded = np.pad(feats, ((0, 0), (0, 0), (1, 1)), mode="edge")
+    deltas = (padded[..., 2:] - padded[..., :-2]) / 2.0
+    frames = np.swapaxes(np.concatenate([feats, deltas], axis=1), 1, 2)  # (batch, frames, 2 x bins)
+    stacked = frames.reshape(batch, frames.shape[1] // 2, 2 * frames.shape[2])
+    return {"input_features": np.ascontiguousarray(stacked).astype(np.float32)}
+
+
 FEATURES: dict[str, Callable[[Any, TaskSpec, int], Arrays]] = {
     "clap": _clap,
+    "mel_deltas": _mel_deltas,
     "clvp": _clvp,
     "wav2vec2": _wav2vec2,
     "whisper": _whisper,
