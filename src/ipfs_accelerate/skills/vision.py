@@ -142,6 +142,13 @@ def _sigmoid_classes(cfg: Any) -> bool:
     return hasattr(cfg, "focal_alpha") or bool(getattr(cfg, "use_focal_loss", False)) or hasattr(cfg, "feat_strides")
 
 
+def _matcher(built: Any) -> bool:
+    """A keypoint-matching family (EfficientLoFTR): its base model takes picture pairs too."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_KEYPOINT_MATCHING_MAPPING_NAMES
+
+    return getattr(built.config, "model_type", None) in MODEL_FOR_KEYPOINT_MATCHING_MAPPING_NAMES
+
+
 PROMPT_OFFSET = 100  # prompt pictures are other pictures than the inputs, the same for row i at any batch size
 
 
@@ -206,7 +213,7 @@ class VisionSkill(Skill):
         if "input_ids" in params and "pixel_values" not in params and hasattr(built.config, "n_positions"):
             return {"input_ids": pixel_tokens(built, batch)}  # ImageGPT
         cand: Arrays = {"pixel_values": pixel_values(built, task, batch)}
-        if task.task == "keypoint-matching":  # SuperGlue / LightGlue: a pair of pictures per row
+        if task.task == "keypoint-matching" or _matcher(built):  # SuperGlue / LightGlue: a pair of pictures per row
             other = pixel_values(built, task, batch + 1)[1:]
             cand["pixel_values"] = np.ascontiguousarray(np.stack([cand["pixel_values"], other], axis=1))
         if task.task == "image-matting":  # ViTMatte: RGB plus a trimap (background / unknown / foreground)
