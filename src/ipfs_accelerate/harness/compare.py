@@ -114,6 +114,9 @@ def batch_vs_single(
             continue  # not batch-leading (e.g. RF-DETR's per-layer states): its first dim only equals n by chance
         # dual encoders' text i x image j (CLIP: logits_per_*; PE Audio: logits_audio_text)
         pairwise = (name.startswith("logits_per_") or (name.startswith("logits_") and name.endswith("_text"))) and value.shape == (n, n)
+        # seam(multimodal): (n, n, ...) in the batch but (1, 1, ...) alone is pairwise too (X-CLIP's
+        # text embeddings conditioned on each video: videos x texts x dim)
+        pairwise |= value.ndim > 2 and value.shape[1] == n and all(s[name].shape[:2] == (1, 1) for s in singles)
         for i, single in enumerate(singles):
             row = value[i : i + 1, i : i + 1] if pairwise else value[i : i + 1]  # pair i alone is the diagonal
             ref = single[name]
