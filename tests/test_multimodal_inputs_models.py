@@ -105,3 +105,25 @@ def test_llama4_patch_only_adds_the_missing_output_field():
             plain.model(**tensors(inputs))
         ours = patched.model(**tensors(inputs)).logits
     assert len(seen) == 1 and torch.equal(ours, seen[0])
+
+
+def test_video_conditioned_embeddings_are_compared_on_the_diagonal():
+    """X-CLIP's text embeddings are (videos, texts, dim): pair i alone is entry (i, i) of the batch."""
+    from ipfs_accelerate.harness import compare
+
+    batch = np.random.default_rng(0).normal(size=(2, 2, 4)).astype(np.float32)
+    singles = [{"text_embeds": batch[i : i + 1, i : i + 1]} for i in range(2)]
+    assert compare.batch_vs_single({"text_embeds": batch}, singles, None, [None, None]).ok
+    singles[1] = {"text_embeds": batch[1:2, 0:1]}  # video 1 with text 0: not what row 1 ran
+    assert not compare.batch_vs_single({"text_embeds": batch}, singles, None, [None, None]).ok
+
+
+def test_packed_vlm_with_a_height_width_grid():
+    """Nemotron-H Omni takes packed patches with (h, w) rows: the wrapper drops its t column."""
+    case = Case("nemotron_h_omni", "cpu")
+    assert packed.packed_kind(case.built.model) == "vlm"
+    grid = case.single_inputs["image_grid_thw"]
+    kw = case.built.model._image_kw(torch.from_numpy(case.single_inputs["pixel_values"]), torch.from_numpy(grid),
+                                    {"pixel_values": None, "image_grid_hw": None})
+    np.testing.assert_array_equal(kw["image_grid_hw"].numpy(), grid[:, 1:])
+    assert case.check_batch().ok

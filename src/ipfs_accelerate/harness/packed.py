@@ -23,6 +23,7 @@ import numpy as np
 from . import assets
 
 TOWER_GRIDS = ("grid_thw", "image_grid_thw")
+VLM_GRIDS = ("image_grid_thw", "image_grid_hw")  # (t, h, w) per image, or (h, w) for still-image models (Nemotron-H Omni)
 PATCH_INPUTS = ("hidden_states", "pixel_values")
 # config fields, first present wins (vision_config first, then the config itself)
 _CHANNELS = ("in_channels", "num_channels", "in_chans")
@@ -39,7 +40,7 @@ def required(fn: Any) -> list[str]:
 
 def kind(model: Any) -> str | None:
     """'tower' (forward requires packed patches + a grid), 'vlm' (a text model whose forward
-    takes ``image_grid_thw``), or None."""
+    takes ``image_grid_thw`` / ``image_grid_hw``), or None."""
     try:
         params = inspect.signature(model.forward).parameters
     except (TypeError, ValueError):
@@ -47,7 +48,7 @@ def kind(model: Any) -> str | None:
     req = required(model.forward)
     if any(g in req for g in TOWER_GRIDS) and req and req[0] in PATCH_INPUTS:
         return "tower"
-    if "image_grid_thw" in params and "pixel_values" in params and "input_ids" in params:
+    if any(g in params for g in VLM_GRIDS) and "pixel_values" in params and "input_ids" in params:
         return "vlm"
     return None
 
@@ -196,6 +197,8 @@ def _wrap_classes() -> tuple[type, type]:
 
         def _image_kw(self, pixel_values: torch.Tensor, grid: torch.Tensor, params: Any) -> dict[str, Any]:
             kw: dict[str, Any] = {"pixel_values": pixel_values.flatten(0, 1), "image_grid_thw": grid}
+            if "image_grid_thw" not in params:  # a (h, w) grid: the wrapper's (t, h, w) rows without t (t = 1)
+                kw["image_grid_hw"] = kw.pop("image_grid_thw")[:, 1:]
             if "image_merge_sizes" in params:  # VideoLLaMA-3: one merge size per image
                 kw["image_merge_sizes"] = torch.full((grid.shape[0],), geometry(self.inner.config)["merge"], dtype=torch.long)
             return kw
