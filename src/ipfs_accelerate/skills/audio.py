@@ -449,6 +449,12 @@ class AudioSkill(Skill):
         if codes is not None and codes.ndim == 4 and codes.shape[1] == inputs["input_values"].shape[0]:
             # EnCodec returns (chunks, batch, quantizers, frames): put batch first so rows compare
             out["audio_codes"] = np.ascontiguousarray(np.moveaxis(codes, 1, 0))
+        states = out.get("last_hidden_state")
+        batch = next(iter(inputs.values())).shape[0]
+        if states is not None and states.ndim == 2 and states.shape[0] % batch == 0 and "input_features" in inputs:
+            # packed encoders (Qwen3-ASR) concatenate every clip's frames; the clips here are all
+            # the same length, so the packed rows split evenly back into (batch, frames, hidden)
+            out["last_hidden_state"] = states.reshape(batch, -1, states.shape[-1])
         tokens = out["logits"].argmax(-1).astype(np.int64) if is_ctc(task) else None
         return Outputs(arrays=out, tokens=tokens)
 
