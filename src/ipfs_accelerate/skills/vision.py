@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..hardware.backends import Arrays
+from ..hardware.backends import Arrays, Prepared
 from ..harness import assets, packed
 from ..registry import TaskSpec
 from .base import Outputs, Skill, accepted
@@ -233,6 +233,19 @@ class VisionSkill(Skill):
             ]
             cand["input_points"] = np.asarray(pts, dtype=np.float32)
         return accepted(built.model, cand)
+
+    def run(self, prepared: Prepared, inputs: Arrays, built: Any, task: TaskSpec) -> Outputs:
+        out = super().run(prepared, inputs, built, task)
+        pixels = inputs.get("pixel_values")
+        if task.inputs.get("packed_outputs") and pixels is not None and len(pixels) > 1:
+            # Pixtral packs every picture's patches into one sequence (block-diagonal attention):
+            # (1, batch * patches, ...) regrouped as (batch, patches, ...), row i picture i
+            b = len(pixels)
+            out.arrays = {
+                k: v.reshape(b, v.shape[1] // b, *v.shape[2:]) if v.ndim > 1 and v.shape[0] == 1 and v.shape[1] % b == 0 else v
+                for k, v in out.arrays.items()
+            }
+        return out
 
     def expected(self, built: Any, task: TaskSpec, batch: int, inputs: Arrays) -> dict[str, tuple]:
         cfg = built.config
