@@ -149,6 +149,15 @@ def _matcher(built: Any) -> bool:
     return getattr(built.config, "model_type", None) in MODEL_FOR_KEYPOINT_MATCHING_MAPPING_NAMES
 
 
+def _per_picture(value: np.ndarray, batch: int) -> np.ndarray:
+    """(1, batch * n, ...) or flat (batch * n, width) packed outputs -> (batch, n, ...)."""
+    if value.ndim == 2 and value.shape[0] % batch == 0:
+        return value.reshape(batch, value.shape[0] // batch, value.shape[1])
+    if value.ndim > 2 and value.shape[0] == 1 and batch > 1 and value.shape[1] % batch == 0:
+        return value.reshape(batch, value.shape[1] // batch, *value.shape[2:])
+    return value
+
+
 PROMPT_OFFSET = 100  # prompt pictures are other pictures than the inputs, the same for row i at any batch size
 
 
@@ -175,6 +184,11 @@ def _extra_inputs(built: Any, task: TaskSpec, batch: int, pixels: np.ndarray) ->
         out["pixel_values"] = packed.naflex(pixels, patch)
         out["pixel_attention_mask"] = np.ones(out["pixel_values"].shape[:2], dtype=np.int64)
         out["spatial_shapes"] = np.tile(np.array([[pixels.shape[-2] // patch, pixels.shape[-1] // patch]], dtype=np.int64), (batch, 1))
+    if "pixel_position_ids" in params:  # Gemma 4: patches and their (x, y) from its own processor
+        proc = image_processor(built, task)
+        got = proc(images=source_images(batch, image_size(built, task)), return_tensors="np")
+        out["pixel_values"] = np.ascontiguousarray(got["pixel_values"], dtype=np.float32)
+        out["pixel_position_ids"] = np.ascontiguousarray(got["image_position_ids"], dtype=np.int64)
     if "task_inputs" in params and getattr(built.config, "task_seq_len", None):
         # OneFormer: the task prompt ("the task is semantic") as token ids padded to task_seq_len
         ids = built.tokenizer("the task is semantic")["input_ids"][: built.config.task_seq_len]
@@ -237,14 +251,11 @@ class VisionSkill(Skill):
     def run(self, prepared: Prepared, inputs: Arrays, built: Any, task: TaskSpec) -> Outputs:
         out = super().run(prepared, inputs, built, task)
         pixels = inputs.get("pixel_values")
-        if task.inputs.get("packed_outputs") and pixels is not None and len(pixels) > 1:
-            # Pixtral packs every picture's patches into one sequence (block-diagonal attention):
-            # (1, batch * patches, ...) regrouped as (batch, patches, ...), row i picture i
+        if task.inputs.get("packed_outputs") and pixels is not None:
+            # Pixtral packs every picture's patches into one sequence (block-diagonal attention),
+            # Gemma 4's tower returns its pooled tokens flat: regrouped as (batch, tokens, ...)
             b = len(pixels)
-            out.arrays = {
-                k: v.reshape(b, v.shape[1] // b, *v.shape[2:]) if v.ndim > 1 and v.shape[0] == 1 and v.shape[1] % b == 0 else v
-                for k, v in out.arrays.items()
-            }
+            out.arrays = {k: _per_picture(v, b) for k, v in out.arrays.items()}
         return out
 
     def expected(self, built: Any, task: TaskSpec, batch: int, inputs: Arrays) -> dict[str, tuple]:
