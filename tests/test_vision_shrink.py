@@ -1,5 +1,5 @@
-"""The derived shrink's backbone rules (harness/build.py) and the batch check's batch-leading rule
-(harness/compare.py), on the real transformers default configs: no model is built."""
+"""The derived shrink's backbone rules (harness/build.py), the batch check's batch-leading rule
+(harness/compare.py) and the vision skill's per-picture regrouping: no model is built."""
 
 from __future__ import annotations
 
@@ -58,3 +58,18 @@ def test_batch_check_skips_outputs_that_are_not_batch_leading() -> None:
     assert check.ok and check.max_abs == 0.0
     bad = [{"logits": logits[i : i + 1] + 1.0, "layers": layers[:, i : i + 1]} for i in range(2)]
     assert not compare.batch_vs_single({"logits": logits, "layers": layers}, bad, None, [None, None]).ok
+
+
+def test_packed_tower_outputs_are_regrouped_per_picture() -> None:
+    """Pixtral's (1, batch * patches, width) and Gemma 4's flat (batch * tokens, width) outputs
+    become (batch, n, width) with picture i in row i; a single picture's stays (1, n, width)."""
+    from ipfs_accelerate.skills.vision import _per_picture
+
+    packed = np.arange(2 * 3 * 4, dtype=np.float32).reshape(1, 6, 4)
+    rows = _per_picture(packed, 2)
+    assert rows.shape == (2, 3, 4)
+    assert np.array_equal(rows[1], packed[0, 3:])
+    flat = packed[0]
+    assert np.array_equal(_per_picture(flat, 2), rows)
+    assert _per_picture(packed[:, :3], 1).shape == (1, 3, 4)
+    assert _per_picture(flat[:3], 1).shape == (1, 3, 4)
