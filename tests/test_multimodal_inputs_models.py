@@ -127,3 +127,17 @@ def test_packed_vlm_with_a_height_width_grid():
                                     {"pixel_values": None, "image_grid_hw": None})
     np.testing.assert_array_equal(kw["image_grid_hw"].numpy(), grid[:, 1:])
     assert case.check_batch().ok
+
+
+def test_idefics_text_cross_attends_to_its_image():
+    """IDEFICS has no placeholders: one image per sample, and a per-token mask that grows with the text."""
+    case = Case("idefics", "cpu")
+    inputs = case.single_inputs
+    assert inputs["pixel_values"].ndim == 5 and inputs["pixel_values"].shape[1] == 1
+    assert inputs["image_attention_mask"].shape == (*inputs["input_ids"].shape, 1)
+    with torch.no_grad():
+        a = case.built.model(**tensors(inputs)).logits
+        other = dict(inputs, pixel_values=np.ascontiguousarray(inputs["pixel_values"][..., ::-1]))  # mirrored picture
+        b = case.built.model(**tensors(other)).logits
+    assert not torch.allclose(a, b)
+    assert case.check_batch().ok

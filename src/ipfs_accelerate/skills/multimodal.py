@@ -80,6 +80,13 @@ def _towerless(built: Any) -> bool:
     return hasattr(built.config, "vision_config") and built.config.vision_config is None
 
 
+def _cross_attends(built: Any) -> bool:
+    """Flamingo-style models (IDEFICS): text cross-attends to the images through a per-token
+    image mask instead of holding image placeholders; no get_image_features to count them."""
+    params = inspect.signature(built.model.forward).parameters
+    return "image_attention_mask" in params and image_features_fn(built.model) is None
+
+
 def _sees_images(built: Any) -> bool:
     """Whether the model reads pictures at all: a tower, and an image input in its forward (the
     Auto mappings list some text-only heads, e.g. Mistral-4's causal LM, as image-text-to-text)."""
@@ -358,7 +365,7 @@ class MultimodalSkill(Skill):
         if t in GENERATIVE and seq2seq(built):
             cand.update(self._decoder_prompt(built, task, batch))
         elif t in GENERATIVE or (t == "feature-extraction" and _has_image_token(built)):
-            n_image = image_tokens(built, task, cand) if t != "image-to-text" and _sees_images(built) else 0
+            n_image = image_tokens(built, task, cand) if t != "image-to-text" and _sees_images(built) and not _cross_attends(built) else 0
             ids = prompt(built, task, batch, n_image)
             cand["input_ids"] = ids
             cand["attention_mask"] = np.ones_like(ids)
@@ -376,6 +383,10 @@ class MultimodalSkill(Skill):
             )
             if t == "document-question-answering":
                 cand["bbox"] = self._boxes(ids.shape)
+        if _cross_attends(built) and "input_ids" in cand and cand.get("pixel_values", np.empty(0)).ndim == 4:
+            # IDEFICS: images per sample (one here), and which images each text token may attend to
+            cand["pixel_values"] = cand["pixel_values"][:, None]
+            cand["image_attention_mask"] = np.ones((*cand["input_ids"].shape, 1), dtype=np.int64)
         return accepted(built.model, cand)
 
     def _decoder_prompt(self, built: Any, task: TaskSpec, batch: int) -> Arrays:
@@ -490,6 +501,7 @@ class MultimodalSkill(Skill):
                 "attention_mask": 1,
                 "image_embeds_position_mask": 0,
                 "token_type_ids": 1,
+                "image_attention_mask": 1,
             }
             if "decoder_input_ids" in feed:  # encoder-decoder: only the decoder's text grows
                 grow = {"decoder_input_ids": 0, "decoder_attention_mask": 1}
