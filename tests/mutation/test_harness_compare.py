@@ -245,3 +245,41 @@ def test_non_finite_values_raise_no_numpy_warnings() -> None:
         warnings.simplefilter("ignore")
         warnings.filterwarnings("error", message="overflow encountered in divide")
         assert compare.compare_arrays("r", np.array([1e300]), np.array([0.0]), 0.0, 0.0, 0.0).max_rel == compare.HUGE
+
+
+def _bvs(batch: dict, singles: list[dict]) -> bool:
+    return compare.batch_vs_single(batch, singles, None, [None] * len(singles)).ok
+
+
+def test_batch_check_skips_outputs_not_batch_leading_and_keeps_going() -> None:
+    f = np.float32
+    singles = [{"y": np.full((1, 3), float(i), f), "states": np.full((2, 5), 10.0 * i, f), "z": np.full((1, 2), i, f),
+                "score": np.array([float(i)], f)} for i in range(2)]
+    batch = {"y": np.array([[0.0] * 3, [1.0] * 3], f), "states": np.full((2, 5), 99.0, f), "z": np.array([[0.0] * 2, [1.0] * 2], f),
+             "score": np.array([0.0, 1.0], f)}
+    assert _bvs(batch, singles)  # per-layer states (first dim 2 alone too) are not rows
+    assert not _bvs({**batch, "z": np.array([[0.0] * 2, [5.0] * 2], f)}, singles)  # outputs after the skipped one still count
+    assert not _bvs({**batch, "score": np.array([0.0, 5.0], f)}, singles)  # 1-D outputs are rows
+    leading = [{**s, "states": s["states"][:1]} for s in singles]
+    assert not _bvs(batch, leading)
+
+
+def test_batch_check_reads_pair_scores_on_the_diagonal() -> None:
+    f = np.float32
+    scores = np.array([[1.0, 5.0], [7.0, 2.0]], f)
+    diag = [{"k": np.array([[1.0]], f)}, {"k": np.array([[2.0]], f)}]
+    rows = [{"k": scores[i : i + 1]} for i in range(2)]
+    for name in ("logits_per_image", "logits_audio_text"):
+        singles = [{name: d["k"]} for d in diag]
+        assert _bvs({name: scores}, singles)
+        assert not _bvs({name: scores}, [singles[0], {name: np.array([[7.0]], f)}])
+    for name in ("image_text", "logits_audio", "scores"):  # other (n, n) outputs are rows
+        assert _bvs({name: scores}, [{name: r["k"]} for r in rows])
+    assert not _bvs({"scores": scores}, [{"scores": d["k"]} for d in diag])
+    # X-CLIP: (videos, texts, dim) in the batch, (1, 1, dim) alone: the diagonal again
+    emb = np.arange(12, dtype=f).reshape(2, 2, 3)
+    xsingles = [{"text_embeds": emb[i : i + 1, i : i + 1]} for i in range(2)]
+    assert _bvs({"text_embeds": emb}, xsingles)
+    assert not _bvs({"text_embeds": emb}, [xsingles[0], {"text_embeds": emb[1:2, 0:1]}])
+    logits = np.arange(30, dtype=f).reshape(2, 5, 3)  # an ordinary 3-D output is rows
+    assert _bvs({"logits": logits}, [{"logits": logits[i : i + 1]} for i in range(2)])
