@@ -98,3 +98,25 @@ def test_hf_exporter_path_converts_and_keeps_our_output_order():
         want = model(**tensors)
     for port, name in zip(compiled.outputs, names, strict=True):
         np.testing.assert_allclose(result[port], want[name].numpy(), atol=1e-4)
+
+
+class Broken(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("no graph here")
+
+
+@pytest.mark.parametrize("opt_in", [False, True])
+def test_hf_exporter_runs_only_when_opted_in(opt_in, monkeypatch):
+    from ipfs_accelerate.hardware.backends import openvino as backend
+    from ipfs_accelerate.hardware.backends.base import UnsupportedModel
+
+    calls = []
+    monkeypatch.setattr(backend, "_hf_exporter", lambda *a: calls.append(a) or (_ for _ in ()).throw(TypeError("stub")))
+    if opt_in:
+        monkeypatch.setenv(backend.HF_EXPORTER_ENV, "1")
+    else:
+        monkeypatch.delenv(backend.HF_EXPORTER_ENV, raising=False)
+    with pytest.raises(UnsupportedModel) as err:
+        backend.OpenVINOBackend()._convert(Broken(), {"x": np.zeros((2, 3), np.float32)}, ["out"])
+    assert len(calls) == int(opt_in)
+    assert ("hf-exporter: TypeError: stub" in str(err.value)) is opt_in

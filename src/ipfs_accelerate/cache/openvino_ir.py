@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -92,7 +93,8 @@ def ir_key(model: Any, example: dict[str, np.ndarray], output_names: list[str]) 
             for k, v in example.items()
         },
         "outputs": list(output_names),
-        "ir": {"compress_to_fp16": False},
+        # which converters may run: a failure recorded without the opt-in exporter is not final with it
+        "ir": {"compress_to_fp16": False, "hf_exporter": os.environ.get("IPFS_ACCELERATE_OV_HF_EXPORTER") == "1"},
         "versions": versions(),
     }
 

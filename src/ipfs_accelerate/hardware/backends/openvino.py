@@ -11,6 +11,7 @@ the plugin's choice (bf16 on CPUs with AVX-512-BF16/AMX) and is reported as its 
 
 from __future__ import annotations
 
+import os
 import warnings
 from functools import lru_cache
 from typing import Any
@@ -148,6 +149,12 @@ def _flat_wrapper(model: Any, order: list[str]):
     return FlatOutputs().eval()
 
 
+# Opt-in until it runs in a spawned converter: in a sweep of many models in one process, a later
+# plain conversion segfaulted in libtorch (twice, after failed exporter attempts earlier in the
+# same process), which in the runner would crash an innocent case's worker.
+HF_EXPORTER_ENV = "IPFS_ACCELERATE_OV_HF_EXPORTER"
+
+
 def _hf_exporter(model: Any, tensors: dict[str, Any], order: list[str], output_names: list[str]) -> Any:
     """transformers' own OpenVINO exporter (``transformers.exporters``): torch.export with the
     patches its authors keep for ops OpenVINO's frontend cannot lower (histc, searchsorted, MoE
@@ -230,10 +237,11 @@ class OpenVINOBackend(Backend):
                 return ov.convert_model(exported), "torch.export", order
             except Exception as exc:
                 failures.append(f"torch.export: {type(exc).__name__}: {str(exc)[:300]}")
-            try:
-                return _hf_exporter(model, tensors, order, output_names), "hf-exporter", order
-            except Exception as exc:
-                failures.append(f"hf-exporter: {type(exc).__name__}: {str(exc)[:300]}")
+            if os.environ.get(HF_EXPORTER_ENV) == "1":
+                try:
+                    return _hf_exporter(model, tensors, order, output_names), "hf-exporter", order
+                except Exception as exc:
+                    failures.append(f"hf-exporter: {type(exc).__name__}: {str(exc)[:300]}")
         raise UnsupportedModel("OpenVINO conversion failed: " + " | ".join(failures))
 
     def _prepare(self, model: Any, example: Arrays, output_names: list[str]) -> Prepared:
