@@ -42,6 +42,18 @@ class Skill:
         """Output name -> expected shape (None in a dim means any) for this task."""
         return {}
 
+    def check_unnamed_states(self, outputs: Outputs, task: TaskSpec, batch: int) -> bool:
+        """Feature extraction from a model that names no ``last_hidden_state`` (DPR's pooled
+        embedding, LXMERT's two streams, a vocoder's waveform): every output must be one finite
+        row per input. True when this rule applied (the named-shape check has nothing to read)."""
+        if task.task != "feature-extraction" or "last_hidden_state" in outputs.arrays or not outputs.arrays:
+            return False
+        for name, value in outputs.arrays.items():
+            assert value.shape[:1] == (batch,), f"{task.task}: output {name!r} has shape {value.shape}, batch {batch}"
+            if value.dtype.kind == "f":
+                assert np.isfinite(value).all(), f"{task.task}: output {name!r} has NaN/inf"
+        return True
+
     def check(self, outputs: Outputs, built: Any, task: TaskSpec, batch: int, inputs: Arrays) -> None:
         """Raise AssertionError if a named output is missing or has the wrong shape."""
         for name, shape in self.expected(built, task, batch, inputs).items():

@@ -135,13 +135,7 @@ class TextSkill(Skill):
         return {}
 
     def check(self, outputs: Outputs, built: Any, task: TaskSpec, batch: int, inputs: Arrays) -> None:
-        if task.task == "feature-extraction" and "last_hidden_state" not in outputs.arrays and outputs.arrays:
-            # retrieval encoders (DPR: one pooled embedding per text) and two-stream encoders
-            # (LXMERT: language and vision states) name their states otherwise: one row per input
-            for name, value in outputs.arrays.items():
-                assert value.shape[:1] == (batch,), f"{task.task}: output {name!r} has shape {value.shape}, batch {batch}"
-                if value.dtype.kind == "f":
-                    assert np.isfinite(value).all(), f"{task.task}: output {name!r} has NaN/inf"
+        if self.check_unnamed_states(outputs, task, batch):  # DPR's pooled embedding, LXMERT's two streams
             return
         super().check(outputs, built, task, batch, inputs)
 
