@@ -94,7 +94,7 @@ def ir_key(model: Any, example: dict[str, np.ndarray], output_names: list[str]) 
         },
         "outputs": list(output_names),
         # which converters may run: a failure recorded without the opt-in exporter is not final with it
-        "ir": {"compress_to_fp16": False, "hf_exporter": os.environ.get("IPFS_ACCELERATE_OV_HF_EXPORTER") == "1"},
+        "ir": {"compress_to_fp16": False, "hf_exporter": os.environ.get("IPFS_ACCELERATE_OV_HF_EXPORTER", "1") != "0"},
         "versions": versions(),
     }
 

@@ -61,16 +61,25 @@ class CompileCrashed(UnsupportedModel):
 
 
 class _Probe:
-    """One long-lived probe interpreter per process, started on first use and after each crash."""
+    """One long-lived helper interpreter per process (the compile probe, the exporter), started on
+    first use and after each crash: it answers one line per JSON request."""
 
-    def __init__(self, src: str = _PROBE_SRC) -> None:
+    def __init__(self, src: str = _PROBE_SRC, what: str = "OpenVINO compile_model") -> None:
         import threading
 
         self.src = src
+        self.what = what
         self.proc: Any = None
         self.lock = threading.Lock()
 
-    def compile(self, xml: str, config: dict[str, Any], timeout_s: float) -> None:
+    def stop(self) -> None:
+        with self.lock:
+            if self.proc is not None and self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+
+    def ask(self, request: dict[str, Any], timeout_s: float, detail: str = "") -> str:
+        """The helper's answer line; CompileCrashed if it died or did not answer in time."""
         import json
         import selectors
         import signal
@@ -83,7 +92,7 @@ class _Probe:
                                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             proc = self.proc
             try:
-                proc.stdin.write(json.dumps({"xml": xml, "config": config}) + "\n")
+                proc.stdin.write(json.dumps(request) + "\n")
                 proc.stdin.flush()
             except OSError:
                 pass  # it died on its way: the read below sees EOF and the exit status says why
@@ -93,12 +102,16 @@ class _Probe:
             if not ready:
                 proc.kill()
                 proc.wait()
-                raise CompileCrashed(f"OpenVINO compile_model did not finish in {timeout_s:.0f} s (probe process)")
-            if proc.stdout.readline():
-                return  # compiled, or a Python error the caller's own compile reports with its message
+                raise CompileCrashed(f"{self.what} did not finish in {timeout_s:.0f} s (probe process)")
+            if line := proc.stdout.readline():
+                return line.strip()
             code = proc.wait()
             what = signal.Signals(-code).name if code < 0 else f"exit status {code}"
-            raise CompileCrashed(f"OpenVINO compile_model crashed with {what} (config {config})")
+            raise CompileCrashed(f"{self.what} crashed with {what}{detail}")
+
+    def compile(self, xml: str, config: dict[str, Any], timeout_s: float) -> None:
+        # "ok", or a Python error that the caller's own compile reports with its message
+        self.ask({"xml": xml, "config": config}, timeout_s, f" (config {config})")
 
 
 _PROBE = _Probe()
@@ -149,10 +162,67 @@ def _flat_wrapper(model: Any, order: list[str]):
     return FlatOutputs().eval()
 
 
-# Opt-in until it runs in a spawned converter: in a sweep of many models in one process, a later
-# plain conversion segfaulted in libtorch (twice, after failed exporter attempts earlier in the
-# same process), which in the runner would crash an innocent case's worker.
+# On by default; "0" turns it off. It runs in its own interpreter (``_EXPORTER``): in a sweep of
+# many models in one process, plain conversions after failed exporter attempts segfaulted in
+# libtorch, which in the runner would have crashed an innocent case's worker.
 HF_EXPORTER_ENV = "IPFS_ACCELERATE_OV_HF_EXPORTER"
+EXPORT_TIMEOUT_S = 240.0
+
+
+def hf_exporter_enabled() -> bool:
+    return os.environ.get(HF_EXPORTER_ENV, "1") != "0"
+
+
+# The exporter's interpreter: loads the pickled (model, tensors, order, names), exports, saves the
+# IR, answers one JSON line. Its own stdout goes to stderr (transformers prints): answers keep fd 1.
+_EXPORT_SRC = """
+import json, os, sys, warnings
+answers = os.fdopen(os.dup(1), "w")
+os.dup2(2, 1)
+import torch
+import openvino as ov
+from ipfs_accelerate.hardware.backends.openvino import _hf_exporter
+for line in sys.stdin:
+    req = json.loads(line)
+    try:
+        model, tensors, order, names = torch.load(req["job"], weights_only=False)
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ov.save_model(_hf_exporter(model, tensors, order, names), req["xml"], compress_to_fp16=False)
+        answers.write("ok\\n")
+    except Exception as exc:
+        answers.write("error " + json.dumps(type(exc).__name__ + ": " + str(exc)[:300]) + "\\n")
+    answers.flush()
+"""
+
+_EXPORTER = _Probe(_EXPORT_SRC, what="transformers' OpenVINO exporter")
+
+
+def _hf_exporter_isolated(model: Any, tensors: dict[str, Any], order: list[str], output_names: list[str],
+                          timeout_s: float = EXPORT_TIMEOUT_S) -> Any:
+    """``_hf_exporter`` in the exporter's interpreter; the model travels pickled (``torch.save``).
+    After a failed export the interpreter is replaced, so no half-applied patch of one model's
+    export meets the next (each verdict is what a fresh process would see)."""
+    import json
+    import pickle
+    import tempfile
+    from pathlib import Path
+
+    import openvino as ov
+    import torch
+
+    with tempfile.TemporaryDirectory(prefix="ov-export-") as tmp:
+        job, xml = Path(tmp) / "job.pt", Path(tmp) / "model.xml"
+        try:
+            torch.save((model, tensors, order, output_names), job)
+        except (pickle.PicklingError, AttributeError, TypeError) as exc:  # a patched forward, a local class
+            raise RuntimeError(f"the model cannot travel to the exporter process: {type(exc).__name__}: {str(exc)[:200]}") from exc
+        answer = _EXPORTER.ask({"job": str(job), "xml": str(xml)}, timeout_s)
+        if answer != "ok":
+            _EXPORTER.stop()
+            raise RuntimeError(json.loads(answer.removeprefix("error ")) if answer.startswith("error ") else answer)
+        weights = np.frombuffer(xml.with_suffix(".bin").read_bytes(), dtype=np.uint8).copy()
+        return core().read_model(xml.read_text(), ov.Tensor(weights))
 
 
 def _hf_exporter(model: Any, tensors: dict[str, Any], order: list[str], output_names: list[str]) -> Any:
@@ -188,6 +258,29 @@ def _hf_exporter(model: Any, tensors: dict[str, Any], order: list[str], output_n
         results = ov_model.get_results()
         return ov.Model([results[i] for i in where], ov_model.get_parameters(), ov_model.get_friendly_name())
     return ov_model
+
+
+def _torch_outputs(model: Any, inputs: Arrays, names: list[str]) -> Arrays:
+    """The PyTorch model's flat outputs for ``inputs`` (the screen of a dynamic IR on a new shape)."""
+    import torch
+
+    order = forward_order(model, list(inputs))
+    with torch.no_grad():
+        out = flatten_outputs(model(**{k: torch.from_numpy(np.ascontiguousarray(inputs[k])) for k in order}))
+    return {k: (v.float() if v.is_floating_point() else v).numpy() for k, v in out.items() if k in names}
+
+
+def _disagreement(got: Arrays, want: Arrays) -> str:
+    """Empty when the IR's outputs match PyTorch's on the same input (shapes, values within
+    1e-3 + 1e-2 relative), else the first output that does not and how."""
+    for name, ref in want.items():
+        value = got.get(name)
+        if value is None or np.shape(value) != np.shape(ref):
+            return f"{name}: shape {None if value is None else tuple(np.shape(value))}, PyTorch {tuple(np.shape(ref))}"
+        if not np.allclose(np.asarray(value, dtype=np.float64), np.asarray(ref, dtype=np.float64), atol=1e-3, rtol=1e-2, equal_nan=True):
+            diff = np.abs(np.asarray(value, dtype=np.float64) - np.asarray(ref, dtype=np.float64))
+            return f"{name}: max abs {np.nanmax(diff):.3g}"
+    return ""
 
 
 class OpenVINOBackend(Backend):
@@ -237,9 +330,9 @@ class OpenVINOBackend(Backend):
                 return ov.convert_model(exported), "torch.export", order
             except Exception as exc:
                 failures.append(f"torch.export: {type(exc).__name__}: {str(exc)[:300]}")
-            if os.environ.get(HF_EXPORTER_ENV) == "1":
+            if hf_exporter_enabled():
                 try:
-                    return _hf_exporter(model, tensors, order, output_names), "hf-exporter", order
+                    return _hf_exporter_isolated(model, tensors, order, output_names), "hf-exporter", order
                 except Exception as exc:
                     failures.append(f"hf-exporter: {type(exc).__name__}: {str(exc)[:300]}")
         raise UnsupportedModel("OpenVINO conversion failed: " + " | ".join(failures))
@@ -247,27 +340,58 @@ class OpenVINOBackend(Backend):
     def _prepare(self, model: Any, example: Arrays, output_names: list[str]) -> Prepared:
         prepared = self._prepare_one(model, example, output_names)
         baked = getattr(model, "static_inputs", None)
-        return prepared if baked is None else self._per_input(model, example, output_names, prepared, tuple(baked))
+        return self._per_signature(model, example, output_names, prepared, None if baked is None else tuple(baked))
 
-    def _per_input(self, model: Any, example: Arrays, names: list[str], first: Prepared, baked: tuple[str, ...]) -> Prepared:
-        """One IR per input signature, for models whose tracing bakes some inputs' *values* into
-        the graph (packed-patch towers unroll a Python loop over ``image_grid_thw``): an IR traced
-        on one picture silently returns one picture's rows for two. The signature is every
-        input's shape plus the values of the ``static_inputs`` the model declares."""
+    def _per_signature(self, model: Any, example: Arrays, names: list[str], first: Prepared,
+                       baked: tuple[str, ...] | None) -> Prepared:
+        """The traced IR answers every input signature it was checked for; others get their own IR.
+
+        Tracing can bake what it saw into a "dynamic" IR: a reshape to the traced batch, an arange
+        over the traced length, a Python loop over a tensor's values. Two rules, one table:
+
+        * A model that declares ``static_inputs`` (packed-patch towers unroll a loop over
+          ``image_grid_thw``) gets one IR per signature: every input's shape plus those inputs'
+          values. An IR traced on one picture silently returns one picture's rows for two.
+        * Any other model keeps its dynamic IR for a new input shape if, the first time that shape
+          arrives, the IR agrees with the PyTorch model on the same input (shapes equal, values
+          within 1e-3 + 1e-2 relative: a screen for baked shapes, not the verdict, which stays with
+          the harness's parity check against the CPU reference). If it does not, that shape gets
+          an IR traced on it and the notes say which shape the dynamic IR got wrong and by how much.
+        """
+        keep = baked or ()
 
         def signature(inputs: Arrays) -> tuple[Any, ...]:
-            return tuple(sorted((k, np.shape(v), np.asarray(v).tobytes() if k in baked else b"") for k, v in inputs.items()))
+            return tuple(sorted((k, np.shape(v), np.asarray(v).tobytes() if k in keep else b"") for k, v in inputs.items()))
 
         graphs = {signature(example): first}
+        notes = list(first.notes)
+        if baked is not None:
+            notes.append(f"one IR per input signature: tracing bakes the values of {', '.join(baked)}")
+        prepared = Prepared(first.backend, first.device, first.precision, lambda inputs: run(inputs), path=first.path,
+                            notes=notes, variants=first.variants)
 
         def run(inputs: Arrays) -> Arrays:
             key = signature(inputs)
             if key not in graphs:
-                graphs[key] = self._prepare_one(model, inputs, names)
+                if baked is not None:
+                    graphs[key] = self._prepare_one(model, inputs, names)
+                else:
+                    try:
+                        got = first(inputs)
+                        wrong = _disagreement(got, _torch_outputs(model, inputs, names))
+                    except RuntimeError as exc:  # OpenVINO's shape inference rejects the new shape
+                        wrong = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}"
+                    if not wrong:
+                        graphs[key] = first
+                        return got
+                    graphs[key] = self._prepare_one(model, inputs, names)
+                    shapes = ", ".join(f"{k}{tuple(np.shape(v))}" for k, v in sorted(inputs.items()))
+                    notes.append(f"the dynamic IR answered {shapes} wrongly ({wrong}): an IR traced on that shape answers it")
+                    if not prepared.path.endswith("+per-shape"):
+                        prepared.path += "+per-shape"
             return graphs[key](inputs)
 
-        notes = [*first.notes, f"one IR per input signature: tracing bakes the values of {', '.join(baked)}"]
-        return Prepared(first.backend, first.device, first.precision, run, path=first.path, notes=notes, variants=first.variants)
+        return prepared
 
     def _prepare_one(self, model: Any, example: Arrays, output_names: list[str]) -> Prepared:
         from ...cache.openvino_ir import convert_cached  # content-addressed IR cache (issue 12)
