@@ -147,3 +147,31 @@ def test_convert_cached_tags_the_model_with_its_ir_cid(cache_env: Path) -> None:
     ov_model, path, order = convert_cached(model, example, ["out"], convert, ov.Core)
     (entry,) = Cache(CacheConfig(root=cache_env)).entries()
     assert ir_cid(ov_model) == entry.cid and path == "convert_model"
+
+
+def test_a_blob_the_plugin_cannot_import_compiles_fresh(cache_env: Path) -> None:
+    """OpenVINO 2026.4 exports MoE graphs (GatherMatmul, "extension" opset) that its own
+    import_model rejects: the case compiles instead of failing, and the ledger says why."""
+
+    class NoImport:
+        def __init__(self) -> None:
+            self.core = ov.Core()
+            self.compiles = 0
+
+        def compile_model(self, *a: object) -> object:
+            self.compiles += 1
+            return self.core.compile_model(*a)
+
+        def import_model(self, *a: object) -> object:
+            raise RuntimeError("Exception from src/inference/src/cpp/core.cpp:217:\nCannot create GatherMatmul layer from unsupported opset: extension")
+
+        def get_property(self, *a: object) -> object:
+            return self.core.get_property(*a)
+
+    core = NoImport()
+    want = infer(ov.Core().compile_model(tiny_model(), "CPU", CONFIG))
+    got = infer(compile_cached(core, tiny_model(), "CPU", CONFIG))
+    assert np.array_equal(got, want) and core.compiles == 2  # the blob's compile, then the fresh one
+    stages = ledger.drain()
+    assert [e["status"] for e in stages] == ["miss", "error"]
+    assert "unsupported opset: extension" in stages[-1]["detail"]

@@ -42,7 +42,11 @@ PROBE_TIMEOUT_S = 120.0
 # only this process. Spawned, never forked: OpenVINO's thread pool does not survive fork (a forked
 # child deadlocked in compile_model here).
 _PROBE_SRC = """
-import json, sys
+import ctypes, json, sys
+try:  # its own session: die with the worker that asked
+    ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+except (AttributeError, OSError):
+    pass
 import openvino as ov
 core = ov.Core()
 for line in sys.stdin:
@@ -74,9 +78,25 @@ class _Probe:
 
     def stop(self) -> None:
         with self.lock:
-            if self.proc is not None and self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
+            self._kill()
+
+    def _kill(self) -> None:
+        """Kill the helper and whatever it forked (its own session): a pool it started must not
+        outlive it as orphans."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc is not None:
+            self._kill_group(self.proc.pid)
+
+    @staticmethod
+    def _kill_group(pid: int) -> None:
+        import signal
+
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:  # nothing left in it
+            pass
 
     def ask(self, request: dict[str, Any], timeout_s: float, detail: str = "") -> str:
         """The helper's answer line; CompileCrashed if it died or did not answer in time."""
@@ -88,8 +108,8 @@ class _Probe:
 
         with self.lock:
             if self.proc is None or self.proc.poll() is not None:
-                self.proc = subprocess.Popen([sys.executable, "-c", self.src], stdin=subprocess.PIPE,
-                                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                self.proc = subprocess.Popen([sys.executable, "-c", self.src], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                             stderr=subprocess.DEVNULL, text=True, start_new_session=True)
             proc = self.proc
             try:
                 proc.stdin.write(json.dumps(request) + "\n")
@@ -100,12 +120,12 @@ class _Probe:
                 sel.register(proc.stdout, selectors.EVENT_READ)
                 ready = sel.select(timeout_s)
             if not ready:
-                proc.kill()
-                proc.wait()
+                self._kill()
                 raise CompileCrashed(f"{self.what} did not finish in {timeout_s:.0f} s (probe process)")
             if line := proc.stdout.readline():
                 return line.strip()
             code = proc.wait()
+            self._kill_group(proc.pid)
             what = signal.Signals(-code).name if code < 0 else f"exit status {code}"
             raise CompileCrashed(f"{self.what} crashed with {what}{detail}")
 
@@ -176,7 +196,12 @@ def hf_exporter_enabled() -> bool:
 # The exporter's interpreter: loads the pickled (model, tensors, order, names), exports, saves the
 # IR, answers one JSON line. Its own stdout goes to stderr (transformers prints): answers keep fd 1.
 _EXPORT_SRC = """
-import json, os, sys, warnings
+import ctypes, json, os, sys, warnings
+try:  # its own session (so a kill takes what it forked): die with the worker that asked
+    ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+except (AttributeError, OSError):
+    pass
+os.environ["TORCHINDUCTOR_COMPILE_THREADS"] = "1"  # no pool of forked compile workers per interpreter
 answers = os.fdopen(os.dup(1), "w")
 os.dup2(2, 1)
 import torch
