@@ -349,6 +349,9 @@ class Case:
                 self.metrics.cuda_max_allocated_mb = torch.cuda.max_memory_allocated() / 2**20
             result.device = self.prepared.device
             result.conversion = self.prepared.path
+            if self.prepared.path.endswith("+per-shape"):  # passes only with static shapes: say so beside the verdict
+                wrong = next((n for n in self.prepared.notes if "wrongly" in n), "")
+                result.flags.append(f"dynamic-shape IR wrong, static per-shape IRs used: {wrong}"[:300])
             result.precision = self.prepared.precision
         except Exception as exc:
             problems.append(f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}")
