@@ -184,6 +184,9 @@ def test_hf_exporter_runs_in_its_own_interpreter():
     np.testing.assert_allclose(compiled([t.numpy() for t in tensors.values()])[compiled.outputs[0]], want, atol=1e-4)
     child = backend._EXPORTER.proc
     assert child.pid != __import__("os").getpid() and child.poll() is None
+    limits = open(f"/proc/{child.pid}/limits").read()  # an export past a quarter of RAM fails there, not the worker
+    row = next(line for line in limits.splitlines() if line.startswith("Max address space"))
+    assert row.split()[3] == str(backend.export_memory_limit())
 
     with pytest.raises(RuntimeError, match="not a PreTrainedModel"):  # fails there, reported here
         backend._hf_exporter_isolated(torch.nn.Linear(2, 2), {}, [], [])

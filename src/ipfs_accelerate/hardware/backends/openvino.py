@@ -68,11 +68,12 @@ class _Probe:
     """One long-lived helper interpreter per process (the compile probe, the exporter), started on
     first use and after each crash: it answers one line per JSON request."""
 
-    def __init__(self, src: str = _PROBE_SRC, what: str = "OpenVINO compile_model") -> None:
+    def __init__(self, src: str = _PROBE_SRC, what: str = "OpenVINO compile_model", args: Any = None) -> None:
         import threading
 
         self.src = src
         self.what = what
+        self.args = args or (lambda: [])
         self.proc: Any = None
         self.lock = threading.Lock()
 
@@ -108,7 +109,7 @@ class _Probe:
 
         with self.lock:
             if self.proc is None or self.proc.poll() is not None:
-                self.proc = subprocess.Popen([sys.executable, "-c", self.src], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                self.proc = subprocess.Popen([sys.executable, "-c", self.src, *self.args()], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                              stderr=subprocess.DEVNULL, text=True, start_new_session=True)
             proc = self.proc
             try:
@@ -202,6 +203,9 @@ try:  # its own session (so a kill takes what it forked): die with the worker th
 except (AttributeError, OSError):
     pass
 os.environ["TORCHINDUCTOR_COMPILE_THREADS"] = "1"  # no pool of forked compile workers per interpreter
+import resource
+limit = int(sys.argv[1])  # address space: an export that needs more fails here with MemoryError
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 answers = os.fdopen(os.dup(1), "w")
 os.dup2(2, 1)
 import torch
@@ -220,7 +224,14 @@ for line in sys.stdin:
     answers.flush()
 """
 
-_EXPORTER = _Probe(_EXPORT_SRC, what="transformers' OpenVINO exporter")
+def export_memory_limit() -> int:
+    """Bytes of address space the exporter's interpreter may map: a quarter of RAM (6 GiB here).
+    flaubert's export grew past 10 GB and the runner's memory cap, which counts a worker's
+    children, killed the worker twice; now such an export fails with MemoryError as a reason."""
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4)
+
+
+_EXPORTER = _Probe(_EXPORT_SRC, what="transformers' OpenVINO exporter", args=lambda: [str(export_memory_limit())])
 
 
 def _hf_exporter_isolated(model: Any, tensors: dict[str, Any], order: list[str], output_names: list[str],
