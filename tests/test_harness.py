@@ -160,6 +160,18 @@ def test_openvino_parity_and_generation_tokens():
     assert result.metrics.prepare_s > 0 and result.metrics.latency.p50_ms > 0
 
 
+def test_openvino_pass_that_needed_per_shape_irs_is_flagged():
+    """TimesFM's dynamic IR, traced on two series, answers one series with two rows: the screen
+    catches it, the single series gets its own IR, parity holds, and the verdict says how."""
+    pytest.importorskip("openvino")
+    result = Case("timesfm", "openvino").run()
+    assert result.status == "passed", result.reason
+    assert result.conversion == "convert_model+per-shape"
+    (flag,) = [f for f in result.flags if f.startswith("dynamic-shape IR wrong")]
+    assert "mean_predictions: shape (2, 128), PyTorch (1, 128)" in flag
+    assert max(o.max_abs for o in result.parity.outputs) < 1e-4
+
+
 # ---- the derived entries' generic shrink ---------------------------------------------------------
 def test_shrink_more_nests_resizes_and_keeps_token_ids_in_vocab():
     from ipfs_accelerate.harness.build import shrunk_more
