@@ -161,14 +161,14 @@ def test_openvino_parity_and_generation_tokens():
 
 
 def test_openvino_pass_that_needed_per_shape_irs_is_flagged():
-    """TimesFM's dynamic IR, traced on two series, answers one series with two rows: the screen
+    """TimesFM's dynamic IR, traced on two series, answers one series wrongly (two rows, no positions): the screen
     catches it, the single series gets its own IR, parity holds, and the verdict says how."""
     pytest.importorskip("openvino")
     result = Case("timesfm", "openvino").run()
     assert result.status == "passed", result.reason
     assert result.conversion == "convert_model+per-shape"
     (flag,) = [f for f in result.flags if f.startswith("dynamic-shape IR wrong")]
-    assert "mean_predictions: shape (2, 128), PyTorch (1, 128)" in flag
+    assert "last_hidden_state: shape (2, 0, 32), PyTorch (1, 16, 32)" in flag
     assert max(o.max_abs for o in result.parity.outputs) < 1e-4
 
 
