@@ -93,7 +93,8 @@ def ir_key(model: Any, example: dict[str, np.ndarray], output_names: list[str]) 
             for k, v in example.items()
         },
         "outputs": list(output_names),
-        # which converters may run: a failure recorded without the opt-in exporter is not final with it
+        # which converters may run (the same rule as openvino.hf_exporter_enabled; the cache does not import
+        # the backend): a failure recorded with the exporter off is not final with it on
         "ir": {"compress_to_fp16": False, "hf_exporter": os.environ.get("IPFS_ACCELERATE_OV_HF_EXPORTER", "1") != "0"},
         "versions": versions(),
     }
